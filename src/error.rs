@@ -1,0 +1,187 @@
+//! The library's one error type.
+//!
+//! Callers ask an [`Error`] what went wrong through its [`ErrorKind`] rather than matching on
+//! internals; the CLI maps kinds to the documented exit codes. Every error carries a message a
+//! person can act on and, where there is one, the next thing to do (`hint`). This module knows
+//! nothing of HTTP, files or browsers: the stages build errors through the constructors here.
+
+use std::fmt;
+
+/// What went wrong, in the terms a caller (and the CLI's exit code) cares about.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ErrorKind {
+    /// No valid session, and none can be had without a person (exit 4).
+    LoginRequired,
+    /// The instance refused: ACL, data policy or OAuth scope (exit 5).
+    Forbidden,
+    /// The request itself was wrong: an unknown instance, a flag that does not fit (exit 2).
+    Usage,
+    /// Input from outside was unusable: an instance file, a session file, a cookie database (exit 1).
+    BadInput,
+    /// The instance could not be reached, or answered something that is not ServiceNow (exit 1).
+    Unreachable,
+    /// The instance answered with an error that is none of the above (exit 1).
+    Instance,
+    /// The browser or its driver failed (exit 1).
+    Browser,
+    /// A person cancelled (closed the login window, answered no) (exit 1).
+    Cancelled,
+    /// Anything else: I/O on our own files, a bug (exit 1).
+    Internal,
+}
+
+impl ErrorKind {
+    /// The process exit code the CLI uses for this kind, as documented in the README.
+    pub fn exit_code(self) -> i32 {
+        match self {
+            ErrorKind::LoginRequired => 4,
+            ErrorKind::Forbidden => 5,
+            ErrorKind::Usage => 2,
+            _ => 1,
+        }
+    }
+}
+
+/// The library's error: a kind, a message, an optional hint and an optional cause.
+pub struct Error {
+    kind: ErrorKind,
+    message: String,
+    hint: Option<String>,
+    source: Option<Box<dyn std::error::Error + Send + Sync + 'static>>,
+}
+
+/// The library's result type.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+impl Error {
+    /// An error of `kind` with `message`.
+    pub fn new(kind: ErrorKind, message: impl Into<String>) -> Self {
+        Error {
+            kind,
+            message: message.into(),
+            hint: None,
+            source: None,
+        }
+    }
+
+    /// Adds what the user should do next ("run `snowbridge connect dev --login`").
+    pub fn with_hint(mut self, hint: impl Into<String>) -> Self {
+        self.hint = Some(hint.into());
+        self
+    }
+
+    /// Adds the underlying cause.
+    pub fn with_source(mut self, source: impl std::error::Error + Send + Sync + 'static) -> Self {
+        self.source = Some(Box::new(source));
+        self
+    }
+
+    /// Login required for `instance`, with the command that fixes it.
+    pub fn login_required(instance: &str, message: impl Into<String>) -> Self {
+        Error::new(ErrorKind::LoginRequired, message).with_hint(format!(
+            "run `snowbridge connect {instance} --login` to log in again"
+        ))
+    }
+
+    /// Shorthand for [`ErrorKind::BadInput`].
+    pub fn bad_input(message: impl Into<String>) -> Self {
+        Error::new(ErrorKind::BadInput, message)
+    }
+
+    /// Shorthand for [`ErrorKind::Usage`].
+    pub fn usage(message: impl Into<String>) -> Self {
+        Error::new(ErrorKind::Usage, message)
+    }
+
+    /// Shorthand for [`ErrorKind::Internal`].
+    pub fn internal(message: impl Into<String>) -> Self {
+        Error::new(ErrorKind::Internal, message)
+    }
+
+    /// An I/O failure on `path`, saying what was being done.
+    pub fn io(doing: &str, path: &std::path::Path, err: std::io::Error) -> Self {
+        Error::new(
+            ErrorKind::Internal,
+            format!("{doing} {}: {err}", path.display()),
+        )
+        .with_source(err)
+    }
+
+    /// What kind of failure this is.
+    pub fn kind(&self) -> ErrorKind {
+        self.kind
+    }
+
+    /// The message, without the hint.
+    pub fn message(&self) -> &str {
+        &self.message
+    }
+
+    /// What the user should do next, when known.
+    pub fn hint(&self) -> Option<&str> {
+        self.hint.as_deref()
+    }
+
+    /// True when a person must log in again.
+    pub fn is_login_required(&self) -> bool {
+        self.kind == ErrorKind::LoginRequired
+    }
+
+    /// True when the instance refused the operation (ACL, data policy, scope).
+    pub fn is_forbidden(&self) -> bool {
+        self.kind == ErrorKind::Forbidden
+    }
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.message)?;
+        if let Some(hint) = &self.hint {
+            write!(f, "\n  hint: {hint}")?;
+        }
+        Ok(())
+    }
+}
+
+impl fmt::Debug for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut d = f.debug_struct("Error");
+        d.field("kind", &self.kind).field("message", &self.message);
+        if let Some(hint) = &self.hint {
+            d.field("hint", hint);
+        }
+        if let Some(source) = &self.source {
+            d.field("source", source);
+        }
+        d.finish()
+    }
+}
+
+impl std::error::Error for Error {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        self.source
+            .as_deref()
+            .map(|e| e as &(dyn std::error::Error + 'static))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn exit_codes_follow_the_documented_table() {
+        assert_eq!(ErrorKind::LoginRequired.exit_code(), 4);
+        assert_eq!(ErrorKind::Forbidden.exit_code(), 5);
+        assert_eq!(ErrorKind::Usage.exit_code(), 2);
+        assert_eq!(ErrorKind::BadInput.exit_code(), 1);
+        assert_eq!(ErrorKind::Unreachable.exit_code(), 1);
+    }
+
+    #[test]
+    fn login_required_names_the_command_to_run() {
+        let e = Error::login_required("dev", "the session expired");
+        assert!(e.is_login_required());
+        assert!(e.to_string().contains("snowbridge connect dev --login"));
+    }
+}

@@ -1,0 +1,23 @@
+//! snowbridge: reliable ServiceNow sessions for scripts.
+//!
+//! The crate is a pipeline, one module per stage:
+//!
+//! 1. [`obtain`]: get a session: a browser login through Chrome and chromedriver, an import
+//!    from the user's own Chrome profile, or token and certificate auth.
+//! 2. [`vault`]: keep it: one encrypted file per instance, written atomically under a lock.
+//! 3. [`session`]: use it: an HTTP session over the vault's cookies that knows when it has
+//!    expired, and [`api`], the ServiceNow JSONv2, Table and Attachment APIs on top of it.
+//! 4. [`fallback`]: where the API refuses, do the work through the browser with the same session.
+//!
+//! Around them: [`instance`] (instance files), [`paths`] (where state lives), [`cookie`] (the one
+//! cookie type every stage speaks), [`secret`] and [`error`]. The [`emulator`] is a separate room:
+//! a local ServiceNow stand-in for tests and demos that nothing else in the crate imports.
+
+pub mod cookie;
+
+pub mod error;
+pub mod instance;
+pub mod paths;
+pub mod secret;
+
+pub use error::{Error, ErrorKind, Result};

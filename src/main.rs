@@ -1,0 +1,3 @@
+//! The `snowbridge` command: a thin shell over the library.
+
+fn main() {}

@@ -17,6 +17,7 @@ pub mod cookie;
 
 pub mod error;
 pub mod instance;
+pub mod obtain;
 pub mod paths;
 pub mod secret;
 

@@ -1,0 +1,364 @@
+//! Reading a cookie database safely: a private copy, opened read-only, one bound query.
+//!
+//! [`Snapshot::take`] copies the live `Cookies` file and its `-journal`/`-wal`/`-shm` companions
+//! into a private 0700 temporary folder and opens the copy, so the browser is never disturbed and
+//! a half-written transaction is rolled back in the copy, not read. [`Snapshot::rows_for`] returns
+//! the raw rows whose `host_key` could apply to a host. Schema variants are read from
+//! `PRAGMA table_info`. This module decides nothing about cookies and decrypts nothing.
+
+use std::path::{Path, PathBuf};
+
+use rusqlite::{Connection, ErrorCode, OpenFlags};
+use zeroize::Zeroizing;
+
+use crate::error::{Error, Result};
+
+/// Why a cookie file could not be read, in words that say what to do.
+fn unreadable(db: &Path, what: &str) -> Error {
+    Error::bad_input(format!(
+        "cannot read the cookie database {}: {what}",
+        db.display()
+    ))
+}
+
+/// A private, read-only copy of a cookie database.
+pub(crate) struct Snapshot {
+    conn: Connection,
+    /// The live file the copy was taken from, for messages.
+    source: PathBuf,
+    /// `meta.version`: 24 and later prefix values with SHA-256(host_key).
+    pub meta_version: u32,
+    select: String,
+    // Dropped last: removes the copy.
+    _dir: tempfile::TempDir,
+}
+
+/// One row of the `cookies` table, as stored.
+#[derive(Debug)]
+pub(crate) struct Row {
+    pub host_key: String,
+    pub name: String,
+    /// The plaintext `value` column (used when `encrypted_value` is empty).
+    pub value: Zeroizing<Vec<u8>>,
+    pub encrypted: Zeroizing<Vec<u8>>,
+    pub path: String,
+    /// Microseconds since 1601-01-01 UTC; 0 for a session cookie.
+    pub expires_utc: i64,
+    pub secure: bool,
+    pub http_only: bool,
+    /// False when the schema or the row says the cookie has no expiry.
+    pub persistent: bool,
+    /// -1 unspecified, 0 None, 1 Lax, 2 Strict.
+    pub samesite: i64,
+    /// A non-empty `top_frame_site_key`: a partitioned (CHIPS) cookie.
+    pub partitioned: bool,
+}
+
+impl Snapshot {
+    /// Copies `db` (with its journal files) privately and opens the copy.
+    pub(crate) fn take(db: &Path) -> Result<Snapshot> {
+        let dir = private_dir()?;
+        let copy = dir.path().join("Cookies");
+        copy_file(db, &copy).map_err(|e| copy_error(db, &e))?;
+        for suffix in ["-journal", "-wal", "-shm"] {
+            let from = with_suffix(db, suffix);
+            match copy_file(&from, &with_suffix(&copy, suffix)) {
+                Ok(()) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => return Err(copy_error(&from, &e)),
+            }
+        }
+        let conn = open(&copy, db)?;
+        let columns = columns(&conn).map_err(|e| sqlite_error(db, &e))?;
+        if columns.is_empty() {
+            return Err(unreadable(
+                db,
+                "it has no `cookies` table, so it is not a Chromium cookie database",
+            ));
+        }
+        for required in ["host_key", "name", "path", "expires_utc"] {
+            if !columns.iter().any(|c| c == required) {
+                return Err(unreadable(
+                    db,
+                    &format!("its `cookies` table has no `{required}` column"),
+                ));
+            }
+        }
+        let meta_version = meta_version(&conn).map_err(|e| sqlite_error(db, &e))?;
+        Ok(Snapshot {
+            conn,
+            source: db.to_path_buf(),
+            meta_version,
+            select: select_sql(&columns),
+            _dir: dir,
+        })
+    }
+
+    /// The rows whose `host_key` is one of `host_keys`, oldest first.
+    pub(crate) fn rows_for(&self, host_keys: &[String]) -> Result<Vec<Row>> {
+        let read = || -> rusqlite::Result<Vec<Row>> {
+            let hosts = serde_json::to_string(host_keys)
+                .map_err(|e| rusqlite::Error::ToSqlConversionFailure(Box::new(e)))?;
+            let mut stmt = self.conn.prepare(&self.select)?;
+            let rows = stmt.query_map([hosts], |r| {
+                let flag = |i: usize| -> rusqlite::Result<bool> {
+                    Ok(r.get::<_, Option<i64>>(i)?.unwrap_or(0) != 0)
+                };
+                Ok(Row {
+                    host_key: r.get(0)?,
+                    name: r.get(1)?,
+                    value: Zeroizing::new(r.get::<_, Option<Vec<u8>>>(2)?.unwrap_or_default()),
+                    encrypted: Zeroizing::new(r.get::<_, Option<Vec<u8>>>(3)?.unwrap_or_default()),
+                    path: r.get(4)?,
+                    expires_utc: r.get::<_, Option<i64>>(5)?.unwrap_or(0),
+                    secure: flag(6)?,
+                    http_only: flag(7)?,
+                    persistent: flag(8)? && flag(9)?,
+                    samesite: r.get::<_, Option<i64>>(10)?.unwrap_or(-1),
+                    partitioned: !r
+                        .get::<_, Option<String>>(11)?
+                        .unwrap_or_default()
+                        .is_empty(),
+                })
+            })?;
+            rows.collect()
+        };
+        read().map_err(|e| sqlite_error(&self.source, &e))
+    }
+}
+
+/// The SELECT for this schema. Only column names from the fixed lists below (or constant
+/// stand-ins for missing columns) go into the text; the hosts are bound as one JSON parameter.
+fn select_sql(columns: &[String]) -> String {
+    let pick = |names: &[&'static str], missing: &'static str| -> &'static str {
+        names
+            .iter()
+            .copied()
+            .find(|n| columns.iter().any(|c| c == n))
+            .unwrap_or(missing)
+    };
+    let value = if pick(&["value"], "").is_empty() {
+        "x''"
+    } else {
+        "CAST(value AS BLOB)"
+    };
+    // Chrome has returned encrypted_value typed TEXT; the cast reads the bytes either way.
+    let encrypted = if pick(&["encrypted_value"], "").is_empty() {
+        "x''"
+    } else {
+        "CAST(encrypted_value AS BLOB)"
+    };
+    let secure = pick(&["is_secure", "secure"], "0");
+    let http_only = pick(&["is_httponly", "httponly"], "0");
+    let has_expires = pick(&["has_expires"], "1");
+    let persistent = pick(&["is_persistent", "persistent"], "1");
+    let samesite = pick(&["samesite"], "-1");
+    let top_frame = pick(&["top_frame_site_key"], "''");
+    let order = pick(&["creation_utc"], "rowid");
+    format!(
+        "SELECT host_key, name, {value}, {encrypted}, path, expires_utc, {secure}, {http_only}, \
+         {has_expires}, {persistent}, {samesite}, {top_frame} FROM cookies \
+         WHERE host_key IN (SELECT value FROM json_each(?1)) ORDER BY {order}"
+    )
+}
+
+fn columns(conn: &Connection) -> rusqlite::Result<Vec<String>> {
+    let mut stmt = conn.prepare("SELECT name FROM pragma_table_info('cookies')")?;
+    let names = stmt.query_map([], |r| r.get::<_, String>(0))?;
+    names.collect()
+}
+
+/// `meta.version` as a number; databases without it predate the host hash (version 0).
+fn meta_version(conn: &Connection) -> rusqlite::Result<u32> {
+    let has_meta: bool = conn.query_row(
+        "SELECT EXISTS(SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'meta')",
+        [],
+        |r| r.get(0),
+    )?;
+    if !has_meta {
+        return Ok(0);
+    }
+    let mut stmt = conn.prepare("SELECT value FROM meta WHERE key = ?1")?;
+    let mut rows = stmt.query(["version"])?;
+    let Some(row) = rows.next()? else {
+        return Ok(0);
+    };
+    Ok(match row.get::<_, rusqlite::types::Value>(0)? {
+        rusqlite::types::Value::Integer(n) => u32::try_from(n).unwrap_or(0),
+        rusqlite::types::Value::Text(t) => t.trim().parse().unwrap_or(0),
+        _ => 0,
+    })
+}
+
+/// Opens the copy read-only. A copy taken mid-transaction carries a hot journal that SQLite must
+/// roll back before reading, which a read-only handle refuses; the copy is ours alone, so it is
+/// then opened read-write to let SQLite restore the last committed state.
+fn open(copy: &Path, source: &Path) -> Result<Connection> {
+    let read_only = OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+    let conn =
+        Connection::open_with_flags(copy, read_only).map_err(|e| sqlite_error(source, &e))?;
+    match columns(&conn) {
+        Err(e) if e.sqlite_error_code() == Some(ErrorCode::ReadOnly) => {
+            drop(conn);
+            let read_write = OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+            let conn = Connection::open_with_flags(copy, read_write)
+                .map_err(|e| sqlite_error(source, &e))?;
+            columns(&conn).map_err(|e| sqlite_error(source, &e))?;
+            Ok(conn)
+        }
+        Err(e) => Err(sqlite_error(source, &e)),
+        Ok(_) => Ok(conn),
+    }
+}
+
+fn sqlite_error(db: &Path, err: &rusqlite::Error) -> Error {
+    let what = match err.sqlite_error_code() {
+        Some(ErrorCode::NotADatabase) => {
+            "it is not an SQLite database (truncated, damaged, or not a cookie file)".to_string()
+        }
+        Some(ErrorCode::DatabaseCorrupt) => {
+            "it is damaged or truncated (copied while the browser was rewriting it?)".to_string()
+        }
+        Some(ErrorCode::DatabaseBusy | ErrorCode::DatabaseLocked) => {
+            "it is locked by another process".to_string()
+        }
+        _ => err.to_string(),
+    };
+    unreadable(db, &what).with_hint(
+        "close the browser (or wait a few seconds) and try again; if it keeps failing, the \
+         profile's cookie file is damaged and logging in with `snowbridge connect NAME --login` \
+         is the way on",
+    )
+}
+
+/// A failed copy of the live file: the browser's exclusive lock (Windows), a missing file, or
+/// a permission problem.
+fn copy_error(path: &Path, err: &std::io::Error) -> Error {
+    describe_copy_error(path, err.kind(), err.raw_os_error(), cfg!(windows), err)
+}
+
+fn describe_copy_error(
+    path: &Path,
+    kind: std::io::ErrorKind,
+    os_code: Option<i32>,
+    windows: bool,
+    err: &dyn std::fmt::Display,
+) -> Error {
+    // ERROR_SHARING_VIOLATION (32) and ERROR_LOCK_VIOLATION (33).
+    if windows && matches!(os_code, Some(32 | 33)) {
+        return unreadable(
+            path,
+            "the browser holds it open exclusively (Chrome 114 and later lock it on Windows \
+             while running)",
+        )
+        .with_hint("close the browser completely (check the system tray) and try again");
+    }
+    match kind {
+        std::io::ErrorKind::NotFound => unreadable(path, "it does not exist")
+            .with_hint("the profile has no cookies yet: open the instance in that browser first"),
+        std::io::ErrorKind::PermissionDenied => {
+            unreadable(path, "permission denied (another user's profile?)")
+        }
+        _ => unreadable(path, &format!("copying it failed: {err}"))
+            .with_hint("close the browser or retry in a moment"),
+    }
+}
+
+/// A 0700 temporary folder only this user can enter.
+fn private_dir() -> Result<tempfile::TempDir> {
+    let dir = tempfile::Builder::new()
+        .prefix("snowbridge-chrome-")
+        .tempdir()
+        .map_err(|e| Error::io("creating a temporary folder in", &std::env::temp_dir(), e))?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o700))
+            .map_err(|e| Error::io("restricting", dir.path(), e))?;
+    }
+    Ok(dir)
+}
+
+/// Copies `from` to a new owner-only file `to`.
+fn copy_file(from: &Path, to: &Path) -> std::io::Result<()> {
+    let mut src = std::fs::File::open(from)?;
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(0o600);
+    }
+    let mut dst = options.open(to)?;
+    std::io::copy(&mut src, &mut dst)?;
+    Ok(())
+}
+
+fn with_suffix(path: &Path, suffix: &str) -> PathBuf {
+    let mut s = path.as_os_str().to_owned();
+    s.push(suffix);
+    PathBuf::from(s)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn old_schemas_select_their_own_column_names_and_defaults() {
+        let cols: Vec<String> = ["host_key", "name", "value", "path", "expires_utc", "secure"]
+            .map(String::from)
+            .to_vec();
+        let sql = select_sql(&cols);
+        assert!(sql.contains(", secure,"), "{sql}");
+        assert!(sql.contains("x''"), "no encrypted_value column: {sql}");
+        assert!(
+            sql.contains("-1, ''"),
+            "samesite and top_frame defaults: {sql}"
+        );
+        assert!(sql.ends_with("ORDER BY rowid"), "{sql}");
+    }
+
+    #[test]
+    fn a_windows_sharing_violation_says_to_close_the_browser() {
+        let e = describe_copy_error(
+            Path::new("C:/x/Network/Cookies"),
+            std::io::ErrorKind::Other,
+            Some(32),
+            true,
+            &"sharing violation",
+        );
+        assert!(e.message().contains("exclusively"), "{e}");
+        assert!(e.message().contains("Network/Cookies"), "{e}");
+        assert!(e.hint().unwrap().contains("close the browser"));
+    }
+
+    #[test]
+    fn the_copy_lives_in_a_private_folder_and_is_removed() {
+        let tmp = tempfile::tempdir().unwrap();
+        let db = tmp.path().join("Cookies");
+        let conn = Connection::open(&db).unwrap();
+        conn.execute_batch(
+            "CREATE TABLE meta(key TEXT, value TEXT); INSERT INTO meta VALUES('version','24');
+             CREATE TABLE cookies(host_key TEXT, name TEXT, value TEXT, path TEXT, expires_utc INTEGER);",
+        )
+        .unwrap();
+        drop(conn);
+        let snap = Snapshot::take(&db).unwrap();
+        assert_eq!(snap.meta_version, 24);
+        let dir = snap._dir.path().to_path_buf();
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = std::fs::metadata(&dir).unwrap().permissions().mode();
+            assert_eq!(mode & 0o777, 0o700);
+            let mode = std::fs::metadata(dir.join("Cookies"))
+                .unwrap()
+                .permissions()
+                .mode();
+            assert_eq!(mode & 0o777, 0o600);
+        }
+        drop(snap);
+        assert!(!dir.exists());
+    }
+}

@@ -7,11 +7,10 @@ mod chrome_support;
 
 use std::path::{Path, PathBuf};
 
-use chrome_support::assert_same_cookies;
+use chrome_support::{ExpectedCookie, assert_same_cookies};
 use serde::Deserialize;
-use snowbridge::cookie::{Cookie, SameSite};
 use snowbridge::obtain::chrome::{Keys, Reason, import_from_file};
-use snowbridge::secret::{Secret, SecretBytes};
+use snowbridge::secret::SecretBytes;
 
 #[derive(Deserialize)]
 struct Expected {
@@ -28,19 +27,6 @@ struct FixtureKeys {
     windows_aes_key_hex: Option<String>,
     macos_keychain_password: Option<String>,
     linux_keyring_passwords: Option<Vec<String>>,
-}
-
-#[derive(Deserialize)]
-struct ExpectedCookie {
-    name: String,
-    value: String,
-    domain: String,
-    host_only: bool,
-    path: String,
-    secure: bool,
-    http_only: bool,
-    same_site: Option<String>,
-    expires_unix: Option<i64>,
 }
 
 #[derive(Deserialize)]
@@ -73,34 +59,16 @@ fn keys_for(k: &FixtureKeys) -> Keys {
     }
 }
 
-fn cookie(e: &ExpectedCookie) -> Cookie {
-    Cookie {
-        name: e.name.clone(),
-        value: Secret::new(e.value.clone()),
-        domain: e.domain.clone(),
-        host_only: e.host_only,
-        path: e.path.clone(),
-        secure: e.secure,
-        http_only: e.http_only,
-        same_site: e.same_site.as_deref().map(|s| match s {
-            "None" => SameSite::None,
-            "Lax" => SameSite::Lax,
-            "Strict" => SameSite::Strict,
-            other => panic!("unknown SameSite {other}"),
-        }),
-        expires: e
-            .expires_unix
-            .map(|t| time::OffsetDateTime::from_unix_timestamp(t).unwrap()),
-    }
-}
-
 fn check(name: &str) {
     let (db, want) = fixture(name);
     let url = url::Url::parse(&want.url).unwrap();
     let got = import_from_file(&db, &keys_for(&want.keys), &url).unwrap();
     let report = &got.report;
 
-    assert_same_cookies(got.cookies, want.expected.iter().map(cookie).collect());
+    assert_same_cookies(
+        got.cookies,
+        want.expected.iter().map(ExpectedCookie::cookie).collect(),
+    );
     let mut skipped: Vec<(String, String)> = report
         .undecryptable
         .iter()

@@ -283,6 +283,43 @@ pub fn assert_same_cookies(got: Vec<Cookie>, want: Vec<Cookie>) {
     assert_eq!(got, want);
 }
 
+/// A cookie as the Python generators write it in their expected.json files.
+#[derive(Debug, serde::Deserialize)]
+pub struct ExpectedCookie {
+    pub name: String,
+    pub value: String,
+    pub domain: String,
+    pub host_only: bool,
+    pub path: String,
+    pub secure: bool,
+    pub http_only: bool,
+    pub same_site: Option<String>,
+    pub expires_unix: Option<i64>,
+}
+
+impl ExpectedCookie {
+    pub fn cookie(&self) -> Cookie {
+        Cookie {
+            name: self.name.clone(),
+            value: Secret::new(self.value.clone()),
+            domain: self.domain.clone(),
+            host_only: self.host_only,
+            path: self.path.clone(),
+            secure: self.secure,
+            http_only: self.http_only,
+            same_site: self.same_site.as_deref().map(|s| match s {
+                "None" => SameSite::None,
+                "Lax" => SameSite::Lax,
+                "Strict" => SameSite::Strict,
+                other => panic!("unknown SameSite {other}"),
+            }),
+            expires: self
+                .expires_unix
+                .map(|t| OffsetDateTime::from_unix_timestamp(t).unwrap()),
+        }
+    }
+}
+
 /// Sorts cookies by name, path and domain, for comparisons.
 pub fn sorted(mut cookies: Vec<Cookie>) -> Vec<Cookie> {
     cookies.sort_by(|a, b| (&a.name, &a.path, &a.domain).cmp(&(&b.name, &b.path, &b.domain)));

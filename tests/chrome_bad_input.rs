@@ -69,6 +69,7 @@ fn a_live_database_held_in_an_exclusive_write_transaction_reads_as_last_committe
         let conn = rusqlite::Connection::open(&live).unwrap();
         conn.execute_batch(
             "PRAGMA locking_mode = EXCLUSIVE; PRAGMA cache_size = 2; PRAGMA cache_spill = ON;
+             PRAGMA synchronous = OFF;
              BEGIN EXCLUSIVE;",
         )
         .unwrap();
@@ -90,6 +91,7 @@ fn a_live_database_held_in_an_exclusive_write_transaction_reads_as_last_committe
         "the writer holds a hot journal while its transaction is open"
     );
     let live_reader = rusqlite::Connection::open(&db).unwrap();
+    live_reader.busy_timeout(std::time::Duration::ZERO).unwrap();
     assert!(
         live_reader
             .query_row("SELECT count(*) FROM cookies", [], |r| r.get::<_, i64>(0))

@@ -211,23 +211,7 @@ fn select(
     report.candidates = rows.len();
     let mut pending = Vec::new();
     for row in rows {
-        let expires = if row.persistent && row.expires_utc != 0 {
-            match chrome_time(row.expires_utc) {
-                Some(at) => Some(at),
-                None => {
-                    report.found += 1;
-                    report.undecryptable.push(Skipped {
-                        name: row.name,
-                        host_key: row.host_key,
-                        reason: Reason::BadExpiry,
-                    });
-                    continue;
-                }
-            }
-        } else {
-            None
-        };
-        let cookie = Cookie {
+        let mut cookie = Cookie {
             name: row.name,
             value: Secret::default(),
             domain: row
@@ -246,12 +230,25 @@ fn select(
                 2 => Some(SameSite::Strict),
                 _ => None,
             },
-            expires,
+            expires: None,
         };
         if !cookie.matches_url(url) {
             continue;
         }
         report.found += 1;
+        if row.persistent && row.expires_utc != 0 {
+            match chrome_time(row.expires_utc) {
+                Some(at) => cookie.expires = Some(at),
+                None => {
+                    report.undecryptable.push(Skipped {
+                        name: cookie.name,
+                        host_key: row.host_key,
+                        reason: Reason::BadExpiry,
+                    });
+                    continue;
+                }
+            }
+        }
         if row.partitioned {
             report.partitioned.push(cookie.name);
         } else if cookie.is_expired_at(now) {

@@ -99,6 +99,7 @@ pub async fn import(source: &Source, url: &url::Url, interactive: bool) -> Resul
         ))
         .with_hint("open the instance in that browser profile first, then import again")
     })?;
+    tracing::debug!(browser = %source.browser, profile = %profile, database = %database.display(), "reading Chrome cookies");
     let db = database.clone();
     let (meta_version, rows) = tokio::task::spawn_blocking(move || -> Result<_> {
         let snapshot = Snapshot::take(&db)?;
@@ -119,6 +120,7 @@ pub async fn import(source: &Source, url: &url::Url, interactive: bool) -> Resul
     )
     .await;
     let cookies = decrypt_all(pending, &keys, meta_version, &mut report);
+    tracing::debug!(%report, "Chrome import done");
     Ok(Import {
         cookies,
         report,
@@ -131,20 +133,11 @@ pub async fn import(source: &Source, url: &url::Url, interactive: bool) -> Resul
 /// Imports the cookies for `url` from the cookie database `db` with `keys`: the testable core
 /// of [`import`], touching no keyring.
 pub fn import_from_file(db: &Path, keys: &Keys, url: &url::Url) -> Result<Import> {
-    import_from_file_at(db, keys, url, OffsetDateTime::now_utc())
-}
-
-fn import_from_file_at(
-    db: &Path,
-    keys: &Keys,
-    url: &url::Url,
-    now: OffsetDateTime,
-) -> Result<Import> {
     let host_keys = host_keys(url)?;
     let snapshot = Snapshot::take(db)?;
     let rows = snapshot.rows_for(&host_keys)?;
     let mut report = Report::new(url, db.to_path_buf(), snapshot.meta_version);
-    let pending = select(rows, url, now, &mut report);
+    let pending = select(rows, url, OffsetDateTime::now_utc(), &mut report);
     let cookies = decrypt_all(pending, keys, snapshot.meta_version, &mut report);
     Ok(Import {
         cookies,
@@ -325,6 +318,14 @@ mod tests {
         );
         let ip = url::Url::parse("http://127.0.0.1:8080/").unwrap();
         assert_eq!(host_keys(&ip).unwrap(), ["127.0.0.1"]);
+    }
+
+    #[test]
+    fn the_import_future_can_be_spawned() {
+        fn assert_send<T: Send>(_: &T) {}
+        let source = Source::new(Browser::Chrome);
+        let url = url::Url::parse("https://acme.example/").unwrap();
+        assert_send(&import(&source, &url, false));
     }
 
     #[test]

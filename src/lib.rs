@@ -19,5 +19,6 @@ pub mod error;
 pub mod instance;
 pub mod paths;
 pub mod secret;
+pub mod vault;
 
 pub use error::{Error, ErrorKind, Result};

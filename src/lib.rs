@@ -18,6 +18,8 @@ pub mod cookie;
 
 pub mod error;
 pub mod instance;
+pub mod keyring;
+pub mod obtain;
 pub mod paths;
 pub mod secret;
 pub mod session;

@@ -411,6 +411,25 @@ impl Session {
         envelope::parse_json(&self.instance, response).await
     }
 
+    /// Ends the session on the instance (`logout.do`). A session the instance already dropped
+    /// counts as ended.
+    pub async fn end_on_instance(&self) -> Result<()> {
+        let url = self.instance.join("/logout.do")?;
+        let response = self
+            .client
+            .get(url)
+            .send()
+            .await
+            .map_err(|e| transport_error(&self.instance, &e))?;
+        let status = response.status();
+        if status.is_success() || status.is_redirection() {
+            *lock(&self.saved) = true; // nothing of a dead session is worth keeping
+            Ok(())
+        } else {
+            Err(envelope::error_from_response(&self.instance, response).await)
+        }
+    }
+
     async fn backoff(&self, attempt: u32) {
         let pause = self.retry.backoff * 2u32.saturating_pow(attempt.saturating_sub(1));
         let jitter = Duration::from_millis(rand::random::<u64>() % 100);

@@ -5,18 +5,17 @@
 //! never hang a scheduled job. A key file, once it exists, wins: it is what earlier runs used.
 
 use std::path::{Path, PathBuf};
-use std::sync::mpsc;
 use std::time::Duration;
 
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD as B64;
 
 use crate::error::{Error, ErrorKind, Result};
-use crate::secret::SecretBytes;
+use crate::keyring::{self, Lookup};
+use crate::secret::{Secret, SecretBytes};
 
 use super::sealed;
 
-const SERVICE: &str = "snowbridge";
 const ACCOUNT: &str = "session-vault-key";
 
 /// Where the key was found, for `status` and for error messages.
@@ -42,13 +41,10 @@ pub struct KeyPolicy {
 impl KeyPolicy {
     /// The default policy for the data folder `data`.
     pub fn for_data_dir(data: &Path) -> Self {
-        let off = std::env::var("SNOWBRIDGE_KEYRING")
-            .map(|v| matches!(v.as_str(), "off" | "0" | "false" | "no"))
-            .unwrap_or(false);
         KeyPolicy {
             file: data.join("vault.key"),
-            use_keyring: !off,
-            keyring_timeout: Duration::from_secs(3),
+            use_keyring: crate::keyring::enabled(),
+            keyring_timeout: crate::keyring::DEFAULT_TIMEOUT,
         }
     }
 }
@@ -60,50 +56,6 @@ pub struct VaultKey {
     pub key: SecretBytes,
     /// Where it was found.
     pub origin: KeyOrigin,
-}
-
-/// What became of a keyring call.
-enum Keyring {
-    Found(String),
-    Missing,
-    Unavailable(String),
-}
-
-fn keyring_call<T: Send + 'static>(
-    timeout: Duration,
-    call: impl FnOnce() -> T + Send + 'static,
-) -> Option<T> {
-    let (tx, rx) = mpsc::channel();
-    // A thread of its own: the keyring crates may block on D-Bus, and may run their own runtime.
-    let spawned = std::thread::Builder::new()
-        .name("keyring".into())
-        .spawn(move || {
-            let _ = tx.send(call());
-        });
-    spawned.ok()?;
-    rx.recv_timeout(timeout).ok()
-}
-
-fn keyring_get(timeout: Duration) -> Keyring {
-    let outcome = keyring_call(timeout, || {
-        keyring::Entry::new(SERVICE, ACCOUNT).and_then(|e| e.get_password())
-    });
-    match outcome {
-        None => Keyring::Unavailable(format!("the OS keyring did not answer within {timeout:?}")),
-        Some(Ok(value)) => Keyring::Found(value),
-        Some(Err(keyring::Error::NoEntry)) => Keyring::Missing,
-        Some(Err(e)) => Keyring::Unavailable(format!("the OS keyring refused: {e}")),
-    }
-}
-
-fn keyring_set(timeout: Duration, value: String) -> std::result::Result<(), String> {
-    match keyring_call(timeout, move || {
-        keyring::Entry::new(SERVICE, ACCOUNT).and_then(|e| e.set_password(&value))
-    }) {
-        None => Err(format!("the OS keyring did not answer within {timeout:?}")),
-        Some(Ok(())) => Ok(()),
-        Some(Err(e)) => Err(format!("the OS keyring refused: {e}")),
-    }
 }
 
 fn decode(text: &str, from: &str) -> Result<SecretBytes> {
@@ -138,19 +90,20 @@ pub fn load_or_create(policy: &KeyPolicy, notice: &mut dyn FnMut(&str)) -> Resul
     }
     let mut why_not_keyring = "the OS keyring is turned off (SNOWBRIDGE_KEYRING=off)".to_owned();
     if policy.use_keyring {
-        match keyring_get(policy.keyring_timeout) {
-            Keyring::Found(text) => {
+        match keyring::get(ACCOUNT, policy.keyring_timeout) {
+            Lookup::Found(text) => {
                 return Ok(VaultKey {
-                    key: decode(&text, "the OS keyring")?,
+                    key: decode(text.expose(), "the OS keyring")?,
                     origin: KeyOrigin::Keyring,
                 });
             }
-            Keyring::Missing => {
+            Lookup::Missing => {
                 let key = new_key();
-                match keyring_set(policy.keyring_timeout, B64.encode(key.expose())) {
+                let encoded = Secret::new(B64.encode(key.expose()));
+                match keyring::set(ACCOUNT, &encoded, policy.keyring_timeout) {
                     // Read it back: some keyrings accept a write they do not keep.
-                    Ok(()) => match keyring_get(policy.keyring_timeout) {
-                        Keyring::Found(text) if decode(&text, "the OS keyring")? == key => {
+                    Ok(()) => match keyring::get(ACCOUNT, policy.keyring_timeout) {
+                        Lookup::Found(text) if decode(text.expose(), "the OS keyring")? == key => {
                             return Ok(VaultKey {
                                 key,
                                 origin: KeyOrigin::Keyring,
@@ -161,7 +114,7 @@ pub fn load_or_create(policy: &KeyPolicy, notice: &mut dyn FnMut(&str)) -> Resul
                     Err(why) => why_not_keyring = why,
                 }
             }
-            Keyring::Unavailable(why) => why_not_keyring = why,
+            Lookup::Unavailable(why) => why_not_keyring = why,
         }
     }
     tracing::debug!(reason = %why_not_keyring, "using a key file");

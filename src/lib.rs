@@ -14,6 +14,7 @@
 //! a local ServiceNow stand-in for tests and demos that nothing else in the crate imports.
 
 pub mod cookie;
+pub mod emulator;
 
 pub mod error;
 pub mod instance;

@@ -4,7 +4,7 @@
 #[path = "common/emu_client.rs"]
 mod emu_client;
 
-use emu_client::{Browser, g_ck, header, input_value, location, set_cookie, start};
+use emu_client::{Browser, g_ck, header, input_value, location, messages, set_cookie, start};
 use snowbridge::emulator::{Emulator, EmulatorConfig, SessionKind};
 
 #[tokio::test]
@@ -184,8 +184,7 @@ async fn failures_show_the_form_again_or_go_to_the_interceptor() {
         Some("false")
     );
     let page = wrong.text().await.unwrap();
-    assert!(page.contains("outputmsg_error"));
-    assert!(page.contains("User ID or password invalid"));
+    assert_eq!(messages(&page, "error"), ["User ID or password invalid"]);
 
     // The button's action is required.
     let no_action = browser

@@ -128,6 +128,21 @@ fn unescape(s: &str) -> String {
         .replace("&amp;", "&")
 }
 
+/// The texts of the page's messages of `kind` ("error" or "info"): elements with class
+/// `outputmsg_<kind>`, text in their `.outputmsg_text`.
+pub fn messages(html: &str, kind: &str) -> Vec<String> {
+    let marker = format!("<div class=\"outputmsg outputmsg_{kind}");
+    html.match_indices(&marker)
+        .filter_map(|(at, _)| {
+            let rest = &html[at..];
+            let start = rest.find("<span class=\"outputmsg_text\">")?
+                + "<span class=\"outputmsg_text\">".len();
+            let end = start + rest[start..].find("</span>")?;
+            Some(unescape(&rest[start..end]))
+        })
+        .collect()
+}
+
 /// `var g_ck = '...'` from a logged-in page.
 pub fn g_ck(html: &str) -> Option<String> {
     let start = html.find("var g_ck = '")? + "var g_ck = '".len();

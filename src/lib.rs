@@ -15,6 +15,7 @@
 
 pub mod api;
 pub mod cookie;
+pub mod emulator;
 
 pub mod error;
 pub mod instance;

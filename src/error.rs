@@ -85,6 +85,12 @@ impl Error {
         self
     }
 
+    /// Appends a note to the message ("page saved in ...").
+    pub fn with_note(mut self, note: &str) -> Self {
+        self.message = format!("{} ({note})", self.message);
+        self
+    }
+
     /// Adds the underlying cause.
     pub fn with_source(mut self, source: impl std::error::Error + Send + Sync + 'static) -> Self {
         self.source = Some(Box::new(source));

@@ -81,6 +81,27 @@ impl Jar {
             .collect()
     }
 
+    /// Takes in cookies seen elsewhere (a browser using the same session); those that differ
+    /// from the jar's are marked as set now.
+    pub fn absorb(&self, cookies: &[Cookie]) {
+        let now = OffsetDateTime::now_utc();
+        let mut store = lock(self.store.lock());
+        let mut set_at = lock(self.set_at.lock());
+        for c in cookies {
+            let same = store
+                .get(&c.domain, &c.path, &c.name)
+                .is_some_and(|have| from_store(have) == *c);
+            if same {
+                continue;
+            }
+            if let Some(url) = origin_of(c)
+                && store.insert_raw(&to_raw(c), &url).is_ok()
+            {
+                set_at.insert(key_of(c), now);
+            }
+        }
+    }
+
     /// The value of the cookie called `name` that a request to `url` would carry.
     pub fn value_for(&self, url: &url::Url, name: &str) -> Option<Secret> {
         let store = lock(self.store.lock());
@@ -164,7 +185,7 @@ pub fn to_raw(c: &Cookie) -> RawCookie<'static> {
     builder.build()
 }
 
-fn from_store(c: &cookie_store::Cookie<'static>) -> Cookie {
+fn from_store(c: &cookie_store::Cookie<'_>) -> Cookie {
     let (domain, host_only) = match &c.domain {
         CookieDomain::HostOnly(host) => (host.clone(), true),
         CookieDomain::Suffix(domain) => (domain.trim_start_matches('.').to_owned(), false),

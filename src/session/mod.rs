@@ -203,6 +203,11 @@ impl Session {
         self.jar.kept().into_iter().map(|k| k.cookie).collect()
     }
 
+    /// Takes in cookies a browser holding this session rotated; saved with the rest.
+    pub fn absorb(&self, cookies: &[crate::cookie::Cookie]) {
+        self.jar.absorb(cookies);
+    }
+
     /// The CSRF token as it stands now.
     pub fn user_token(&self) -> Option<Secret> {
         lock(&self.learned).token.clone()

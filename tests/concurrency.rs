@@ -45,7 +45,11 @@ async fn eight_processes_at_once_lose_nothing_and_leave_the_newest_cookies() {
         .collect();
     for worker in workers {
         for out in worker.join().unwrap() {
-            assert!(out.status.success(), "a concurrent call failed: {}", stderr(&out));
+            assert!(
+                out.status.success(),
+                "a concurrent call failed: {}",
+                stderr(&out)
+            );
         }
     }
     stop.store(true, Ordering::Relaxed);
@@ -132,7 +136,12 @@ async fn a_writer_killed_while_saving_leaves_a_readable_vault() {
 
     for kill_after in [3usize, 7, 12] {
         let mut child = std::process::Command::new(std::env::current_exe().unwrap())
-            .args(["vault_writer_child", "--exact", "--nocapture", "--test-threads=1"])
+            .args([
+                "vault_writer_child",
+                "--exact",
+                "--nocapture",
+                "--test-threads=1",
+            ])
             .env(WRITER_ENV, home.root.path())
             .stdout(std::process::Stdio::piped())
             .stderr(std::process::Stdio::null())

@@ -23,7 +23,11 @@ async fn a_stored_session_is_used_and_validated_and_the_window_skips_the_round_t
     let before = emu.control().request_log().len();
     let out = home.run(&["connect", "dev"]);
     assert!(out.status.success(), "connect failed: {}", stderr(&out));
-    assert!(stdout(&out).contains("session valid for itil.user"), "{}", stdout(&out));
+    assert!(
+        stdout(&out).contains("session valid for itil.user"),
+        "{}",
+        stdout(&out)
+    );
     let log = emu.control().request_log();
     let checks: Vec<_> = log[before..]
         .iter()
@@ -67,7 +71,11 @@ async fn the_token_dance_fetches_a_token_and_keeps_it() {
         .filter(|r| r.path_and_query.starts_with("/api/now/table/incident"))
         .map(|r| r.status)
         .collect();
-    assert_eq!(statuses, vec![401, 200], "401 without the token, then 200 with it");
+    assert_eq!(
+        statuses,
+        vec![401, 200],
+        "401 without the token, then 200 with it"
+    );
     let stored = home.vault().load("dev").unwrap().unwrap();
     assert_eq!(stored.user_token.unwrap().expose(), real_token.expose());
 }
@@ -137,13 +145,20 @@ async fn remember_me_revives_a_timed_out_session_and_the_new_cookies_are_stored(
         .clone();
     assert_ne!(new, old, "a new session id was issued and kept");
     let live: Vec<String> = emu.control().sessions().into_iter().map(|s| s.id).collect();
-    assert!(live.contains(&new.expose().to_owned()), "the stored id is the live one");
+    assert!(
+        live.contains(&new.expose().to_owned()),
+        "the stored id is the live one"
+    );
     // And the next process uses it without another revival.
     let out = home.run(&["api", "dev", "/api/now/table/incident?sysparm_limit=1"]);
     assert!(out.status.success(), "{}", stderr(&out));
     let again = home.vault().load("dev").unwrap().unwrap();
     assert_eq!(
-        again.cookies().find(|c| c.name == "JSESSIONID").unwrap().value,
+        again
+            .cookies()
+            .find(|c| c.name == "JSESSIONID")
+            .unwrap()
+            .value,
         new
     );
 }
@@ -224,7 +239,11 @@ async fn a_corrupted_vault_and_one_under_another_key_say_so_and_are_kept() {
         let out = home.run(&args);
         assert_eq!(out.status.code(), Some(4), "{}", stderr(&out));
         assert!(stderr(&out).contains("damaged"), "{}", stderr(&out));
-        assert!(stderr(&out).contains("connect dev --login"), "{}", stderr(&out));
+        assert!(
+            stderr(&out).contains("connect dev --login"),
+            "{}",
+            stderr(&out)
+        );
         assert_eq!(common::bytes(&path), damaged, "the file is left as it was");
     }
 
@@ -248,12 +267,25 @@ async fn validation_through_the_library_classifies_the_session() {
     let home = Home::new("dev", &emu);
     let record = home.store_login(&form_login(&emu, "itil.user", false).await);
     let session = Session::from_record(&home.instance(), home.vault(), record.clone()).unwrap();
-    assert_eq!(session.validate(true).await, Validity::Valid { checked: true });
-    assert_eq!(session.validate(false).await, Validity::Valid { checked: false });
+    assert_eq!(
+        session.validate(true).await,
+        Validity::Valid { checked: true }
+    );
+    assert_eq!(
+        session.validate(false).await,
+        Validity::Valid { checked: false }
+    );
     emu.control().advance_clock(Duration::from_secs(61));
     assert!(matches!(session.validate(true).await, Validity::Expired(_)));
     session.save().unwrap();
-    assert!(home.vault().load("dev").unwrap().unwrap().expired_at.is_some());
+    assert!(
+        home.vault()
+            .load("dev")
+            .unwrap()
+            .unwrap()
+            .expired_at
+            .is_some()
+    );
     drop(emu);
     let session = Session::from_record(&home.instance(), home.vault(), record).unwrap();
     assert!(matches!(

@@ -51,8 +51,17 @@ async fn records_honours_query_limit_and_formats() {
     let home = Home::new("dev", &emu);
     home.store_login(&form_login(&emu, "admin", false).await);
     let out = home.run(&[
-        "records", "dev", "incident", "--query", "state=1", "--fields", "number,state",
-        "--format", "csv", "--page-size", "7",
+        "records",
+        "dev",
+        "incident",
+        "--query",
+        "state=1",
+        "--fields",
+        "number,state",
+        "--format",
+        "csv",
+        "--page-size",
+        "7",
     ]);
     assert!(out.status.success(), "{}", stderr(&out));
     let text = stdout(&out);
@@ -60,9 +69,14 @@ async fn records_honours_query_limit_and_formats() {
     assert_eq!(rows.next(), Some("number,state,sys_id"));
     let rows: Vec<&str> = rows.collect();
     assert!(!rows.is_empty());
-    assert!(rows.iter().all(|r| r.split(',').nth(1) == Some("1")), "{text}");
+    assert!(
+        rows.iter().all(|r| r.split(',').nth(1) == Some("1")),
+        "{text}"
+    );
 
-    let out = home.run(&["records", "dev", "incident", "--limit", "5", "--format", "json"]);
+    let out = home.run(&[
+        "records", "dev", "incident", "--limit", "5", "--format", "json",
+    ]);
     assert!(out.status.success(), "{}", stderr(&out));
     let all: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(all.as_array().unwrap().len(), 5);
@@ -120,10 +134,16 @@ async fn rate_limits_are_waited_out_as_the_instance_asks() {
         .filter(|r| r.path_and_query.starts_with("/api/now/table/incident"))
         .map(|r| r.status)
         .collect();
-    assert!(statuses.contains(&429), "the second call was rate limited: {statuses:?}");
+    assert!(
+        statuses.contains(&429),
+        "the second call was rate limited: {statuses:?}"
+    );
     assert_eq!(statuses.last(), Some(&200));
     assert_eq!(statuses.iter().filter(|s| **s == 200).count(), 2);
-    assert!(started.elapsed() >= std::time::Duration::from_millis(500), "it waited");
+    assert!(
+        started.elapsed() >= std::time::Duration::from_millis(500),
+        "it waited"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -163,5 +183,9 @@ async fn a_5xx_is_retried_on_get_but_not_on_post() {
 
     control.drop_next(1);
     let out = home.run(&["api", "dev", "/api/now/table/incident?sysparm_limit=1"]);
-    assert!(out.status.success(), "a dropped GET is retried: {}", stderr(&out));
+    assert!(
+        out.status.success(),
+        "a dropped GET is retried: {}",
+        stderr(&out)
+    );
 }

@@ -4,6 +4,7 @@
 mod api;
 mod connect;
 mod cookies;
+mod emulator;
 mod instances;
 mod logout;
 mod output;
@@ -52,6 +53,8 @@ enum Command {
     Api(api::Args),
     /// Stream a table's records out as JSON, NDJSON or CSV.
     Records(records::Args),
+    /// Run a local ServiceNow instance emulator (tests, demos, offline script work).
+    Emulator(emulator::Args),
 }
 
 /// What every command needs: the folders, the instance files, the vault.
@@ -117,6 +120,13 @@ fn init_logging(verbose: u8) {
 pub fn main() -> i32 {
     let cli = Cli::parse();
     init_logging(cli.verbose);
+    if let Command::Emulator(args) = cli.command {
+        // The emulator runs its own runtime on its own thread.
+        return match emulator::run(args, cli.json) {
+            Ok(()) => 0,
+            Err(e) => report(&e),
+        };
+    }
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -139,6 +149,7 @@ pub fn main() -> i32 {
             Command::Cookies(args) => cookies::run(&ctx, args),
             Command::Api(args) => api::run(&ctx, args).await,
             Command::Records(args) => records::run(&ctx, args).await,
+            Command::Emulator(_) => unreachable!("handled before the runtime starts"),
         }
     });
     runtime.shutdown_timeout(std::time::Duration::from_secs(1));

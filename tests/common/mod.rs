@@ -51,7 +51,13 @@ impl Home {
 
     /// The instance as the library sees it.
     pub fn instance(&self) -> Instance {
-        Instance::load(&self.dirs.user_instances().join(format!("{}.toml", self.name))).unwrap()
+        Instance::load(
+            &self
+                .dirs
+                .user_instances()
+                .join(format!("{}.toml", self.name)),
+        )
+        .unwrap()
     }
 
     /// The vault, with the key in a file (no OS keyring in tests).
@@ -163,7 +169,9 @@ pub async fn form_login(emulator: &Emulator, user: &str, remember: bool) -> Form
         .unwrap();
     assert_eq!(response.status(), 302, "login should redirect");
     for _ in 0..5 {
-        let Some(location) = response.headers().get("location") else { break };
+        let Some(location) = response.headers().get("location") else {
+            break;
+        };
         let next = base.join(location.to_str().unwrap()).unwrap();
         response = client.get(next).send().await.unwrap();
     }

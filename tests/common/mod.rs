@@ -201,8 +201,10 @@ pub fn hidden_value(html: &str, name: &str) -> Option<String> {
 
 /// An emulator with the given changes to the default configuration.
 pub fn emulator(change: impl FnOnce(&mut EmulatorConfig)) -> Emulator {
-    let mut config = EmulatorConfig::default();
-    config.port = 0;
+    let mut config = EmulatorConfig {
+        port: 0,
+        ..EmulatorConfig::default()
+    };
     change(&mut config);
     Emulator::start(config).expect("start the emulator")
 }

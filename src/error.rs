@@ -42,11 +42,25 @@ impl ErrorKind {
     }
 }
 
+/// Why an instance refused an operation (the [`ErrorKind::Forbidden`] cases).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Refusal {
+    /// An access control rule: the user may not do this through this path.
+    Acl,
+    /// A data policy: these fields (by label) are mandatory.
+    DataPolicy(Vec<String>),
+    /// The OAuth token lacks the API's scope.
+    Scope,
+    /// A refusal the instance did not explain.
+    Other,
+}
+
 /// The library's error: a kind, a message, an optional hint and an optional cause.
 pub struct Error {
     kind: ErrorKind,
     message: String,
     hint: Option<String>,
+    refusal: Option<Refusal>,
     source: Option<Box<dyn std::error::Error + Send + Sync + 'static>>,
 }
 
@@ -60,6 +74,7 @@ impl Error {
             kind,
             message: message.into(),
             hint: None,
+            refusal: None,
             source: None,
         }
     }
@@ -70,10 +85,23 @@ impl Error {
         self
     }
 
+    /// Appends a note to the message ("page saved in ...").
+    pub fn with_note(mut self, note: &str) -> Self {
+        self.message = format!("{} ({note})", self.message);
+        self
+    }
+
     /// Adds the underlying cause.
     pub fn with_source(mut self, source: impl std::error::Error + Send + Sync + 'static) -> Self {
         self.source = Some(Box::new(source));
         self
+    }
+
+    /// The instance refused, for `why`.
+    pub fn forbidden(why: Refusal, message: impl Into<String>) -> Self {
+        let mut e = Error::new(ErrorKind::Forbidden, message);
+        e.refusal = Some(why);
+        e
     }
 
     /// Login required for `instance`, with the command that fixes it.
@@ -125,6 +153,11 @@ impl Error {
     /// True when a person must log in again.
     pub fn is_login_required(&self) -> bool {
         self.kind == ErrorKind::LoginRequired
+    }
+
+    /// Why the instance refused, for [`ErrorKind::Forbidden`] errors.
+    pub fn refusal(&self) -> Option<&Refusal> {
+        self.refusal.as_ref()
     }
 
     /// True when the instance refused the operation (ACL, data policy, scope).

@@ -13,12 +13,17 @@
 //! cookie type every stage speaks), [`secret`] and [`error`]. The [`emulator`] is a separate room:
 //! a local ServiceNow stand-in for tests and demos that nothing else in the crate imports.
 
+pub mod api;
 pub mod cookie;
+pub mod emulator;
 
 pub mod error;
 pub mod instance;
+pub mod keyring;
 pub mod obtain;
 pub mod paths;
 pub mod secret;
+pub mod session;
+pub mod vault;
 
-pub use error::{Error, ErrorKind, Result};
+pub use error::{Error, ErrorKind, Refusal, Result};

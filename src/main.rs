@@ -1,3 +1,7 @@
-//! The `snowbridge` command: a thin shell over the library.
+//! The `snowbridge` command: a thin shell over the library (see `cli`).
 
-fn main() {}
+mod cli;
+
+fn main() {
+    std::process::exit(cli::main());
+}

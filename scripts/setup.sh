@@ -1,0 +1,38 @@
+#!/usr/bin/env bash
+# Installs what the demo and the tests need on a fresh Debian machine, when missing:
+# Chromium and chromedriver, Xvfb (headed Chrome), gnome-keyring and D-Bus (the Secret Service
+# tests), and a Python virtual environment in .venv with pysnc. Sourced by demo.sh and test.sh.
+set -euo pipefail
+
+snowbridge_root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+
+need_packages=()
+command -v chromium >/dev/null 2>&1 || need_packages+=(chromium)
+command -v chromedriver >/dev/null 2>&1 || need_packages+=(chromium-driver)
+command -v xvfb-run >/dev/null 2>&1 || need_packages+=(xvfb xauth)
+command -v gnome-keyring-daemon >/dev/null 2>&1 || need_packages+=(gnome-keyring)
+command -v dbus-run-session >/dev/null 2>&1 || need_packages+=(dbus dbus-x11)
+command -v secret-tool >/dev/null 2>&1 || need_packages+=(libsecret-tools)
+python3 -c 'import venv, ensurepip' >/dev/null 2>&1 || need_packages+=(python3-venv)
+
+if [ "${#need_packages[@]}" -gt 0 ]; then
+  echo "setup: installing ${need_packages[*]}" >&2
+  if [ "$(id -u)" -ne 0 ]; then SUDO=sudo; else SUDO=; fi
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${need_packages[@]}" >/dev/null
+fi
+
+if ! command -v cargo >/dev/null 2>&1; then
+  echo "setup: cargo is missing: install Rust from https://rustup.rs and run again" >&2
+  exit 1
+fi
+
+# Python: pysnc (the official client, unchanged) for the compatibility check.
+venv="$snowbridge_root/.venv"
+if [ ! -x "$venv/bin/python" ]; then
+  python3 -m venv "$venv"
+fi
+if ! "$venv/bin/python" -c 'import pysnc' >/dev/null 2>&1; then
+  echo "setup: installing pysnc into .venv" >&2
+  "$venv/bin/pip" install -q --disable-pip-version-check pysnc
+fi

@@ -1,0 +1,263 @@
+//! The JSONv2 processor (`/<table>.do?JSONv2`): every action, paging by `ORDERBYsys_id` and
+//! `sys_id>LAST` (the processor has no offset), and per-record failures surfaced as errors.
+
+use reqwest::Method;
+use serde::Deserialize;
+
+use super::{Record, enc};
+use crate::error::{Error, ErrorKind, Result};
+use crate::session::{Body, Call, Session};
+
+/// The processor's largest page.
+pub const MAX_RECORD_COUNT: usize = 10_000;
+
+#[derive(Debug, Deserialize)]
+struct Records {
+    records: Vec<Record>,
+}
+
+#[derive(Debug, Deserialize)]
+struct Keys {
+    records: Vec<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+enum Reply<T> {
+    Failed {
+        #[serde(rename = "_error")]
+        error: String,
+        reason: Option<String>,
+    },
+    Ok(T),
+}
+
+/// A record the processor refused, as it said.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct RecordError {
+    /// The message.
+    pub message: Option<String>,
+    /// The reason.
+    pub reason: Option<String>,
+}
+
+/// One table through JSONv2.
+#[derive(Debug)]
+pub struct JsonV2<'s> {
+    session: &'s Session,
+    table: String,
+}
+
+impl<'s> JsonV2<'s> {
+    /// The table called `table`.
+    pub fn new(session: &'s Session, table: &str) -> JsonV2<'s> {
+        JsonV2 {
+            session,
+            table: table.to_owned(),
+        }
+    }
+
+    fn target(&self, action: &str, params: &[(&str, &str)]) -> String {
+        let mut t = format!("/{}.do?JSONv2&sysparm_action={action}", enc(&self.table));
+        for (k, v) in params {
+            t.push('&');
+            t.push_str(k);
+            t.push('=');
+            t.push_str(&enc(v));
+        }
+        t
+    }
+
+    async fn call<T: serde::de::DeserializeOwned>(&self, call: Call) -> Result<T> {
+        match self.session.send_json::<Reply<T>>(&call).await? {
+            Reply::Ok(v) => Ok(v),
+            Reply::Failed { error, reason } => Err(Error::new(
+                ErrorKind::Instance,
+                format!(
+                    "{} refused the JSONv2 call on {}: {error}{}",
+                    self.session.instance().name,
+                    self.table,
+                    reason.map(|r| format!(" ({r})")).unwrap_or_default()
+                ),
+            )),
+        }
+    }
+
+    /// Every record matching `query`, a page of `page_size` at a time, passed to `each`.
+    pub async fn for_each_record(
+        &self,
+        query: &str,
+        page_size: usize,
+        mut each: impl FnMut(Vec<Record>) -> Result<()>,
+    ) -> Result<u64> {
+        let page = page_size.clamp(1, MAX_RECORD_COUNT).to_string();
+        let mut last: Option<String> = None;
+        let mut total = 0u64;
+        loop {
+            let q = match &last {
+                None if query.is_empty() => "ORDERBYsys_id".to_owned(),
+                None => format!("{query}^ORDERBYsys_id"),
+                Some(l) if query.is_empty() => format!("sys_id>{l}^ORDERBYsys_id"),
+                Some(l) => format!("{query}^sys_id>{l}^ORDERBYsys_id"),
+            };
+            let target = self.target(
+                "getRecords",
+                &[("sysparm_query", &q), ("sysparm_record_count", &page)],
+            );
+            let Records { records } = self.call(Call::get(target)).await?;
+            let Some(max) = records
+                .iter()
+                .filter_map(Record::sys_id)
+                .max()
+                .map(str::to_owned)
+            else {
+                return Ok(total);
+            };
+            surface_failures(&records)?;
+            total += records.len() as u64;
+            last = Some(max);
+            each(records)?;
+        }
+    }
+
+    /// All records matching `query` (use [`JsonV2::for_each_record`] for large tables).
+    pub async fn get_records(&self, query: &str) -> Result<Vec<Record>> {
+        let mut all = Vec::new();
+        self.for_each_record(query, MAX_RECORD_COUNT, |page| {
+            all.extend(page);
+            Ok(())
+        })
+        .await?;
+        Ok(all)
+    }
+
+    /// The sys_ids matching `query`.
+    pub async fn get_keys(&self, query: &str) -> Result<Vec<String>> {
+        let target = self.target("getKeys", &[("sysparm_query", query)]);
+        Ok(self.call::<Keys>(Call::get(target)).await?.records)
+    }
+
+    /// One record by sys_id; `None` when there is none.
+    pub async fn get(&self, sys_id: &str) -> Result<Option<Record>> {
+        let target = self.target("get", &[("sysparm_sys_id", sys_id)]);
+        let Records { records } = self.call(Call::get(target)).await?;
+        surface_failures(&records)?;
+        Ok(records.into_iter().next())
+    }
+
+    async fn write(
+        &self,
+        action: &str,
+        params: &[(&str, &str)],
+        body: serde_json::Value,
+    ) -> Result<Vec<Record>> {
+        let call = Call::new(Method::POST, self.target(action, params)).body(Body::Json(body));
+        let Records { records } = self.call(call).await?;
+        surface_failures(&records)?;
+        Ok(records)
+    }
+
+    /// Inserts one record; returns it as stored.
+    pub async fn insert(&self, fields: serde_json::Value) -> Result<Record> {
+        self.write("insert", &[], fields)
+            .await?
+            .into_iter()
+            .next()
+            .ok_or_else(|| Error::new(ErrorKind::Instance, "the insert returned no record"))
+    }
+
+    /// Inserts several records.
+    pub async fn insert_multiple(&self, records: Vec<serde_json::Value>) -> Result<Vec<Record>> {
+        self.write(
+            "insertMultiple",
+            &[],
+            serde_json::json!({ "records": records }),
+        )
+        .await
+    }
+
+    /// Updates the records matching `query` with `fields`.
+    pub async fn update(&self, query: &str, fields: serde_json::Value) -> Result<Vec<Record>> {
+        self.write("update", &[("sysparm_query", query)], fields)
+            .await
+    }
+
+    /// Deletes one record.
+    pub async fn delete_record(&self, sys_id: &str) -> Result<()> {
+        self.write(
+            "deleteRecord",
+            &[("sysparm_sys_id", sys_id)],
+            serde_json::json!({ "sysparm_sys_id": sys_id }),
+        )
+        .await
+        .map(|_| ())
+    }
+
+    /// Deletes the records matching `query`.
+    pub async fn delete_multiple(&self, query: &str) -> Result<()> {
+        self.write(
+            "deleteMultiple",
+            &[("sysparm_query", query)],
+            serde_json::json!({ "sysparm_query": query }),
+        )
+        .await
+        .map(|_| ())
+    }
+}
+
+/// Turns the first record carrying `"__status":"failure"` into an error with its message.
+fn surface_failures(records: &[Record]) -> Result<()> {
+    for r in records {
+        if r.0.get("__status").and_then(|s| s.as_str()) == Some("failure") {
+            let detail: Option<RecordError> =
+                r.0.get("__error")
+                    .and_then(|e| serde_json::from_value(e.clone()).ok());
+            let (message, reason) = detail
+                .map(|d| (d.message.unwrap_or_default(), d.reason.unwrap_or_default()))
+                .unwrap_or_default();
+            let text = format!(
+                "the instance refused record {}: {message}{}",
+                r.sys_id().unwrap_or("(new)"),
+                if reason.is_empty() {
+                    String::new()
+                } else {
+                    format!(" ({reason})")
+                }
+            );
+            let said = super::envelope::Complaint {
+                message: message.clone(),
+                detail: Some(reason),
+            };
+            return Err(match super::envelope::refusal(&said) {
+                crate::error::Refusal::Other => Error::new(ErrorKind::Instance, text),
+                why => Error::forbidden(why, text),
+            });
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn per_record_failures_become_errors() {
+        let records: Records = serde_json::from_str(
+            r#"{"records":[{"sys_id":"a"},{"sys_id":"b","__status":"failure","__error":{"message":"Operation Failed","reason":"ACL Exception Update Failed due to security constraints"}}]}"#,
+        )
+        .unwrap();
+        let err = surface_failures(&records.records).unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::Forbidden);
+        assert!(err.to_string().contains("record b"), "{err}");
+    }
+
+    #[test]
+    fn whole_call_failures_are_recognised() {
+        let r: Reply<Records> =
+            serde_json::from_str(r#"{"_error":"Invalid table","reason":null}"#).unwrap();
+        assert!(matches!(r, Reply::Failed { .. }));
+        let r: Reply<Records> = serde_json::from_str(r#"{"records":[]}"#).unwrap();
+        assert!(matches!(r, Reply::Ok(_)));
+    }
+}

@@ -1,0 +1,169 @@
+//! The command line: a thin shell over the library. One file per subcommand holds its arguments
+//! and a `run` function; this file parses, sets up logging, and maps errors to exit codes.
+
+mod api;
+mod connect;
+mod cookies;
+mod emulator;
+mod instances;
+mod logout;
+mod output;
+mod password;
+mod records;
+mod status;
+
+use std::io::Write;
+use std::sync::Arc;
+
+use clap::{Parser, Subcommand};
+use snowbridge::instance::{Catalog, Instance};
+use snowbridge::paths::Dirs;
+use snowbridge::vault::Vault;
+use snowbridge::{Error, Result};
+
+/// Reliable ServiceNow sessions for scripts.
+#[derive(Debug, Parser)]
+#[command(name = "snowbridge", version, about, propagate_version = true)]
+struct Cli {
+    /// Print data as JSON.
+    #[arg(long, global = true)]
+    json: bool,
+    /// Log to stderr (-v info, -vv debug, -vvv trace). Secrets are never logged.
+    #[arg(short, long, action = clap::ArgAction::Count, global = true)]
+    verbose: u8,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// List the instances it knows, and where each is defined.
+    Instances(instances::Args),
+    /// Make sure a valid session exists (never prompts or opens a browser without --login).
+    Connect(connect::Args),
+    /// Show each instance's session: valid, expired or missing, and more.
+    Status(status::Args),
+    /// End the session on the instance and delete what is stored.
+    Logout(logout::Args),
+    /// Store (or remove) the user's password in the OS keyring.
+    Password(password::Args),
+    /// Export the session's cookies for curl, wget, Python requests, PowerShell.
+    Cookies(cookies::Args),
+    /// Make an authenticated request and print the JSON reply, like `gh api`.
+    Api(api::Args),
+    /// Stream a table's records out as JSON, NDJSON or CSV.
+    Records(records::Args),
+    /// Run a local ServiceNow instance emulator (tests, demos, offline script work).
+    Emulator(emulator::Args),
+}
+
+/// What every command needs: the folders, the instance files, the vault.
+pub struct Context {
+    pub dirs: Dirs,
+    pub json: bool,
+    catalog: std::sync::OnceLock<Catalog>,
+    vault: std::sync::OnceLock<Arc<Vault>>,
+}
+
+impl Context {
+    fn new(json: bool) -> Result<Context> {
+        Ok(Context {
+            dirs: Dirs::from_env()?,
+            json,
+            catalog: std::sync::OnceLock::new(),
+            vault: std::sync::OnceLock::new(),
+        })
+    }
+
+    /// The instance files.
+    pub fn catalog(&self) -> Result<&Catalog> {
+        if let Some(c) = self.catalog.get() {
+            return Ok(c);
+        }
+        let catalog = Catalog::load(&self.dirs)?;
+        Ok(self.catalog.get_or_init(|| catalog))
+    }
+
+    /// The instance called `name`.
+    pub fn instance(&self, name: &str) -> Result<Instance> {
+        self.catalog()?.get(name)
+    }
+
+    /// The session vault.
+    pub fn vault(&self) -> Arc<Vault> {
+        self.vault
+            .get_or_init(|| Arc::new(Vault::new(&self.dirs)))
+            .clone()
+    }
+}
+
+fn init_logging(verbose: u8) {
+    let level = match verbose {
+        0 => "warn",
+        1 => "info",
+        2 => "debug",
+        _ => "trace",
+    };
+    // Libraries that print cookie values at debug level are held at info, whatever -v says.
+    let filter = format!(
+        "{level},cookie_store=info,reqwest_cookie_store=info,fantoccini=info,hyper=info,hyper_util=info,rustls=info,h2=info"
+    );
+    let filter = std::env::var("SNOWBRIDGE_LOG").unwrap_or(filter);
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::new(filter))
+        .with_writer(std::io::stderr)
+        .with_target(false)
+        .try_init();
+}
+
+/// Runs the command line; returns the process exit code.
+pub fn main() -> i32 {
+    let cli = Cli::parse();
+    init_logging(cli.verbose);
+    if let Command::Emulator(args) = cli.command {
+        // The emulator runs its own runtime on its own thread.
+        return match emulator::run(args, cli.json) {
+            Ok(()) => 0,
+            Err(e) => report(&e),
+        };
+    }
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("snowbridge: cannot start: {e}");
+            return 1;
+        }
+    };
+    let result = runtime.block_on(async {
+        let ctx = Context::new(cli.json)?;
+        match cli.command {
+            Command::Instances(args) => instances::run(&ctx, args),
+            Command::Connect(args) => connect::run(&ctx, args).await,
+            Command::Status(args) => status::run(&ctx, args).await,
+            Command::Logout(args) => logout::run(&ctx, args).await,
+            Command::Password(args) => password::run(&ctx, args),
+            Command::Cookies(args) => cookies::run(&ctx, args),
+            Command::Api(args) => api::run(&ctx, args).await,
+            Command::Records(args) => records::run(&ctx, args).await,
+            Command::Emulator(_) => unreachable!("handled before the runtime starts"),
+        }
+    });
+    runtime.shutdown_timeout(std::time::Duration::from_secs(1));
+    match result {
+        Ok(()) => 0,
+        Err(e) => report(&e),
+    }
+}
+
+fn report(e: &Error) -> i32 {
+    let mut err = std::io::stderr().lock();
+    let _ = writeln!(err, "snowbridge: {}", e.message());
+    if let Some(hint) = e.hint() {
+        let _ = writeln!(err, "  {hint}");
+    }
+    e.kind().exit_code()
+}

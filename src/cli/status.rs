@@ -1,0 +1,172 @@
+//! `snowbridge status [INSTANCE]`: per instance, valid / expired / missing, user, how obtained,
+//! age, expiry, last validated.
+
+use serde::Serialize;
+use snowbridge::instance::Instance;
+use snowbridge::session::{Session, Validity};
+use snowbridge::vault::SessionRecord;
+use snowbridge::{ErrorKind, Result};
+
+use super::{Context, output};
+
+/// Arguments of `status`.
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// One instance (all when left out).
+    instance: Option<String>,
+}
+
+/// One line of `status`.
+#[derive(Debug, Serialize)]
+pub struct Row {
+    pub instance: String,
+    pub url: String,
+    /// valid, expired, missing, unreadable, unreachable, forbidden, broken
+    pub state: String,
+    pub user: Option<String>,
+    pub obtained: Option<String>,
+    pub obtained_at: Option<String>,
+    pub last_validated: Option<String>,
+    /// When remember-me cookies stop being able to revive the session.
+    pub remember_me_until: Option<String>,
+    pub detail: Option<String>,
+}
+
+impl Row {
+    fn bare(instance: &Instance, state: &str, detail: Option<String>) -> Row {
+        Row {
+            instance: instance.name.clone(),
+            url: instance.base().to_owned(),
+            state: state.to_owned(),
+            user: None,
+            obtained: None,
+            obtained_at: None,
+            last_validated: None,
+            remember_me_until: None,
+            detail,
+        }
+    }
+
+    fn of_record(instance: &Instance, record: &SessionRecord, state: &str) -> Row {
+        Row {
+            user: record.user.clone(),
+            obtained: Some(record.obtained.describe()),
+            obtained_at: Some(output::timestamp(record.obtained_at)),
+            last_validated: record.last_validated.map(output::timestamp),
+            remember_me_until: record.remember_me_until().map(output::timestamp),
+            ..Row::bare(instance, state, None)
+        }
+    }
+
+    /// The row of a live session.
+    pub fn of_session(instance: &Instance, session: &Session, state: &str) -> Row {
+        let mut row = Row::of_record(instance, session.record(), state);
+        row.last_validated = session.last_validated().map(output::timestamp);
+        row
+    }
+}
+
+async fn row_for(ctx: &Context, instance: &Instance) -> Row {
+    let vault = ctx.vault();
+    let record = match vault.load(&instance.name) {
+        Ok(Some(record)) => record,
+        Ok(None) => return Row::bare(instance, "missing", None),
+        Err(e) => return Row::bare(instance, "unreadable", Some(e.message().to_owned())),
+    };
+    let session = match Session::from_record(instance, vault, record.clone()) {
+        Ok(s) => s,
+        Err(e) => {
+            return Row {
+                detail: Some(e.message().to_owned()),
+                ..Row::of_record(instance, &record, "unusable")
+            };
+        }
+    };
+    let (state, detail) = match session.validate(false).await {
+        Validity::Valid { .. } => ("valid", None),
+        Validity::Forbidden(why) => ("valid", Some(format!("the check was refused: {why}"))),
+        Validity::Expired(why) => ("expired", Some(why)),
+        Validity::Unreachable(why) => ("unreachable", Some(why)),
+    };
+    if let Err(e) = session.save() {
+        tracing::warn!(error = %e, "could not save the session");
+    }
+    Row {
+        detail,
+        ..Row::of_session(instance, &session, state)
+    }
+}
+
+pub async fn run(ctx: &Context, args: Args) -> Result<()> {
+    let mut rows = Vec::new();
+    match &args.instance {
+        Some(name) => rows.push(row_for(ctx, &ctx.instance(name)?).await),
+        None => {
+            for entry in ctx.catalog()?.entries().iter().filter(|e| !e.shadowed) {
+                match &entry.instance {
+                    Ok(instance) => rows.push(row_for(ctx, instance).await),
+                    Err(e) => rows.push(Row {
+                        instance: entry.name.clone(),
+                        url: String::new(),
+                        state: "broken".into(),
+                        user: None,
+                        obtained: None,
+                        obtained_at: None,
+                        last_validated: None,
+                        remember_me_until: None,
+                        detail: Some(e.to_string()),
+                    }),
+                }
+            }
+        }
+    }
+    if ctx.json {
+        output::json(&rows)?;
+    } else {
+        for row in &rows {
+            print_row(row)?;
+        }
+    }
+    // One instance asked for by name: the exit code tells a script what it needs to know.
+    match (&args.instance, rows.first().map(|r| r.state.as_str())) {
+        (Some(name), Some("missing" | "expired" | "unreadable")) => Err(
+            snowbridge::Error::login_required(name, format!("{name} has no valid session")),
+        ),
+        (Some(_), Some("unreachable")) => Err(snowbridge::Error::new(
+            ErrorKind::Unreachable,
+            rows[0].detail.clone().unwrap_or_default(),
+        )),
+        _ => Ok(()),
+    }
+}
+
+fn print_row(row: &Row) -> Result<()> {
+    let mut text = format!("{}: {}", row.instance, row.state);
+    if let Some(user) = &row.user {
+        text.push_str(&format!(" as {user}"));
+    }
+    if let Some(obtained) = &row.obtained {
+        text.push_str(&format!(", {obtained}"));
+    }
+    let age = |t: &Option<String>| {
+        t.as_deref()
+            .and_then(|t| {
+                time::OffsetDateTime::parse(t, &time::format_description::well_known::Rfc3339).ok()
+            })
+            .map(output::relative)
+    };
+    if let Some(at) = age(&row.obtained_at) {
+        text.push_str(&format!(", obtained {at}"));
+    }
+    if let Some(at) = age(&row.last_validated) {
+        text.push_str(&format!(", last validated {at}"));
+    }
+    if let Some(at) = age(&row.remember_me_until) {
+        text.push_str(&format!(", remember-me until {at}"));
+    }
+    output::line(&text)?;
+    if let Some(detail) = &row.detail {
+        output::line(&format!("  {}", detail.replace('\n', "\n  ")))?;
+    }
+    Ok(())
+}

@@ -1,0 +1,221 @@
+//! The emulator's configuration: plain serde data, every field defaulted, read from a TOML file
+//! by the CLI (`snowbridge emulator --config FILE`) or built in code by tests.
+//!
+//! This module only describes and validates settings; it starts nothing.
+
+use std::path::PathBuf;
+
+use serde::{Deserialize, Serialize};
+
+/// How the emulator behaves. `Default` gives a small instance on a random port over plain HTTP.
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct EmulatorConfig {
+    /// TCP port on 127.0.0.1 (and ::1 when free); 0 picks a free one.
+    pub port: u16,
+    /// Serve HTTPS with a certificate for 127.0.0.1 and localhost signed by a CA kept in the data dir.
+    pub tls: bool,
+    /// Where `emulator.db`, `ca.pem` and `ca.key.pem` live; `None` = a temporary folder removed on drop.
+    pub data_dir: Option<PathBuf>,
+    /// How many incidents a new database is seeded with.
+    pub incidents: usize,
+    /// Every seeded user's password (sso.user has none on the instance; the IdP takes this one).
+    pub password: String,
+    /// The one-time code mfa.user must enter after the password.
+    pub mfa_code: String,
+    /// Idle timeout of browser (UI) sessions, on the emulator's virtual clock.
+    pub ui_session_timeout_secs: u64,
+    /// Idle timeout of sessions made by Basic or Bearer calls.
+    pub integration_session_timeout_secs: u64,
+    /// Lifetime of the "Remember me" cookies (clamped to 1..=30).
+    pub remember_me_days: u32,
+    /// Host name of the identity provider (same listener); default "localhost".
+    pub idp_host: Option<String>,
+    /// itil users (anyone without admin) get 403 from the Attachment API.
+    pub itil_rest_attachments_refused: bool,
+    /// Users without itil_admin/admin may not move an incident to Resolved/Closed through web services.
+    pub itil_web_service_state_acl: bool,
+    /// Every reply sets a new `glide_session_store` value.
+    pub rotate_session_store: bool,
+    /// The login form sits inside an iframe of the page first loaded (some releases).
+    pub login_in_iframe: bool,
+    /// Per-user request budget for the APIs.
+    pub rate_limit: Option<RateLimit>,
+    /// Random faults on the APIs.
+    pub faults: Faults,
+    /// Table API page size when `sysparm_limit` is absent.
+    pub default_limit: usize,
+    /// The instance name in the `BIGipServerpool_<name>` cookie.
+    pub instance_name: String,
+    /// What JSONv2 answers when a request carries no credentials at all.
+    pub jsonv2_unauthenticated: Jsonv2Unauthenticated,
+    /// Seed for the generated data (users' and incidents' ids and fields).
+    pub seed: u64,
+}
+
+impl Default for EmulatorConfig {
+    fn default() -> Self {
+        EmulatorConfig {
+            port: 0,
+            tls: false,
+            data_dir: None,
+            incidents: 50,
+            password: "snowbridge".to_string(),
+            mfa_code: "123456".to_string(),
+            ui_session_timeout_secs: 1800,
+            integration_session_timeout_secs: 300,
+            remember_me_days: 15,
+            idp_host: None,
+            itil_rest_attachments_refused: true,
+            itil_web_service_state_acl: true,
+            rotate_session_store: false,
+            login_in_iframe: false,
+            rate_limit: None,
+            faults: Faults::default(),
+            default_limit: 10_000,
+            instance_name: "emulator".to_string(),
+            jsonv2_unauthenticated: Jsonv2Unauthenticated::Unauthorized,
+            seed: 0x5eed_2024,
+        }
+    }
+}
+
+/// A per-user request budget: `limit` API requests per fixed window of `window_secs`.
+#[derive(Clone, Copy, Debug, Deserialize, Serialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct RateLimit {
+    pub limit: u32,
+    pub window_secs: u64,
+}
+
+/// Random faults on `/api/now/*` and JSONv2 (never on the login pages).
+#[derive(Clone, Copy, Debug, Default, Deserialize, Serialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct Faults {
+    /// Added to every API request before it is answered.
+    pub latency_ms: u64,
+    /// Share of API requests answered `503` with the error envelope (0.0..=1.0).
+    pub error_rate: f64,
+    /// Share of API requests whose connection is closed with no reply (0.0..=1.0).
+    pub drop_rate: f64,
+}
+
+/// JSONv2 with no credentials: real instances differ by the `glide.basicauth.required.jsonv2`
+/// property. `Unauthorized` (default) answers like REST (`401` + Basic challenge);
+/// `LoginRedirect` answers like any `*.do` page (`302` to `login.do`).
+#[derive(Clone, Copy, Debug, Deserialize, Serialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum Jsonv2Unauthenticated {
+    Unauthorized,
+    LoginRedirect,
+}
+
+impl EmulatorConfig {
+    /// Checks the values a TOML file could get wrong; the message names the key.
+    pub fn validate(&self) -> Result<(), String> {
+        for (key, rate) in [
+            ("faults.error_rate", self.faults.error_rate),
+            ("faults.drop_rate", self.faults.drop_rate),
+        ] {
+            if !(0.0..=1.0).contains(&rate) {
+                return Err(format!("{key} must be between 0.0 and 1.0, not {rate}"));
+            }
+        }
+        if let Some(limit) = self.rate_limit
+            && (limit.limit == 0 || limit.window_secs == 0)
+        {
+            return Err("rate_limit.limit and rate_limit.window_secs must be above 0".into());
+        }
+        if self.default_limit == 0 {
+            return Err("default_limit must be above 0".into());
+        }
+        if self.ui_session_timeout_secs == 0 || self.integration_session_timeout_secs == 0 {
+            return Err("session timeouts must be above 0 seconds".into());
+        }
+        if self.mfa_code.is_empty() {
+            return Err("mfa_code must not be empty".into());
+        }
+        if let Some(host) = &self.idp_host {
+            let valid = !host.is_empty()
+                && host
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '.' || c == '-');
+            if !valid {
+                return Err(format!("idp_host {host:?} is not a host name"));
+            }
+        }
+        let name_ok = !self.instance_name.is_empty()
+            && self
+                .instance_name
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-');
+        if !name_ok {
+            return Err(format!(
+                "instance_name {:?} may hold letters, digits, '-' and '_' only",
+                self.instance_name
+            ));
+        }
+        Ok(())
+    }
+
+    /// The IdP's host name.
+    pub fn idp_host(&self) -> &str {
+        self.idp_host.as_deref().unwrap_or("localhost")
+    }
+
+    /// Remember-me lifetime in days, within what instances allow.
+    pub fn remember_me_days(&self) -> u32 {
+        self.remember_me_days.clamp(1, 30)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn empty_toml_gives_the_defaults() {
+        let config: EmulatorConfig = toml::from_str("").unwrap();
+        assert_eq!(config.incidents, 50);
+        assert_eq!(config.password, "snowbridge");
+        assert_eq!(config.default_limit, 10_000);
+        assert!(config.itil_rest_attachments_refused);
+        assert_eq!(config.idp_host(), "localhost");
+        assert!(config.validate().is_ok());
+    }
+
+    #[test]
+    fn nested_tables_and_unknown_keys() {
+        let config: EmulatorConfig = toml::from_str(
+            "port = 8765\ntls = true\n[rate_limit]\nlimit = 5\nwindow_secs = 60\n[faults]\nlatency_ms = 10\n",
+        )
+        .unwrap();
+        assert_eq!(config.port, 8765);
+        assert_eq!(
+            config.rate_limit,
+            Some(RateLimit {
+                limit: 5,
+                window_secs: 60
+            })
+        );
+        assert_eq!(config.faults.latency_ms, 10);
+        assert!(toml::from_str::<EmulatorConfig>("prot = 1").is_err());
+    }
+
+    #[test]
+    fn validation_names_the_key() {
+        let config = EmulatorConfig {
+            faults: Faults {
+                error_rate: 1.5,
+                ..Faults::default()
+            },
+            ..EmulatorConfig::default()
+        };
+        assert!(config.validate().unwrap_err().contains("faults.error_rate"));
+        let config = EmulatorConfig {
+            remember_me_days: 90,
+            ..EmulatorConfig::default()
+        };
+        assert_eq!(config.remember_me_days(), 30);
+    }
+}

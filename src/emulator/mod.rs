@@ -1,0 +1,327 @@
+//! A local ServiceNow instance emulator, for tests, demos and offline script work.
+//!
+//! It behaves on the wire like `servicenow-wire.md` describes a real instance, including the
+//! inconvenient parts: the UI login with its `sysparm_ck` and session fixation, MFA and SSO
+//! (an identity provider on a second host name of the same listener), the session cookies with
+//! their lifetimes (`glide_session_store` on every reply, remember-me), idle timeouts on a
+//! virtual clock, the REST token dance (`X-UserToken` / `X-UserToken-Response`,
+//! `X-Is-Logged-In`), the Table, Attachment and JSONv2 APIs with encoded queries whose invalid
+//! terms are silently dropped, ACLs and the resolution data policy, the incident form with its
+//! UI actions and attachment dialog, `414`, `429` and injected faults. pysnc works against it
+//! unchanged.
+//!
+//! This is a separate room: nothing else in the crate imports it, and it imports nothing from
+//! the rest of the crate (its errors are `std::io::Error` or strings). Files by concern:
+//! `server` (listener, hand-rolled TLS accept), `tls` (CA and certificates), `ctx` (the outer
+//! layer: sessions, cookies, headers, faults), `auth` (principals), `sessions`, `ui` (pages,
+//! login, form), `sso`, `table_api`, `jsonv2`, `attachments`, `query` (encoded queries),
+//! `rules` (ACLs, data policy, business rules), `render`, `store`/`seed`/`schema` (SQLite),
+//! `control` (the test handle), `state`, `clock`, `reply`.
+//!
+//! Deviations and choices where the wire facts leave room (all documented here once):
+//! - Over plain HTTP cookies carry neither `Secure` nor `SameSite=None` (browsers drop
+//!   `SameSite=None` without `Secure`); over TLS every cookie is `...; SameSite=None; Secure`.
+//! - TLS offers HTTP/1.1 only (ALPN), so a dropped connection loses exactly one request.
+//! - JSONv2 with no credentials answers `401` like REST by default
+//!   ([`Jsonv2Unauthenticated`]); whole-call JSONv2 failures use status 400; `deleteMultiple`
+//!   answers `{"records":[{"count":"N"}]}`.
+//! - The SSO assertion is SAML-shaped XML signed with a per-run HMAC key, not XML-DSig.
+//! - `sysparm_no_count=true` leaves out `X-Total-Count` (and the `last` link).
+//! - Bearer scopes: Table API `table_read` / `table_read_write`, Attachment API also
+//!   `attachment_read` / `attachment_write`, JSONv2 `useraccount` only; `useraccount` grants all.
+//! - In the request log, a connection closed without a reply has status 0.
+//! - Element ids of the UI (login, MFA, shell, form, attachment dialog) are listed in the `ui`
+//!   module docs; the attachment dialog's ids are this emulator's, real ones are unverified.
+
+// Handlers return complete replies as their error values (the axum idiom); boxing them would
+// only add noise.
+#![allow(clippy::result_large_err)]
+
+mod attachments;
+mod auth;
+mod clock;
+mod config;
+mod control;
+mod ctx;
+mod jsonv2;
+pub mod query;
+mod render;
+mod reply;
+mod rules;
+mod schema;
+mod seed;
+mod server;
+mod sessions;
+mod sso;
+mod state;
+mod store;
+mod table_api;
+mod tls;
+mod ui;
+
+use std::net::{Ipv6Addr, SocketAddr, TcpListener as StdListener};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use axum::routing::{get, post};
+use tokio::sync::watch;
+use url::Url;
+
+pub use config::{EmulatorConfig, Faults, Jsonv2Unauthenticated, RateLimit};
+pub use control::{AttachmentInfo, Control, SessionInfo, SessionKind};
+pub use state::RequestInfo;
+
+use state::AppState;
+
+/// Largest request body accepted (attachments of tens of MB).
+const BODY_LIMIT: usize = 100 * 1024 * 1024;
+
+/// A running emulator. Dropping it stops the server, joins its thread, and removes a temporary
+/// data folder.
+pub struct Emulator {
+    url: Url,
+    idp_url: Url,
+    port: u16,
+    ca_pem: Option<PathBuf>,
+    state: Arc<AppState>,
+    shutdown: Option<watch::Sender<bool>>,
+    thread: Option<JoinHandle<()>>,
+    // Dropped last: the server must stop before its folder goes.
+    _temp_dir: Option<tempfile::TempDir>,
+}
+
+fn invalid(message: impl Into<String>) -> std::io::Error {
+    std::io::Error::new(std::io::ErrorKind::InvalidInput, message.into())
+}
+
+impl Emulator {
+    /// Starts the emulator on its own thread with its own multi-thread tokio runtime, and
+    /// returns once the listener is bound and accepting. Blocking.
+    pub fn start(config: EmulatorConfig) -> std::io::Result<Emulator> {
+        config.validate().map_err(invalid)?;
+        let (data_dir, temp_dir) = match &config.data_dir {
+            Some(dir) => {
+                std::fs::create_dir_all(dir)?;
+                (dir.clone(), None)
+            }
+            None => {
+                let temp = tempfile::Builder::new()
+                    .prefix("snowbridge-emulator-")
+                    .tempdir()?;
+                (temp.path().to_path_buf(), Some(temp))
+            }
+        };
+
+        let clock = clock::Clock::new();
+        let (store, new) = store::Store::open(&data_dir.join("emulator.db"))
+            .map_err(|e| std::io::Error::other(format!("opening the emulator database: {e}")))?;
+        if new {
+            let now = clock.now();
+            store
+                .with(|conn| seed::seed(conn, config.seed, config.incidents, now))
+                .map_err(|e| {
+                    std::io::Error::other(format!("seeding the emulator database: {e}"))
+                })?;
+        }
+
+        let listener = StdListener::bind(SocketAddr::from(([127, 0, 0, 1], config.port)))?;
+        let port = listener.local_addr()?.port();
+        let mut listeners = vec![listener];
+        // Best effort: "localhost" may resolve to ::1 first.
+        if let Ok(v6) = StdListener::bind(SocketAddr::from((Ipv6Addr::LOCALHOST, port))) {
+            listeners.push(v6);
+        }
+        for l in &listeners {
+            l.set_nonblocking(true)?;
+        }
+
+        let (tls, ca_pem) = if config.tls {
+            let server_config = tls::server_config(&data_dir, config.idp_host())?;
+            (
+                Some(tokio_rustls::TlsAcceptor::from(server_config)),
+                Some(data_dir.join("ca.pem")),
+            )
+        } else {
+            (None, None)
+        };
+        let scheme = if config.tls { "https" } else { "http" };
+        let url = Url::parse(&format!("{scheme}://127.0.0.1:{port}/"))
+            .map_err(|e| invalid(e.to_string()))?;
+        let idp_url = Url::parse(&format!("{scheme}://{}:{port}/", config.idp_host()))
+            .map_err(|e| invalid(e.to_string()))?;
+        let idp_host = config.idp_host().to_string();
+
+        let state = Arc::new(AppState::new(
+            config,
+            Arc::new(store),
+            clock,
+            url.clone(),
+            idp_url.clone(),
+        ));
+        let sites = server::Sites {
+            instance: instance_router(Arc::clone(&state)),
+            idp: sso::idp_router(Arc::clone(&state)),
+            idp_host,
+        };
+
+        let (shutdown_tx, shutdown_rx) = watch::channel(false);
+        let (ready_tx, ready_rx) = std::sync::mpsc::channel::<std::io::Result<()>>();
+        let thread = std::thread::Builder::new()
+            .name("snowbridge-emulator".into())
+            .spawn(move || {
+                let runtime = match tokio::runtime::Builder::new_multi_thread()
+                    .worker_threads(2)
+                    .thread_name("snowbridge-emulator-worker")
+                    .enable_all()
+                    .build()
+                {
+                    Ok(rt) => rt,
+                    Err(e) => {
+                        let _ = ready_tx.send(Err(e));
+                        return;
+                    }
+                };
+                runtime.block_on(async move {
+                    let mut tokio_listeners = Vec::new();
+                    for l in listeners {
+                        match tokio::net::TcpListener::from_std(l) {
+                            Ok(l) => tokio_listeners.push(l),
+                            Err(e) => {
+                                let _ = ready_tx.send(Err(e));
+                                return;
+                            }
+                        }
+                    }
+                    let _ = ready_tx.send(Ok(()));
+                    server::serve(tokio_listeners, tls, sites, shutdown_rx).await;
+                });
+                runtime.shutdown_timeout(Duration::from_secs(2));
+            })?;
+        match ready_rx.recv() {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => return Err(e),
+            Err(_) => {
+                return Err(std::io::Error::other(
+                    "the emulator thread stopped while starting",
+                ));
+            }
+        }
+
+        Ok(Emulator {
+            url,
+            idp_url,
+            port,
+            ca_pem,
+            state,
+            shutdown: Some(shutdown_tx),
+            thread: Some(thread),
+            _temp_dir: temp_dir,
+        })
+    }
+
+    /// `http(s)://127.0.0.1:PORT/`.
+    pub fn url(&self) -> Url {
+        self.url.clone()
+    }
+
+    /// `http(s)://<idp host>:PORT/`: the identity provider (same listener, other host name).
+    pub fn idp_url(&self) -> Url {
+        self.idp_url.clone()
+    }
+
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// `DATA/ca.pem` when serving TLS.
+    pub fn ca_pem_path(&self) -> Option<PathBuf> {
+        self.ca_pem.clone()
+    }
+
+    /// A handle for switches and inspection, usable from any thread.
+    pub fn control(&self) -> Control {
+        Control::new(Arc::clone(&self.state))
+    }
+
+    /// Serves until Ctrl-C, then stops (for the CLI). Prints nothing.
+    pub fn run_until_ctrl_c(self) {
+        if let Ok(runtime) = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+        {
+            let _ = runtime.block_on(tokio::signal::ctrl_c());
+        }
+    }
+}
+
+impl Drop for Emulator {
+    fn drop(&mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(true);
+        }
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+fn instance_router(state: Arc<AppState>) -> Router {
+    use attachments as att;
+    use table_api as t;
+    Router::new()
+        .route("/api/now/table/{table}", get(t::list).post(t::create))
+        .route(
+            "/api/now/table/{table}/{sys_id}",
+            get(t::get)
+                .put(t::modify)
+                .patch(t::modify)
+                .delete(t::remove),
+        )
+        .route(
+            "/api/now/{version}/table/{table}",
+            get(t::versioned::list).post(t::versioned::create),
+        )
+        .route(
+            "/api/now/{version}/table/{table}/{sys_id}",
+            get(t::versioned::get)
+                .put(t::versioned::modify)
+                .patch(t::versioned::modify)
+                .delete(t::versioned::remove),
+        )
+        .route("/api/now/attachment", get(att::list))
+        .route("/api/now/attachment/file", post(att::upload_raw))
+        .route("/api/now/attachment/upload", post(att::upload_multipart))
+        .route(
+            "/api/now/attachment/{sys_id}",
+            get(att::meta).delete(att::remove),
+        )
+        .route("/api/now/attachment/{sys_id}/file", get(att::file))
+        .route("/api/now/{version}/attachment", get(att::versioned::list))
+        .route(
+            "/api/now/{version}/attachment/file",
+            post(att::versioned::upload_raw),
+        )
+        .route(
+            "/api/now/{version}/attachment/upload",
+            post(att::versioned::upload_multipart),
+        )
+        .route(
+            "/api/now/{version}/attachment/{sys_id}",
+            get(att::versioned::meta).delete(att::versioned::remove),
+        )
+        .route(
+            "/api/now/{version}/attachment/{sys_id}/file",
+            get(att::versioned::file),
+        )
+        .fallback(ui::dispatch)
+        .layer(axum::middleware::from_fn_with_state(
+            Arc::clone(&state),
+            ctx::instance_layer,
+        ))
+        .layer(DefaultBodyLimit::max(BODY_LIMIT))
+        .with_state(state)
+}

@@ -1,0 +1,388 @@
+//! The emulator's SQLite store: one SQL table per emulated table (every column TEXT, as
+//! ServiceNow's wire values are strings), attachment bytes, number counters.
+//!
+//! Plain storage: no access rules, no business rules (those live in `rules`), no HTTP.
+//! Async handlers reach it through [`Store::run`], which moves the work onto the blocking pool.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+
+use rusqlite::{Connection, OptionalExtension, params, params_from_iter};
+
+use super::query::{SqlQuery, SqlValue};
+use super::schema::{TABLES, Table};
+
+/// One record: field name → wire value.
+pub type Record = BTreeMap<String, String>;
+
+/// The database behind a mutex: SQLite work is short and serialised.
+pub struct Store {
+    conn: Mutex<Connection>,
+}
+
+impl Store {
+    /// Opens (creating if needed) the database at `path`; `true` when it holds no data yet.
+    pub fn open(path: &Path) -> rusqlite::Result<(Store, bool)> {
+        let conn = Connection::open(path)?;
+        conn.pragma_update(None, "journal_mode", "WAL")?;
+        conn.pragma_update(None, "synchronous", "NORMAL")?;
+        create_tables(&conn)?;
+        let seeded: Option<String> = conn
+            .query_row("SELECT value FROM meta WHERE key = 'seeded'", [], |r| {
+                r.get(0)
+            })
+            .optional()?;
+        Ok((
+            Store {
+                conn: Mutex::new(conn),
+            },
+            seeded.is_none(),
+        ))
+    }
+
+    /// Runs `f` on the connection, on this thread.
+    pub fn with<R>(&self, f: impl FnOnce(&mut Connection) -> R) -> R {
+        let mut conn = self.conn.lock().unwrap_or_else(|e| e.into_inner());
+        f(&mut conn)
+    }
+
+    /// Runs `f` on the connection on tokio's blocking pool.
+    pub async fn run<R: Send + 'static>(
+        self: &Arc<Self>,
+        f: impl FnOnce(&mut Connection) -> R + Send + 'static,
+    ) -> Result<R, String> {
+        let store = Arc::clone(self);
+        tokio::task::spawn_blocking(move || store.with(f))
+            .await
+            .map_err(|e| format!("store task failed: {e}"))
+    }
+}
+
+fn create_tables(conn: &Connection) -> rusqlite::Result<()> {
+    let mut sql = String::from(
+        "CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY NOT NULL, value TEXT NOT NULL);
+         CREATE TABLE IF NOT EXISTS counters (name TEXT PRIMARY KEY NOT NULL, next INTEGER NOT NULL);
+         CREATE TABLE IF NOT EXISTS attachment_data (sys_id TEXT PRIMARY KEY NOT NULL, data BLOB NOT NULL);\n",
+    );
+    for table in TABLES {
+        let columns: Vec<String> = table
+            .columns
+            .iter()
+            .map(|c| {
+                if c.name == "sys_id" {
+                    "sys_id TEXT PRIMARY KEY NOT NULL".to_string()
+                } else {
+                    format!("{} TEXT NOT NULL DEFAULT ''", c.name)
+                }
+            })
+            .collect();
+        sql.push_str(&format!(
+            "CREATE TABLE IF NOT EXISTS {} ({});\n",
+            table.name,
+            columns.join(", ")
+        ));
+    }
+    conn.execute_batch(&sql)
+}
+
+/// Creates the secondary indexes (after a bulk seed, which is faster than before it).
+pub fn create_indexes(conn: &Connection) -> rusqlite::Result<()> {
+    let mut sql = String::new();
+    for table in TABLES {
+        for column in table.indexes {
+            sql.push_str(&format!(
+                "CREATE INDEX IF NOT EXISTS idx_{t}_{column} ON {t} ({column});\n",
+                t = table.name
+            ));
+        }
+    }
+    conn.execute_batch(&sql)
+}
+
+/// Marks the database as seeded.
+pub fn mark_seeded(conn: &Connection) -> rusqlite::Result<()> {
+    conn.execute(
+        "INSERT OR REPLACE INTO meta (key, value) VALUES ('seeded', '1')",
+        [],
+    )?;
+    Ok(())
+}
+
+fn column_list(table: &Table) -> String {
+    table
+        .columns
+        .iter()
+        .map(|c| c.name)
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+fn row_to_record(table: &Table, row: &rusqlite::Row<'_>) -> rusqlite::Result<Record> {
+    let mut record = Record::new();
+    for (i, column) in table.columns.iter().enumerate() {
+        let value: String = row.get(i)?;
+        record.insert(column.name.to_string(), value);
+    }
+    Ok(record)
+}
+
+/// Rows matching `query`, in its order, `limit` rows from `offset`.
+pub fn select(
+    conn: &Connection,
+    table: &Table,
+    query: &SqlQuery,
+    limit: Option<usize>,
+    offset: usize,
+) -> rusqlite::Result<Vec<Record>> {
+    let sql = format!(
+        "SELECT {} FROM {} WHERE {} ORDER BY {} LIMIT ? OFFSET ?",
+        column_list(table),
+        table.name,
+        query.where_sql,
+        query.order_sql
+    );
+    let mut params = query.params.clone();
+    params.push(SqlValue::Int(limit.map_or(-1, |l| l as i64)));
+    params.push(SqlValue::Int(offset as i64));
+    let mut stmt = conn.prepare_cached(&sql)?;
+    let rows = stmt.query_map(params_from_iter(params.iter()), |row| {
+        row_to_record(table, row)
+    })?;
+    rows.collect()
+}
+
+/// The sys_ids of rows matching `query`, in its order.
+pub fn select_ids(
+    conn: &Connection,
+    table: &Table,
+    query: &SqlQuery,
+    limit: Option<usize>,
+) -> rusqlite::Result<Vec<String>> {
+    let sql = format!(
+        "SELECT sys_id FROM {} WHERE {} ORDER BY {} LIMIT ?",
+        table.name, query.where_sql, query.order_sql
+    );
+    let mut params = query.params.clone();
+    params.push(SqlValue::Int(limit.map_or(-1, |l| l as i64)));
+    let mut stmt = conn.prepare_cached(&sql)?;
+    let rows = stmt.query_map(params_from_iter(params.iter()), |row| row.get(0))?;
+    rows.collect()
+}
+
+/// How many rows match `query`.
+pub fn count(conn: &Connection, table: &Table, query: &SqlQuery) -> rusqlite::Result<usize> {
+    let sql = format!(
+        "SELECT COUNT(*) FROM {} WHERE {}",
+        table.name, query.where_sql
+    );
+    let mut stmt = conn.prepare_cached(&sql)?;
+    let n: i64 = stmt.query_row(params_from_iter(query.params.iter()), |r| r.get(0))?;
+    Ok(n.max(0) as usize)
+}
+
+/// The record with `sys_id`.
+pub fn get(conn: &Connection, table: &Table, sys_id: &str) -> rusqlite::Result<Option<Record>> {
+    find_by(conn, table, "sys_id", sys_id)
+}
+
+/// The first record whose `field` (a schema column) equals `value`.
+pub fn find_by(
+    conn: &Connection,
+    table: &Table,
+    field: &str,
+    value: &str,
+) -> rusqlite::Result<Option<Record>> {
+    let Some(column) = table.column(field) else {
+        return Ok(None);
+    };
+    let sql = format!(
+        "SELECT {} FROM {} WHERE {} = ? ORDER BY rowid LIMIT 1",
+        column_list(table),
+        table.name,
+        column.name
+    );
+    let mut stmt = conn.prepare_cached(&sql)?;
+    stmt.query_row([value], |row| row_to_record(table, row))
+        .optional()
+}
+
+/// Every record of `table` (small tables only: users).
+pub fn all(conn: &Connection, table: &Table) -> rusqlite::Result<Vec<Record>> {
+    let sql = format!(
+        "SELECT {} FROM {} ORDER BY rowid",
+        column_list(table),
+        table.name
+    );
+    let mut stmt = conn.prepare_cached(&sql)?;
+    let rows = stmt.query_map([], |row| row_to_record(table, row))?;
+    rows.collect()
+}
+
+/// Inserts `record`; columns it lacks are stored empty, fields the table lacks are ignored.
+pub fn insert(conn: &Connection, table: &Table, record: &Record) -> rusqlite::Result<()> {
+    let marks = vec!["?"; table.columns.len()].join(", ");
+    let sql = format!(
+        "INSERT INTO {} ({}) VALUES ({marks})",
+        table.name,
+        column_list(table)
+    );
+    let mut stmt = conn.prepare_cached(&sql)?;
+    let values = table
+        .columns
+        .iter()
+        .map(|c| record.get(c.name).map(String::as_str).unwrap_or(""));
+    stmt.execute(params_from_iter(values))?;
+    Ok(())
+}
+
+/// Writes `changes` (schema columns only) into the record `sys_id`; false when it does not exist.
+pub fn update(
+    conn: &Connection,
+    table: &Table,
+    sys_id: &str,
+    changes: &Record,
+) -> rusqlite::Result<bool> {
+    let columns: Vec<&str> = changes
+        .keys()
+        .filter_map(|k| table.column(k))
+        .filter(|c| c.name != "sys_id")
+        .map(|c| c.name)
+        .collect();
+    if columns.is_empty() {
+        return Ok(get(conn, table, sys_id)?.is_some());
+    }
+    let sets: Vec<String> = columns.iter().map(|c| format!("{c} = ?")).collect();
+    let sql = format!(
+        "UPDATE {} SET {} WHERE sys_id = ?",
+        table.name,
+        sets.join(", ")
+    );
+    let mut values: Vec<&str> = columns
+        .iter()
+        .map(|c| changes.get(*c).map(String::as_str).unwrap_or(""))
+        .collect();
+    values.push(sys_id);
+    let n = conn
+        .prepare_cached(&sql)?
+        .execute(params_from_iter(values))?;
+    Ok(n > 0)
+}
+
+/// Deletes the record `sys_id`; false when it did not exist.
+pub fn delete(conn: &Connection, table: &Table, sys_id: &str) -> rusqlite::Result<bool> {
+    let sql = format!("DELETE FROM {} WHERE sys_id = ?", table.name);
+    let n = conn.prepare_cached(&sql)?.execute([sys_id])?;
+    Ok(n > 0)
+}
+
+/// Takes the next value of counter `name`, starting at `first`.
+pub fn next_counter(conn: &Connection, name: &str, first: i64) -> rusqlite::Result<i64> {
+    let current: Option<i64> = conn
+        .query_row("SELECT next FROM counters WHERE name = ?", [name], |r| {
+            r.get(0)
+        })
+        .optional()?;
+    let value = current.unwrap_or(first);
+    conn.execute(
+        "INSERT OR REPLACE INTO counters (name, next) VALUES (?, ?)",
+        params![name, value + 1],
+    )?;
+    Ok(value)
+}
+
+/// Sets counter `name` so the next value taken is `next`.
+pub fn set_counter(conn: &Connection, name: &str, next: i64) -> rusqlite::Result<()> {
+    conn.execute(
+        "INSERT OR REPLACE INTO counters (name, next) VALUES (?, ?)",
+        params![name, next],
+    )?;
+    Ok(())
+}
+
+/// Stores an attachment's bytes.
+pub fn put_attachment_data(conn: &Connection, sys_id: &str, data: &[u8]) -> rusqlite::Result<()> {
+    conn.execute(
+        "INSERT OR REPLACE INTO attachment_data (sys_id, data) VALUES (?, ?)",
+        params![sys_id, data],
+    )?;
+    Ok(())
+}
+
+/// An attachment's bytes.
+pub fn attachment_data(conn: &Connection, sys_id: &str) -> rusqlite::Result<Option<Vec<u8>>> {
+    conn.query_row(
+        "SELECT data FROM attachment_data WHERE sys_id = ?",
+        [sys_id],
+        |r| r.get(0),
+    )
+    .optional()
+}
+
+/// Removes an attachment's bytes.
+pub fn delete_attachment_data(conn: &Connection, sys_id: &str) -> rusqlite::Result<()> {
+    conn.execute("DELETE FROM attachment_data WHERE sys_id = ?", [sys_id])?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::query::EncodedQuery;
+    use super::super::schema::INCIDENT;
+    use super::*;
+
+    fn record(pairs: &[(&str, &str)]) -> Record {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    #[test]
+    fn insert_query_update_delete() {
+        let dir = tempfile::tempdir().unwrap();
+        let (store, new) = Store::open(&dir.path().join("t.db")).unwrap();
+        assert!(new);
+        store.with(|conn| {
+            for (id, n, state) in [("b", "INC2", "2"), ("a", "INC1", "10"), ("c", "INC3", "1")] {
+                insert(
+                    conn,
+                    &INCIDENT,
+                    &record(&[
+                        ("sys_id", id),
+                        ("number", n),
+                        ("state", state),
+                        ("nosuch", "x"),
+                    ]),
+                )
+                .unwrap();
+            }
+            let q = EncodedQuery::parse("state>1^ORDERBYDESCstate").to_sql(&INCIDENT);
+            let rows = select(conn, &INCIDENT, &q, None, 0).unwrap();
+            let ids: Vec<&str> = rows.iter().map(|r| r["sys_id"].as_str()).collect();
+            assert_eq!(ids, ["a", "b"], "10 sorts above 2 as a number");
+            assert_eq!(count(conn, &INCIDENT, &q).unwrap(), 2);
+            assert_eq!(rows[0]["short_description"], "");
+
+            let q = EncodedQuery::parse("ORDERBYsys_id^sys_id>a").to_sql(&INCIDENT);
+            assert_eq!(select_ids(conn, &INCIDENT, &q, Some(1)).unwrap(), ["b"]);
+
+            assert!(update(conn, &INCIDENT, "c", &record(&[("state", "6")])).unwrap());
+            assert_eq!(get(conn, &INCIDENT, "c").unwrap().unwrap()["state"], "6");
+            assert!(!update(conn, &INCIDENT, "zz", &record(&[("state", "6")])).unwrap());
+            assert!(delete(conn, &INCIDENT, "c").unwrap());
+            assert!(get(conn, &INCIDENT, "c").unwrap().is_none());
+            assert_eq!(
+                find_by(conn, &INCIDENT, "number", "INC1").unwrap().unwrap()["sys_id"],
+                "a"
+            );
+
+            assert_eq!(next_counter(conn, "incident", 10001).unwrap(), 10001);
+            assert_eq!(next_counter(conn, "incident", 10001).unwrap(), 10002);
+            mark_seeded(conn).unwrap();
+        });
+        drop(store);
+        let (_, new) = Store::open(&dir.path().join("t.db")).unwrap();
+        assert!(!new, "a seeded database is not seeded again");
+    }
+}

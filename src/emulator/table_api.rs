@@ -1,0 +1,556 @@
+//! The Table API: `GET/POST /api/now/[v1|v2/]table/{table}` and
+//! `GET/PUT/PATCH/DELETE /api/now/[v1|v2/]table/{table}/{sys_id}`.
+//!
+//! Lists page with `sysparm_limit`/`sysparm_offset`, answer `X-Total-Count` and a `Link` header
+//! (absolute URLs, same parameters), and render per `sysparm_display_value`,
+//! `sysparm_exclude_reference_link` and `sysparm_fields`. Writes go through `rules`.
+
+use std::sync::Arc;
+
+use axum::Extension;
+use axum::body::Bytes;
+use axum::extract::{OriginalUri, Path, RawQuery, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::Response;
+use serde_json::{Value, json};
+
+use super::auth::{self, Principal, Token};
+use super::ctx::Ctx;
+use super::query::EncodedQuery;
+use super::render::{Show, TableView, users_by_id};
+use super::reply;
+use super::rules::{self, Action, Channel, Denied, Policy};
+use super::schema::{SYS_USER, Table, table};
+use super::state::AppState;
+use super::store;
+
+type Reply = Result<Response, Response>;
+
+/// Query-string parameters in their order.
+pub struct Params(pub Vec<(String, String)>);
+
+impl Params {
+    pub fn parse(query: Option<&str>) -> Params {
+        Params(
+            url::form_urlencoded::parse(query.unwrap_or("").as_bytes())
+                .map(|(k, v)| (k.into_owned(), v.into_owned()))
+                .collect(),
+        )
+    }
+
+    pub fn get(&self, name: &str) -> Option<&str> {
+        self.0
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+    }
+
+    pub fn flag(&self, name: &str) -> bool {
+        self.get(name)
+            .is_some_and(|v| v.eq_ignore_ascii_case("true"))
+    }
+}
+
+/// `/api/now/{version}/...`: only v1 and v2 exist.
+pub fn check_version(version: &str) -> Result<(), Response> {
+    if version == "v1" || version == "v2" {
+        Ok(())
+    } else {
+        Err(no_such_resource())
+    }
+}
+
+pub fn no_such_resource() -> Response {
+    reply::envelope(
+        StatusCode::BAD_REQUEST,
+        "Requested URI does not represent any resource",
+        None,
+    )
+}
+
+pub fn invalid_table(name: &str) -> Response {
+    reply::envelope(
+        StatusCode::BAD_REQUEST,
+        &format!("Invalid table {name}"),
+        None,
+    )
+}
+
+/// The reply for a refused write.
+pub fn denied(denied: Denied) -> Response {
+    let (message, detail) = denied.message();
+    let status = match denied {
+        Denied::NotFound => StatusCode::NOT_FOUND,
+        Denied::Store(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        _ => StatusCode::FORBIDDEN,
+    };
+    reply::envelope(status, &message, detail.as_deref())
+}
+
+fn policy(state: &AppState) -> Policy {
+    Policy {
+        web_service_state_acl: state.config().itil_web_service_state_acl,
+    }
+}
+
+async fn principal(
+    state: &Arc<AppState>,
+    ctx: &Ctx,
+    headers: &HeaderMap,
+    scopes: &[&str],
+) -> Result<Principal, Response> {
+    let principal = auth::api_principal(state, ctx, headers, Token::Required, None).await?;
+    auth::require_scope(&principal, scopes)?;
+    Ok(principal)
+}
+
+const READ_SCOPES: &[&str] = &["table_read", "table_read_write"];
+const WRITE_SCOPES: &[&str] = &["table_read_write"];
+
+fn lookup(name: &str) -> Result<&'static Table, Response> {
+    table(name).ok_or_else(|| invalid_table(name))
+}
+
+fn view_params(params: &Params) -> (Show, bool, Option<Vec<String>>) {
+    let display = Show::parse(params.get("sysparm_display_value"));
+    let exclude = params.flag("sysparm_exclude_reference_link");
+    let fields = params.get("sysparm_fields").and_then(|f| {
+        let list: Vec<String> = f
+            .split(',')
+            .map(|s| s.trim().to_string())
+            .filter(|s| !s.is_empty())
+            .collect();
+        (!list.is_empty()).then_some(list)
+    });
+    (display, exclude, fields)
+}
+
+/// `GET /api/now/table/{table}`.
+pub async fn list(
+    State(state): State<Arc<AppState>>,
+    Extension(ctx): Extension<Ctx>,
+    headers: HeaderMap,
+    Path(name): Path<String>,
+    OriginalUri(uri): OriginalUri,
+    RawQuery(query): RawQuery,
+) -> Reply {
+    principal(&state, &ctx, &headers, READ_SCOPES).await?;
+    let table = lookup(&name)?;
+    let params = Params::parse(query.as_deref());
+    let limit = params
+        .get("sysparm_limit")
+        .and_then(|l| l.trim().parse::<usize>().ok())
+        .filter(|l| *l > 0)
+        .unwrap_or(state.config().default_limit);
+    let offset = params
+        .get("sysparm_offset")
+        .and_then(|o| o.trim().parse::<usize>().ok())
+        .unwrap_or(0);
+    let no_count = params.flag("sysparm_no_count");
+    let sql = EncodedQuery::parse(params.get("sysparm_query").unwrap_or("")).to_sql(table);
+    let (rows, total, users) = state
+        .store
+        .run(move |conn| -> rusqlite::Result<_> {
+            let rows = store::select(conn, table, &sql, Some(limit), offset)?;
+            let total = if no_count {
+                None
+            } else {
+                Some(store::count(conn, table, &sql)?)
+            };
+            Ok((rows, total, store::all(conn, &SYS_USER)?))
+        })
+        .await
+        .map_err(|e| reply::internal(&e))?
+        .map_err(|e| reply::internal(&e.to_string()))?;
+    let users = users_by_id(users);
+    let (display, exclude_links, fields) = view_params(&params);
+    let view = TableView {
+        table,
+        display,
+        exclude_links,
+        base: &ctx.base,
+        fields,
+        users: &users,
+    };
+    let result: Vec<Value> = rows.iter().map(|r| view.render(r)).collect();
+    let returned = result.len();
+    let mut response = reply::json(StatusCode::OK, &json!({ "result": result }));
+    let h = response.headers_mut();
+    if let Some(total) = total
+        && let Ok(v) = HeaderValue::from_str(&total.to_string())
+    {
+        h.insert("x-total-count", v);
+    }
+    if !params.flag("sysparm_suppress_pagination_header") {
+        let link = link_header(
+            &ctx.base,
+            uri.path(),
+            &params,
+            offset,
+            limit,
+            total,
+            returned,
+        );
+        if let Ok(v) = HeaderValue::from_str(&link) {
+            h.insert(header::LINK, v);
+        }
+    }
+    Ok(response)
+}
+
+/// The `Link` header: first, prev, next, last, each the same URL with another offset.
+pub fn link_header(
+    base: &str,
+    path: &str,
+    params: &Params,
+    offset: usize,
+    limit: usize,
+    total: Option<usize>,
+    returned: usize,
+) -> String {
+    let url = |at: usize| {
+        let mut query = url::form_urlencoded::Serializer::new(String::new());
+        let mut seen_limit = false;
+        let mut seen_offset = false;
+        for (k, v) in &params.0 {
+            match k.as_str() {
+                "sysparm_offset" => {
+                    seen_offset = true;
+                    query.append_pair(k, &at.to_string());
+                }
+                "sysparm_limit" => {
+                    seen_limit = true;
+                    query.append_pair(k, &limit.to_string());
+                }
+                _ => {
+                    query.append_pair(k, v);
+                }
+            }
+        }
+        if !seen_limit {
+            query.append_pair("sysparm_limit", &limit.to_string());
+        }
+        if !seen_offset {
+            query.append_pair("sysparm_offset", &at.to_string());
+        }
+        format!("<{base}{path}?{}>", query.finish())
+    };
+    let mut links = vec![format!("{};rel=\"first\"", url(0))];
+    if offset > 0 {
+        links.push(format!(
+            "{};rel=\"prev\"",
+            url(offset.saturating_sub(limit))
+        ));
+    }
+    let more = match total {
+        Some(total) => offset + limit < total,
+        None => returned == limit,
+    };
+    if more {
+        links.push(format!("{};rel=\"next\"", url(offset + limit)));
+    }
+    if let Some(total) = total {
+        let last = if total == 0 {
+            0
+        } else {
+            (total - 1) / limit * limit
+        };
+        links.push(format!("{};rel=\"last\"", url(last)));
+    }
+    links.join(",")
+}
+
+/// `GET /api/now/table/{table}/{sys_id}`.
+pub async fn get(
+    State(state): State<Arc<AppState>>,
+    Extension(ctx): Extension<Ctx>,
+    headers: HeaderMap,
+    Path((name, sys_id)): Path<(String, String)>,
+    RawQuery(query): RawQuery,
+) -> Reply {
+    principal(&state, &ctx, &headers, READ_SCOPES).await?;
+    let table = lookup(&name)?;
+    let params = Params::parse(query.as_deref());
+    let (record, users) = state
+        .store
+        .run(move |conn| -> rusqlite::Result<_> {
+            Ok((
+                store::get(conn, table, &sys_id)?,
+                store::all(conn, &SYS_USER)?,
+            ))
+        })
+        .await
+        .map_err(|e| reply::internal(&e))?
+        .map_err(|e| reply::internal(&e.to_string()))?;
+    let record = record.ok_or_else(|| denied(Denied::NotFound))?;
+    Ok(render_one(
+        &ctx,
+        &params,
+        table,
+        &record,
+        users,
+        StatusCode::OK,
+    ))
+}
+
+fn render_one(
+    ctx: &Ctx,
+    params: &Params,
+    table: &'static Table,
+    record: &store::Record,
+    users: Vec<store::Record>,
+    status: StatusCode,
+) -> Response {
+    let users = users_by_id(users);
+    let (display, exclude_links, fields) = view_params(params);
+    let view = TableView {
+        table,
+        display,
+        exclude_links,
+        base: &ctx.base,
+        fields,
+        users: &users,
+    };
+    reply::json(status, &json!({ "result": view.render(record) }))
+}
+
+/// The JSON object body of a write, as (field, wire value) pairs.
+fn body_fields(body: &Bytes) -> Result<Vec<(String, String)>, Response> {
+    if body.iter().all(|b| b.is_ascii_whitespace()) {
+        return Ok(Vec::new());
+    }
+    let value: Value = serde_json::from_slice(body).map_err(|_| {
+        reply::envelope(
+            StatusCode::BAD_REQUEST,
+            "Exception while reading request",
+            Some("The payload is not valid JSON."),
+        )
+    })?;
+    let Value::Object(map) = value else {
+        return Err(reply::envelope(
+            StatusCode::BAD_REQUEST,
+            "Exception while reading request",
+            Some("The payload must be a JSON object."),
+        ));
+    };
+    Ok(map
+        .iter()
+        .filter_map(|(k, v)| Some((k.clone(), rules::json_to_wire(v)?)))
+        .collect())
+}
+
+/// `POST /api/now/table/{table}`: `201` with `Location`.
+pub async fn create(
+    State(state): State<Arc<AppState>>,
+    Extension(ctx): Extension<Ctx>,
+    headers: HeaderMap,
+    Path(name): Path<String>,
+    RawQuery(query): RawQuery,
+    body: Bytes,
+) -> Reply {
+    let principal = principal(&state, &ctx, &headers, WRITE_SCOPES).await?;
+    let table = lookup(&name)?;
+    let fields = body_fields(&body)?;
+    let params = Params::parse(query.as_deref());
+    let now = state.now();
+    let policy = policy(&state);
+    let (record, users) = state
+        .store
+        .run(move |conn| -> Result<_, Denied> {
+            let input = rules::incoming(conn, table, fields, true)?;
+            let record = rules::insert(
+                conn,
+                now,
+                &principal,
+                table,
+                input,
+                Channel::WebService,
+                policy,
+            )?;
+            Ok((record, store::all(conn, &SYS_USER)?))
+        })
+        .await
+        .map_err(|e| reply::internal(&e))?
+        .map_err(denied)?;
+    let mut response = render_one(&ctx, &params, table, &record, users, StatusCode::CREATED);
+    let location = format!(
+        "{}/api/now/table/{}/{}",
+        ctx.base,
+        table.name,
+        record.get("sys_id").map(String::as_str).unwrap_or("")
+    );
+    if let Ok(v) = HeaderValue::from_str(&location) {
+        response.headers_mut().insert(header::LOCATION, v);
+    }
+    Ok(response)
+}
+
+/// `PATCH`/`PUT /api/now/table/{table}/{sys_id}`.
+pub async fn modify(
+    State(state): State<Arc<AppState>>,
+    Extension(ctx): Extension<Ctx>,
+    headers: HeaderMap,
+    Path((name, sys_id)): Path<(String, String)>,
+    RawQuery(query): RawQuery,
+    body: Bytes,
+) -> Reply {
+    let principal = principal(&state, &ctx, &headers, WRITE_SCOPES).await?;
+    let table = lookup(&name)?;
+    let fields = body_fields(&body)?;
+    let params = Params::parse(query.as_deref());
+    let now = state.now();
+    let policy = policy(&state);
+    let (record, users) = state
+        .store
+        .run(move |conn| -> Result<_, Denied> {
+            let changes = rules::incoming(conn, table, fields, false)?;
+            let record = rules::update(
+                conn,
+                now,
+                &principal,
+                table,
+                &sys_id,
+                changes,
+                Action::Save,
+                Channel::WebService,
+                policy,
+            )?;
+            Ok((record, store::all(conn, &SYS_USER)?))
+        })
+        .await
+        .map_err(|e| reply::internal(&e))?
+        .map_err(denied)?;
+    Ok(render_one(
+        &ctx,
+        &params,
+        table,
+        &record,
+        users,
+        StatusCode::OK,
+    ))
+}
+
+/// `DELETE /api/now/table/{table}/{sys_id}`: `204`.
+pub async fn remove(
+    State(state): State<Arc<AppState>>,
+    Extension(ctx): Extension<Ctx>,
+    headers: HeaderMap,
+    Path((name, sys_id)): Path<(String, String)>,
+) -> Reply {
+    let principal = principal(&state, &ctx, &headers, WRITE_SCOPES).await?;
+    let table = lookup(&name)?;
+    state
+        .store
+        .run(move |conn| rules::delete(conn, &principal, table, &sys_id))
+        .await
+        .map_err(|e| reply::internal(&e))?
+        .map_err(denied)?;
+    let mut response = Response::new(axum::body::Body::empty());
+    *response.status_mut() = StatusCode::NO_CONTENT;
+    Ok(response)
+}
+
+/// Versioned routes (`/api/now/v2/table/...`) check the version, then do the same.
+pub mod versioned {
+    use super::*;
+
+    pub async fn list(
+        state: State<Arc<AppState>>,
+        ctx: Extension<Ctx>,
+        headers: HeaderMap,
+        Path((version, name)): Path<(String, String)>,
+        uri: OriginalUri,
+        query: RawQuery,
+    ) -> Reply {
+        check_version(&version)?;
+        super::list(state, ctx, headers, Path(name), uri, query).await
+    }
+
+    pub async fn create(
+        state: State<Arc<AppState>>,
+        ctx: Extension<Ctx>,
+        headers: HeaderMap,
+        Path((version, name)): Path<(String, String)>,
+        query: RawQuery,
+        body: Bytes,
+    ) -> Reply {
+        check_version(&version)?;
+        super::create(state, ctx, headers, Path(name), query, body).await
+    }
+
+    pub async fn get(
+        state: State<Arc<AppState>>,
+        ctx: Extension<Ctx>,
+        headers: HeaderMap,
+        Path((version, name, id)): Path<(String, String, String)>,
+        query: RawQuery,
+    ) -> Reply {
+        check_version(&version)?;
+        super::get(state, ctx, headers, Path((name, id)), query).await
+    }
+
+    pub async fn modify(
+        state: State<Arc<AppState>>,
+        ctx: Extension<Ctx>,
+        headers: HeaderMap,
+        Path((version, name, id)): Path<(String, String, String)>,
+        query: RawQuery,
+        body: Bytes,
+    ) -> Reply {
+        check_version(&version)?;
+        super::modify(state, ctx, headers, Path((name, id)), query, body).await
+    }
+
+    pub async fn remove(
+        state: State<Arc<AppState>>,
+        ctx: Extension<Ctx>,
+        headers: HeaderMap,
+        Path((version, name, id)): Path<(String, String, String)>,
+    ) -> Reply {
+        check_version(&version)?;
+        super::remove(state, ctx, headers, Path((name, id))).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn link_header_pages() {
+        let params = Params::parse(Some(
+            "sysparm_query=active%3Dtrue&sysparm_limit=10&sysparm_offset=10",
+        ));
+        let link = link_header(
+            "http://h",
+            "/api/now/table/incident",
+            &params,
+            10,
+            10,
+            Some(35),
+            10,
+        );
+        let parts: Vec<&str> = link.split(',').collect();
+        assert_eq!(parts.len(), 4);
+        assert_eq!(
+            parts[0],
+            "<http://h/api/now/table/incident?sysparm_query=active%3Dtrue&sysparm_limit=10&sysparm_offset=0>;rel=\"first\""
+        );
+        assert!(parts[1].contains("sysparm_offset=0>;rel=\"prev\""));
+        assert!(parts[2].contains("sysparm_offset=20>;rel=\"next\""));
+        assert!(parts[3].contains("sysparm_offset=30>;rel=\"last\""));
+    }
+
+    #[test]
+    fn link_header_edges() {
+        let params = Params::parse(None);
+        let link = link_header("http://h", "/p", &params, 0, 10, Some(10), 10);
+        assert!(!link.contains("next") && !link.contains("prev"));
+        assert!(link.contains("sysparm_limit=10&sysparm_offset=0>;rel=\"last\""));
+        let link = link_header("http://h", "/p", &params, 0, 10, Some(0), 0);
+        assert!(link.contains("rel=\"last\""));
+        // Without a count, "next" is offered while pages come back full.
+        let link = link_header("http://h", "/p", &params, 0, 10, None, 10);
+        assert!(link.contains("rel=\"next\"") && !link.contains("last"));
+    }
+}

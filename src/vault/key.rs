@@ -1,0 +1,223 @@
+//! The vault's key: 32 random bytes kept in the OS keyring, or in a 0600 key file beside the
+//! sessions where no keyring answers (headless servers, cron).
+//!
+//! Every keyring call runs on its own thread with a deadline, so a locked or absent keyring can
+//! never hang a scheduled job. A key file, once it exists, wins: it is what earlier runs used.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD as B64;
+
+use crate::error::{Error, ErrorKind, Result};
+use crate::keyring::{self, Lookup};
+use crate::secret::{Secret, SecretBytes};
+
+use super::sealed;
+
+const ACCOUNT: &str = "session-vault-key";
+
+/// Where the key was found, for `status` and for error messages.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum KeyOrigin {
+    /// The OS keyring (Secret Service, Keychain, Credential Manager).
+    Keyring,
+    /// A key file readable by the owner only.
+    File(PathBuf),
+}
+
+/// How to find the key.
+#[derive(Debug, Clone)]
+pub struct KeyPolicy {
+    /// The key file used where no keyring answers.
+    pub file: PathBuf,
+    /// Try the OS keyring at all (`SNOWBRIDGE_KEYRING=off` turns it off).
+    pub use_keyring: bool,
+    /// How long a keyring call may take.
+    pub keyring_timeout: Duration,
+}
+
+impl KeyPolicy {
+    /// The default policy for the data folder `data`.
+    pub fn for_data_dir(data: &Path) -> Self {
+        KeyPolicy {
+            file: data.join("vault.key"),
+            use_keyring: crate::keyring::enabled(),
+            keyring_timeout: crate::keyring::DEFAULT_TIMEOUT,
+        }
+    }
+}
+
+/// The key and where it came from.
+#[derive(Debug, Clone)]
+pub struct VaultKey {
+    /// The 32 key bytes.
+    pub key: SecretBytes,
+    /// Where it was found.
+    pub origin: KeyOrigin,
+}
+
+fn decode(text: &str, from: &str) -> Result<SecretBytes> {
+    let bytes = B64.decode(text.trim()).map_err(|_| {
+        Error::bad_input(format!("the session key in {from} is not valid base64"))
+            .with_hint("remove it; stored sessions will need a new login")
+    })?;
+    if bytes.len() != 32 {
+        return Err(Error::bad_input(format!(
+            "the session key in {from} is {} bytes, not 32",
+            bytes.len()
+        ))
+        .with_hint("remove it; stored sessions will need a new login"));
+    }
+    Ok(SecretBytes::new(bytes))
+}
+
+fn new_key() -> SecretBytes {
+    let mut bytes = vec![0u8; 32];
+    rand::fill(&mut bytes[..]);
+    SecretBytes::new(bytes)
+}
+
+/// Finds the key, making one when there is none yet. `notice` receives the one-line message
+/// shown the first time the key goes into a file.
+pub fn load_or_create(policy: &KeyPolicy, notice: &mut dyn FnMut(&str)) -> Result<VaultKey> {
+    if let Some(key) = read_key_file(&policy.file)? {
+        return Ok(VaultKey {
+            key,
+            origin: KeyOrigin::File(policy.file.clone()),
+        });
+    }
+    let mut why_not_keyring = "the OS keyring is turned off (SNOWBRIDGE_KEYRING=off)".to_owned();
+    if policy.use_keyring {
+        match keyring::get(ACCOUNT, policy.keyring_timeout) {
+            Lookup::Found(text) => {
+                return Ok(VaultKey {
+                    key: decode(text.expose(), "the OS keyring")?,
+                    origin: KeyOrigin::Keyring,
+                });
+            }
+            Lookup::Missing => {
+                let key = new_key();
+                let encoded = Secret::new(B64.encode(key.expose()));
+                match keyring::set(ACCOUNT, &encoded, policy.keyring_timeout) {
+                    // Read it back: some keyrings accept a write they do not keep.
+                    Ok(()) => match keyring::get(ACCOUNT, policy.keyring_timeout) {
+                        Lookup::Found(text) if decode(text.expose(), "the OS keyring")? == key => {
+                            return Ok(VaultKey {
+                                key,
+                                origin: KeyOrigin::Keyring,
+                            });
+                        }
+                        _ => why_not_keyring = "the OS keyring did not keep the key".into(),
+                    },
+                    Err(why) => why_not_keyring = why,
+                }
+            }
+            Lookup::Unavailable(why) => why_not_keyring = why,
+        }
+    }
+    tracing::debug!(reason = %why_not_keyring, "using a key file");
+    let (key, created) = write_key_file(&policy.file, new_key())?;
+    if created {
+        notice(&format!(
+            "snowbridge: {why_not_keyring}; keeping the session key in {} (readable by you only)",
+            policy.file.display()
+        ));
+    }
+    Ok(VaultKey {
+        key,
+        origin: KeyOrigin::File(policy.file.clone()),
+    })
+}
+
+fn read_key_file(path: &Path) -> Result<Option<SecretBytes>> {
+    match std::fs::read_to_string(path) {
+        Ok(text) => decode(&text, &path.display().to_string()).map(Some),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(Error::new(
+            ErrorKind::BadInput,
+            format!("cannot read the session key file {}: {e}", path.display()),
+        )
+        .with_hint("check its owner and permissions (it should be yours, mode 0600)")),
+    }
+}
+
+/// Writes a new key file, or returns the key another process wrote first; `true` when ours.
+fn write_key_file(path: &Path, key: SecretBytes) -> Result<(SecretBytes, bool)> {
+    if let Some(dir) = path.parent() {
+        sealed::create_private_dir(dir).map_err(|e| Error::io("cannot create", dir, e))?;
+    }
+    let text = zeroize::Zeroizing::new(format!("{}\n", B64.encode(key.expose())));
+    // Written whole to a temporary file, then linked into place: the link fails if another
+    // process got there first, and nobody ever sees a half-written key.
+    let tmp = path.with_extension(format!("tmp.{}", std::process::id()));
+    let written = (|| {
+        use std::io::Write;
+        let mut file = sealed::private_options()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .open(&tmp)?;
+        file.write_all(text.as_bytes())?;
+        file.sync_all()?;
+        std::fs::hard_link(&tmp, path)
+    })();
+    let _ = std::fs::remove_file(&tmp);
+    match written {
+        Ok(()) => Ok((key, true)),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+            let theirs = read_key_file(path)?
+                .ok_or_else(|| Error::internal(format!("{} vanished", path.display())))?;
+            Ok((theirs, false))
+        }
+        Err(e) => Err(Error::io("cannot create", path, e)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn file_policy(dir: &Path) -> KeyPolicy {
+        KeyPolicy {
+            file: dir.join("vault.key"),
+            use_keyring: false,
+            keyring_timeout: Duration::from_secs(1),
+        }
+    }
+
+    #[test]
+    fn a_key_file_is_made_once_with_a_notice_and_reused() {
+        let dir = tempfile::tempdir().unwrap();
+        let policy = file_policy(dir.path());
+        let mut notices = Vec::new();
+        let first = load_or_create(&policy, &mut |n| notices.push(n.to_owned())).unwrap();
+        let second = load_or_create(&policy, &mut |n| notices.push(n.to_owned())).unwrap();
+        assert_eq!(first.key, second.key);
+        assert_eq!(notices.len(), 1, "{notices:?}");
+        assert!(notices[0].contains("vault.key"));
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = std::fs::metadata(&policy.file)
+                .unwrap()
+                .permissions()
+                .mode();
+            assert_eq!(mode & 0o777, 0o600);
+        }
+    }
+
+    #[test]
+    fn a_damaged_key_file_is_an_error_not_a_new_key() {
+        let dir = tempfile::tempdir().unwrap();
+        let policy = file_policy(dir.path());
+        std::fs::write(&policy.file, "not base64!").unwrap();
+        let err = load_or_create(&policy, &mut |_| {}).unwrap_err();
+        assert!(err.to_string().contains("vault.key"), "{err}");
+        assert_eq!(
+            std::fs::read_to_string(&policy.file).unwrap(),
+            "not base64!"
+        );
+    }
+}

@@ -1,0 +1,136 @@
+//! What the vault keeps for one instance: plain data, serialized only inside the sealed file.
+
+use serde::{Deserialize, Serialize};
+use time::OffsetDateTime;
+
+use crate::cookie::Cookie;
+use crate::secret::Secret;
+
+/// The version of [`SessionRecord`]'s layout; a newer file is refused, not misread.
+pub const FORMAT: u32 = 1;
+
+/// How a session was obtained.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "kebab-case")]
+pub enum Obtained {
+    /// A browser login that snowbridge filled in itself (stored credentials).
+    BrowserAutomated,
+    /// A browser login finished by a person (SSO, MFA).
+    BrowserInteractive,
+    /// Cookies imported from the user's own browser profile.
+    ChromeImport {
+        /// chrome, chromium, edge or brave.
+        browser: String,
+        /// The profile folder.
+        profile: String,
+    },
+    /// The login form posted over HTTP (used by tests before the browser login existed).
+    FormLogin,
+    /// Basic, OAuth or certificate authentication.
+    Credentials {
+        /// The instance file's `auth` value.
+        method: String,
+    },
+}
+
+impl Obtained {
+    /// A short description for `status`.
+    pub fn describe(&self) -> String {
+        match self {
+            Obtained::BrowserAutomated => "browser login (automated)".into(),
+            Obtained::BrowserInteractive => "browser login (interactive)".into(),
+            Obtained::ChromeImport { browser, profile } => {
+                format!("imported from {browser} profile {profile:?}")
+            }
+            Obtained::FormLogin => "login form".into(),
+            Obtained::Credentials { method } => format!("{method} credentials"),
+        }
+    }
+}
+
+/// A cookie with the time this side last saw the instance set it, so concurrent writers can
+/// tell which of two values is newer.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct KeptCookie {
+    /// The cookie.
+    #[serde(flatten)]
+    pub cookie: Cookie,
+    /// When the instance set it (as received).
+    #[serde(with = "time::serde::rfc3339")]
+    pub set_at: OffsetDateTime,
+}
+
+/// Everything the vault holds for one instance.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SessionRecord {
+    /// Layout version ([`FORMAT`]).
+    pub format: u32,
+    /// The instance's name.
+    pub instance: String,
+    /// The instance URL the cookies belong to.
+    pub url: String,
+    /// The user, when known.
+    pub user: Option<String>,
+    /// How the session was obtained.
+    pub obtained: Obtained,
+    /// When it was obtained.
+    #[serde(with = "time::serde::rfc3339")]
+    pub obtained_at: OffsetDateTime,
+    /// When an authenticated call last succeeded.
+    #[serde(with = "time::serde::rfc3339::option")]
+    pub last_validated: Option<OffsetDateTime>,
+    /// When the instance last said the session is dead (`None` while it is believed alive).
+    #[serde(with = "time::serde::rfc3339::option")]
+    pub expired_at: Option<OffsetDateTime>,
+    /// The CSRF token (`g_ck`) REST calls carry.
+    pub user_token: Option<Secret>,
+    /// The browser's User-Agent, reused so instances that check it see the same one.
+    pub user_agent: Option<String>,
+    /// The cookies.
+    pub cookies: Vec<KeptCookie>,
+}
+
+impl SessionRecord {
+    /// A fresh record for cookies just obtained.
+    pub fn new(instance: &str, url: &url::Url, obtained: Obtained, cookies: Vec<Cookie>) -> Self {
+        let now = OffsetDateTime::now_utc();
+        SessionRecord {
+            format: FORMAT,
+            instance: instance.to_owned(),
+            url: url.as_str().trim_end_matches('/').to_owned(),
+            user: None,
+            obtained,
+            obtained_at: now,
+            last_validated: None,
+            expired_at: None,
+            user_token: None,
+            user_agent: None,
+            cookies: cookies
+                .into_iter()
+                .map(|cookie| KeptCookie {
+                    cookie,
+                    set_at: now,
+                })
+                .collect(),
+        }
+    }
+
+    /// The cookies alone.
+    pub fn cookies(&self) -> impl Iterator<Item = &Cookie> {
+        self.cookies.iter().map(|k| &k.cookie)
+    }
+
+    /// Drops cookies whose expiry has passed.
+    pub fn prune_expired(&mut self, now: OffsetDateTime) {
+        self.cookies.retain(|k| !k.cookie.is_expired_at(now));
+    }
+
+    /// The latest expiry among persistent cookies that can bring the session back
+    /// (`glide_user_session`), when remember-me was used.
+    pub fn remember_me_until(&self) -> Option<OffsetDateTime> {
+        self.cookies()
+            .filter(|c| c.name == "glide_user_session" && !c.value.is_empty())
+            .filter_map(|c| c.expires)
+            .max()
+    }
+}

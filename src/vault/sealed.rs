@@ -182,13 +182,16 @@ fn process_alive(pid: u32) -> bool {
 
 /// Options for a file only its owner can read and write.
 pub fn private_options() -> OpenOptions {
-    let mut options = OpenOptions::new();
     #[cfg(unix)]
     {
         use std::os::unix::fs::OpenOptionsExt;
+        let mut options = OpenOptions::new();
         options.mode(0o600);
+        options
     }
-    options
+    // Elsewhere the file inherits the folder's access list: the user's own data folder.
+    #[cfg(not(unix))]
+    OpenOptions::new()
 }
 
 /// Creates `dir` (and parents) readable by the owner only.

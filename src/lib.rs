@@ -13,6 +13,7 @@
 //! cookie type every stage speaks), [`secret`] and [`error`]. The [`emulator`] is a separate room:
 //! a local ServiceNow stand-in for tests and demos that nothing else in the crate imports.
 
+pub mod browser;
 pub mod cookie;
 
 pub mod error;

@@ -1,0 +1,202 @@
+//! The dedicated Chrome profile folder a browser runs in.
+//!
+//! Owns getting the folder ready: created owner-only, and freed of the `SingletonLock` a crashed
+//! Chrome leaves behind (Chrome refuses a profile whose lock names another host, which is every
+//! container restart). A lock held by a Chrome that is still running is an error, never broken.
+//! The caller chooses the folder; this module never picks or deletes one.
+
+use std::path::{Path, PathBuf};
+
+use crate::error::{Error, ErrorKind, Result};
+
+/// Creates `dir` (owner-only) if needed, clears a stale profile lock, and returns it absolute.
+pub(crate) fn prepare(dir: &Path) -> Result<PathBuf> {
+    if dir.as_os_str().is_empty() {
+        return Err(Error::usage("the browser profile folder is empty"));
+    }
+    let dir = std::path::absolute(dir)
+        .map_err(|e| Error::io("cannot resolve the profile folder", dir, e))?;
+    create_private_dir(&dir)?;
+    #[cfg(unix)]
+    clear_stale_lock(&dir)?;
+    Ok(dir)
+}
+
+fn create_private_dir(dir: &Path) -> Result<()> {
+    let mut builder = std::fs::DirBuilder::new();
+    builder.recursive(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::DirBuilderExt;
+        builder.mode(0o700);
+    }
+    builder
+        .create(dir)
+        .map_err(|e| Error::io("cannot create the browser profile folder", dir, e))
+}
+
+/// What a `SingletonLock` says: the symlink's target is `<hostname>-<pid>`.
+#[derive(Debug, PartialEq, Eq)]
+struct LockOwner {
+    host: String,
+    pid: u32,
+}
+
+impl LockOwner {
+    fn parse(target: &str) -> Option<LockOwner> {
+        let (host, pid) = target.rsplit_once('-')?;
+        Some(LockOwner {
+            host: host.to_string(),
+            pid: pid.parse().ok()?,
+        })
+    }
+}
+
+#[cfg(unix)]
+fn clear_stale_lock(dir: &Path) -> Result<()> {
+    let lock = dir.join("SingletonLock");
+    let target = match std::fs::read_link(&lock) {
+        Ok(target) => target,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+        // Not a symlink (or unreadable): not something Chrome wrote; leave it to Chrome.
+        Err(_) => return Ok(()),
+    };
+    let owner = target.to_str().and_then(LockOwner::parse);
+    if let Some(owner) = &owner
+        && owner.host == hostname()
+        && chrome_running_on(owner.pid, dir)
+    {
+        return Err(Error::new(
+            ErrorKind::Browser,
+            format!(
+                "the browser profile {} is in use by a running Chrome (process {})",
+                dir.display(),
+                owner.pid
+            ),
+        )
+        .with_hint("close that Chrome window (or end that snowbridge run) and try again"));
+    }
+    tracing::info!(
+        lock = %target.display(),
+        "removing the lock a Chrome that is no longer running left on the profile"
+    );
+    for name in ["SingletonLock", "SingletonSocket", "SingletonCookie"] {
+        let path = dir.join(name);
+        match std::fs::remove_file(&path) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(Error::io("cannot remove the stale profile lock", &path, e)),
+        }
+    }
+    Ok(())
+}
+
+#[cfg(unix)]
+fn hostname() -> String {
+    let mut buf = [0u8; 256];
+    // SAFETY: gethostname writes at most buf.len() bytes into buf.
+    let rc = unsafe { libc::gethostname(buf.as_mut_ptr().cast(), buf.len()) };
+    if rc != 0 {
+        return String::new();
+    }
+    let len = buf.iter().position(|&b| b == 0).unwrap_or(buf.len());
+    String::from_utf8_lossy(&buf[..len]).into_owned()
+}
+
+/// Is `pid` alive and (where we can tell) a Chrome using `dir`?
+#[cfg(unix)]
+fn chrome_running_on(pid: u32, dir: &Path) -> bool {
+    let Ok(pid_t) = libc::pid_t::try_from(pid) else {
+        return false;
+    };
+    // SAFETY: signal 0 only checks that the process exists.
+    let alive = unsafe { libc::kill(pid_t, 0) } == 0
+        || std::io::Error::last_os_error().raw_os_error() == Some(libc::EPERM);
+    if !alive {
+        return false;
+    }
+    #[cfg(target_os = "linux")]
+    {
+        // A live pid whose command line does not name this profile is a reused pid.
+        match std::fs::read(format!("/proc/{pid}/cmdline")) {
+            Ok(cmdline) => {
+                let needle = format!("--user-data-dir={}", dir.display());
+                cmdline
+                    .split(|&b| b == 0)
+                    .any(|arg| arg == needle.as_bytes())
+            }
+            Err(_) => true,
+        }
+    }
+    #[cfg(not(target_os = "linux"))]
+    {
+        let _ = dir;
+        true
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lock_targets_are_host_then_pid() {
+        assert_eq!(
+            LockOwner::parse("build-box-7-12345"),
+            Some(LockOwner {
+                host: "build-box-7".into(),
+                pid: 12345
+            })
+        );
+        assert_eq!(LockOwner::parse("nopid"), None);
+        assert_eq!(LockOwner::parse("host-notanumber"), None);
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn a_lock_from_another_host_is_removed() {
+        let dir = tempfile::tempdir().unwrap();
+        std::os::unix::fs::symlink("some-other-host-4242", dir.path().join("SingletonLock"))
+            .unwrap();
+        std::os::unix::fs::symlink("/tmp/nowhere", dir.path().join("SingletonSocket")).unwrap();
+        prepare(dir.path()).unwrap();
+        assert!(std::fs::symlink_metadata(dir.path().join("SingletonLock")).is_err());
+        assert!(std::fs::symlink_metadata(dir.path().join("SingletonSocket")).is_err());
+    }
+
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn a_lock_held_by_a_live_chrome_on_this_profile_is_kept() {
+        let dir = tempfile::tempdir().unwrap();
+        let profile = std::path::absolute(dir.path()).unwrap();
+        // A live process whose command line names the profile stands in for Chrome; the
+        // trailing `:` keeps sh from exec'ing sleep, so the name stays in its command line.
+        let mut holder = std::process::Command::new("sh")
+            .arg("-c")
+            .arg("sleep 30; :")
+            .arg(format!("--user-data-dir={}", profile.display()))
+            .spawn()
+            .unwrap();
+        let target = format!("{}-{}", hostname(), holder.id());
+        std::os::unix::fs::symlink(&target, profile.join("SingletonLock")).unwrap();
+        let err = prepare(&profile).unwrap_err();
+        holder.kill().unwrap();
+        holder.wait().unwrap();
+        assert_eq!(err.kind(), ErrorKind::Browser);
+        assert!(err.message().contains("in use"), "{err}");
+        assert!(std::fs::symlink_metadata(profile.join("SingletonLock")).is_ok());
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn a_lock_naming_a_dead_process_on_this_host_is_removed() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut child = std::process::Command::new("true").spawn().unwrap();
+        let pid = child.id();
+        child.wait().unwrap();
+        let target = format!("{}-{pid}", hostname());
+        std::os::unix::fs::symlink(&target, dir.path().join("SingletonLock")).unwrap();
+        prepare(dir.path()).unwrap();
+        assert!(std::fs::symlink_metadata(dir.path().join("SingletonLock")).is_err());
+    }
+}

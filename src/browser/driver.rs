@@ -172,6 +172,11 @@ impl Driver {
         &self.url
     }
 
+    /// chromedriver's process id (on Unix also its process group, which Chrome joins).
+    pub(crate) fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     /// The version chromedriver reported.
     pub(crate) fn version(&self) -> &str {
         &self.version

@@ -185,6 +185,12 @@ impl Browser {
         self.chrome_pid
     }
 
+    /// chromedriver's process id (on Unix also the process group Chrome runs in); `None` when
+    /// attached to an outside WebDriver.
+    pub fn driver_pid(&self) -> Option<u32> {
+        self.driver.as_ref().map(Driver::pid)
+    }
+
     /// True when Chrome runs without a window.
     pub fn is_headless(&self) -> bool {
         self.headless
@@ -263,10 +269,10 @@ impl Browser {
         Ok(cookies)
     }
 
-    /// Puts `cookies` into the browser as they are (host-only stays host-only), before any
-    /// page of theirs is opened. Expired cookies are skipped; of two with the same domain, path
-    /// and name the later wins. Chrome drops cookies it will not keep without a word, so they
-    /// are read back: any missing is an error naming them.
+    /// Puts `cookies` into the browser as they are (host-only stays host-only, expiry to the
+    /// microsecond), before any page of theirs is opened. Expired cookies are skipped; of two
+    /// with the same domain, path and name the later wins. Chrome drops cookies it will not
+    /// keep without a word, so they are read back: any missing is an error naming them.
     pub async fn set_cookies(&self, cookies: &[Cookie]) -> Result<()> {
         let now = OffsetDateTime::now_utc();
         let mut wanted: Vec<&Cookie> = Vec::new();

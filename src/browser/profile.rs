@@ -7,7 +7,7 @@
 
 use std::path::{Path, PathBuf};
 
-use crate::error::{Error, ErrorKind, Result};
+use crate::error::{Error, Result};
 
 /// Creates `dir` (owner-only) if needed, clears a stale profile lock, and returns it absolute.
 pub(crate) fn prepare(dir: &Path) -> Result<PathBuf> {
@@ -36,12 +36,14 @@ fn create_private_dir(dir: &Path) -> Result<()> {
 }
 
 /// What a `SingletonLock` says: the symlink's target is `<hostname>-<pid>`.
+#[cfg(unix)]
 #[derive(Debug, PartialEq, Eq)]
 struct LockOwner {
     host: String,
     pid: u32,
 }
 
+#[cfg(unix)]
 impl LockOwner {
     fn parse(target: &str) -> Option<LockOwner> {
         let (host, pid) = target.rsplit_once('-')?;
@@ -67,7 +69,7 @@ fn clear_stale_lock(dir: &Path) -> Result<()> {
         && chrome_running_on(owner.pid, dir)
     {
         return Err(Error::new(
-            ErrorKind::Browser,
+            crate::error::ErrorKind::Browser,
             format!(
                 "the browser profile {} is in use by a running Chrome (process {})",
                 dir.display(),
@@ -135,7 +137,7 @@ fn chrome_running_on(pid: u32, dir: &Path) -> bool {
     }
 }
 
-#[cfg(test)]
+#[cfg(all(test, unix))]
 mod tests {
     use super::*;
 
@@ -152,7 +154,6 @@ mod tests {
         assert_eq!(LockOwner::parse("host-notanumber"), None);
     }
 
-    #[cfg(unix)]
     #[test]
     fn a_lock_from_another_host_is_removed() {
         let dir = tempfile::tempdir().unwrap();
@@ -182,12 +183,11 @@ mod tests {
         let err = prepare(&profile).unwrap_err();
         holder.kill().unwrap();
         holder.wait().unwrap();
-        assert_eq!(err.kind(), ErrorKind::Browser);
+        assert_eq!(err.kind(), crate::error::ErrorKind::Browser);
         assert!(err.message().contains("in use"), "{err}");
         assert!(std::fs::symlink_metadata(profile.join("SingletonLock")).is_ok());
     }
 
-    #[cfg(unix)]
     #[test]
     fn a_lock_naming_a_dead_process_on_this_host_is_removed() {
         let dir = tempfile::tempdir().unwrap();

@@ -6,7 +6,6 @@ use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
 
 use axum::Router;
 use axum::extract::{Request, State};
@@ -187,6 +186,7 @@ pub fn live_processes(pgid: u32, profile: &Path) -> Vec<String> {
 /// naming the survivors otherwise.
 #[cfg(target_os = "linux")]
 pub fn assert_all_gone(pgid: u32, profile: &Path) {
+    use std::time::{Duration, Instant};
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
         let left = live_processes(pgid, profile);

@@ -186,12 +186,21 @@ impl<'a> CookieParam<'a> {
             value: cookie.value.expose(),
             url,
             domain,
-            path: &cookie.path,
+            path: path_of(cookie),
             secure: cookie.secure,
             http_only: cookie.http_only,
             same_site,
             expires: cookie.expires.map(secs_from_time),
         }
+    }
+}
+
+/// The cookie's path; `/` when it has none (as Chrome would store it).
+fn path_of(cookie: &Cookie) -> &str {
+    if cookie.path.is_empty() {
+        "/"
+    } else {
+        &cookie.path
     }
 }
 
@@ -203,7 +212,7 @@ fn host_url(cookie: &Cookie) -> String {
     } else {
         cookie.domain.clone()
     };
-    format!("{scheme}://{host}{}", cookie.path)
+    format!("{scheme}://{host}{}", path_of(cookie))
 }
 
 /// Does `found` (read back from Chrome) stand for `wanted`?
@@ -219,7 +228,7 @@ pub(crate) fn same_cookie(found: &BrowserCookie, wanted: &Cookie) -> bool {
     domain_ok
         && found.partition_key.is_none()
         && found.name == wanted.name
-        && found.path == wanted.path
+        && found.path == path_of(wanted)
         && found.value == wanted.value
 }
 
@@ -326,6 +335,17 @@ mod tests {
         let v6 = cookie("::1", true, false, None);
         let json = serde_json::to_value(CookieParam::from_cookie(&v6)).unwrap();
         assert_eq!(json["url"], "http://[::1]/api");
+    }
+
+    #[test]
+    fn a_cookie_without_a_path_goes_in_under_the_root() {
+        let bare = Cookie {
+            path: String::new(),
+            ..cookie("localhost", true, false, None)
+        };
+        let json = serde_json::to_value(CookieParam::from_cookie(&bare)).unwrap();
+        assert_eq!(json["url"], "http://localhost/");
+        assert_eq!(json["path"], "/");
     }
 
     #[test]

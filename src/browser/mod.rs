@@ -444,6 +444,13 @@ mod tests {
     use super::*;
 
     #[test]
+    fn a_browser_can_move_between_tasks_and_threads() {
+        fn send_and_sync<T: Send + Sync>() {}
+        send_and_sync::<Browser>();
+        send_and_sync::<Options>();
+    }
+
+    #[test]
     fn webdriver_urls_keep_their_path() {
         let url = Url::parse("http://grid:4444/wd/hub").unwrap();
         assert_eq!(

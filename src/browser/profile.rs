@@ -2,8 +2,9 @@
 //!
 //! Owns getting the folder ready: created owner-only, and freed of the `SingletonLock` a crashed
 //! Chrome leaves behind (Chrome refuses a profile whose lock names another host, which is every
-//! container restart). A lock held by a Chrome that is still running is an error, never broken.
-//! The caller chooses the folder; this module never picks or deletes one.
+//! container restart). A lock held by a Chrome that is still running is an error, never broken,
+//! and so is a person's own browser profile (Chrome 136+ refuses to be automated on it, and it
+//! is not ours to touch). The caller chooses the folder; this module never picks or deletes one.
 
 use std::path::{Path, PathBuf};
 
@@ -16,10 +17,78 @@ pub(crate) fn prepare(dir: &Path) -> Result<PathBuf> {
     }
     let dir = std::path::absolute(dir)
         .map_err(|e| Error::io("cannot resolve the profile folder", dir, e))?;
+    refuse_personal_profile(&dir, &|name| std::env::var_os(name))?;
     create_private_dir(&dir)?;
     #[cfg(unix)]
     clear_stale_lock(&dir)?;
     Ok(dir)
+}
+
+/// Errors when `dir` is (or is inside) the user-data folder of a browser a person uses.
+fn refuse_personal_profile(
+    dir: &Path,
+    env: &dyn Fn(&str) -> Option<std::ffi::OsString>,
+) -> Result<()> {
+    let same = |a: &Path, b: &Path| {
+        let canonical = |p: &Path| std::fs::canonicalize(p).unwrap_or_else(|_| p.to_path_buf());
+        canonical(a).starts_with(canonical(b))
+    };
+    match personal_profiles(env).into_iter().find(|own| same(dir, own)) {
+        Some(own) => Err(Error::usage(format!(
+            "{} is a browser profile a person uses ({}); the browser needs a folder of its own",
+            dir.display(),
+            own.display()
+        ))
+        .with_hint(
+            "leave the profile folder to snowbridge's default, or pick an empty folder; to reuse              the session of your own Chrome, use `snowbridge import-chrome`",
+        )),
+        None => Ok(()),
+    }
+}
+
+/// The user-data folders of the browsers people use, on this OS.
+fn personal_profiles(env: &dyn Fn(&str) -> Option<std::ffi::OsString>) -> Vec<PathBuf> {
+    let home = env("HOME").map(PathBuf::from);
+    let (root, names): (Option<PathBuf>, &[&str]) = if cfg!(target_os = "macos") {
+        (
+            home.map(|h| h.join("Library/Application Support")),
+            &[
+                "Google/Chrome",
+                "Google/Chrome Beta",
+                "Chromium",
+                "Microsoft Edge",
+                "BraveSoftware/Brave-Browser",
+            ],
+        )
+    } else if cfg!(windows) {
+        (
+            env("LOCALAPPDATA").map(PathBuf::from),
+            &[
+                r"Google\Chrome\User Data",
+                r"Google\Chrome Beta\User Data",
+                r"Chromium\User Data",
+                r"Microsoft\Edge\User Data",
+                r"BraveSoftware\Brave-Browser\User Data",
+            ],
+        )
+    } else {
+        (
+            env("XDG_CONFIG_HOME")
+                .filter(|v| !v.is_empty())
+                .map(PathBuf::from)
+                .or_else(|| home.map(|h| h.join(".config"))),
+            &[
+                "google-chrome",
+                "google-chrome-beta",
+                "google-chrome-unstable",
+                "chromium",
+                "microsoft-edge",
+                "BraveSoftware/Brave-Browser",
+            ],
+        )
+    };
+    root.map(|root| names.iter().map(|name| root.join(name)).collect())
+        .unwrap_or_default()
 }
 
 fn create_private_dir(dir: &Path) -> Result<()> {
@@ -134,6 +203,28 @@ fn chrome_running_on(pid: u32, dir: &Path) -> bool {
     {
         let _ = dir;
         true
+    }
+}
+
+#[cfg(test)]
+mod personal_tests {
+    use super::*;
+
+    #[test]
+    fn a_persons_own_browser_profile_is_refused() {
+        let home = tempfile::tempdir().unwrap();
+        let home_path = home.path().to_path_buf();
+        let env = move |name: &str| (name == "HOME").then(|| home_path.clone().into_os_string());
+        let own = personal_profiles(&env);
+        assert!(!own.is_empty());
+        for profile in &own {
+            let err = refuse_personal_profile(profile, &env).unwrap_err();
+            assert_eq!(err.kind(), crate::error::ErrorKind::Usage);
+            assert!(err.hint().unwrap().contains("import-chrome"));
+            assert!(refuse_personal_profile(&profile.join("Default"), &env).is_err());
+        }
+        let dedicated = home.path().join("snowbridge/profiles/dev");
+        refuse_personal_profile(&dedicated, &env).unwrap();
     }
 }
 

@@ -269,6 +269,17 @@ mod tests {
             .arg(format!("--user-data-dir={}", profile.display()))
             .spawn()
             .unwrap();
+        // Until it has exec'd, the holder's command line is still this test's.
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        let needle = format!("--user-data-dir={}", profile.display());
+        let cmdline = format!("/proc/{}/cmdline", holder.id());
+        while !std::fs::read_to_string(&cmdline).is_ok_and(|c| c.contains(&needle)) {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the holder never started"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(5));
+        }
         let target = format!("{}-{}", hostname(), holder.id());
         std::os::unix::fs::symlink(&target, profile.join("SingletonLock")).unwrap();
         let err = prepare(&profile).unwrap_err();

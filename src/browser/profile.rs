@@ -174,7 +174,8 @@ fn hostname() -> String {
     String::from_utf8_lossy(&buf[..len]).into_owned()
 }
 
-/// Is `pid` alive and (where we can tell) a Chrome using `dir`?
+/// Is `pid` alive and (where we can tell) a browser, likely the one using `dir`? When in doubt,
+/// yes: breaking the lock of a running Chrome lets a second one corrupt the profile.
 #[cfg(unix)]
 fn chrome_running_on(pid: u32, dir: &Path) -> bool {
     let Ok(pid_t) = libc::pid_t::try_from(pid) else {
@@ -188,13 +189,27 @@ fn chrome_running_on(pid: u32, dir: &Path) -> bool {
     }
     #[cfg(target_os = "linux")]
     {
-        // A live pid whose command line does not name this profile is a reused pid.
+        // A live pid that is no browser (and a zombie, whose command line is empty) is a pid
+        // reused since the crash.
         match std::fs::read(format!("/proc/{pid}/cmdline")) {
             Ok(cmdline) => {
-                let needle = format!("--user-data-dir={}", dir.display());
-                cmdline
+                let args: Vec<String> = cmdline
                     .split(|&b| b == 0)
-                    .any(|arg| arg == needle.as_bytes())
+                    .map(|arg| String::from_utf8_lossy(arg).into_owned())
+                    .collect();
+                let wanted = dir.to_string_lossy();
+                let names_profile = args.iter().any(|arg| {
+                    arg.strip_prefix("--user-data-dir=")
+                        .is_some_and(|d| d.trim_end_matches('/') == wanted.trim_end_matches('/'))
+                });
+                let program = args
+                    .first()
+                    .map(|p| p.to_ascii_lowercase())
+                    .unwrap_or_default();
+                let is_browser = ["chrom", "msedge", "brave"]
+                    .iter()
+                    .any(|name| program.contains(name));
+                names_profile || is_browser
             }
             Err(_) => true,
         }
@@ -288,6 +303,17 @@ mod tests {
         assert_eq!(err.kind(), crate::error::ErrorKind::Browser);
         assert!(err.message().contains("in use"), "{err}");
         assert!(std::fs::symlink_metadata(profile.join("SingletonLock")).is_ok());
+    }
+
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn a_lock_naming_a_pid_reused_by_another_program_is_removed() {
+        let dir = tempfile::tempdir().unwrap();
+        // This test binary is alive, on this host, and no browser.
+        let target = format!("{}-{}", hostname(), std::process::id());
+        std::os::unix::fs::symlink(&target, dir.path().join("SingletonLock")).unwrap();
+        prepare(dir.path()).unwrap();
+        assert!(std::fs::symlink_metadata(dir.path().join("SingletonLock")).is_err());
     }
 
     #[test]

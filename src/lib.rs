@@ -9,15 +9,18 @@
 //!    expired, and [`api`], the ServiceNow JSONv2, Table and Attachment APIs on top of it.
 //! 4. [`fallback`]: where the API refuses, do the work through the browser with the same session.
 //!
+//! [`browser`] runs Chrome through chromedriver for the login and the fallback alike.
+//!
 //! Around them: [`instance`] (instance files), [`paths`] (where state lives), [`cookie`] (the one
 //! cookie type every stage speaks), [`secret`] and [`error`]. The [`emulator`] is a separate room:
 //! a local ServiceNow stand-in for tests and demos that nothing else in the crate imports.
 
 pub mod api;
+pub mod browser;
 pub mod cookie;
 pub mod emulator;
-
 pub mod error;
+pub mod fallback;
 pub mod instance;
 pub mod keyring;
 pub mod obtain;

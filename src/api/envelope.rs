@@ -45,10 +45,10 @@ pub struct Complaint {
 impl std::fmt::Display for Complaint {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(&self.message)?;
-        if let Some(detail) = &self.detail {
-            write!(f, " ({detail})")?;
+        match &self.detail {
+            Some(detail) if detail != &self.message => write!(f, " ({detail})"),
+            _ => Ok(()),
         }
-        Ok(())
     }
 }
 

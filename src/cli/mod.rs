@@ -2,14 +2,18 @@
 //! and a `run` function; this file parses, sets up logging, and maps errors to exit codes.
 
 mod api;
+mod attach;
+mod browser_args;
 mod connect;
 mod cookies;
 mod emulator;
+mod import_chrome;
 mod instances;
 mod logout;
 mod output;
 mod password;
 mod records;
+mod resolve;
 mod status;
 
 use std::io::Write;
@@ -53,6 +57,12 @@ enum Command {
     Api(api::Args),
     /// Stream a table's records out as JSON, NDJSON or CSV.
     Records(records::Args),
+    /// Import the session from your own Chrome (Chromium, Edge, Brave) profile.
+    ImportChrome(import_chrome::Args),
+    /// Attach files to a record: REST first, else through the browser.
+    Attach(attach::Args),
+    /// Resolve (or close) an incident: REST first, else the form's UI action in the browser.
+    Resolve(resolve::Args),
     /// Run a local ServiceNow instance emulator (tests, demos, offline script work).
     Emulator(emulator::Args),
 }
@@ -149,6 +159,9 @@ pub fn main() -> i32 {
             Command::Cookies(args) => cookies::run(&ctx, args),
             Command::Api(args) => api::run(&ctx, args).await,
             Command::Records(args) => records::run(&ctx, args).await,
+            Command::ImportChrome(args) => import_chrome::run(&ctx, args).await,
+            Command::Attach(args) => attach::run(&ctx, args).await,
+            Command::Resolve(args) => resolve::run(&ctx, args).await,
             Command::Emulator(_) => unreachable!("handled before the runtime starts"),
         }
     });

@@ -6,6 +6,7 @@
 //! cookies from the user's own Chrome profile.
 
 pub mod chrome;
+pub mod login;
 pub mod password;
 
 use std::sync::Arc;
@@ -24,7 +25,7 @@ pub enum Connected {
         checked: bool,
     },
     /// Cookies imported from the user's Chrome profile, as the instance file allows.
-    Imported(chrome::Report),
+    Imported(Box<chrome::Report>),
 }
 
 /// Makes sure a valid session exists for `instance`, without a person: the stored session,
@@ -42,10 +43,15 @@ pub async fn connect(instance: &Instance, vault: Arc<Vault>) -> Result<(Session,
     };
     let source = chrome::Source::try_from(source)?;
     match import_chrome(instance, vault, &source, false).await {
-        Ok((session, report)) => Ok((session, Connected::Imported(report))),
+        Ok((session, report)) => Ok((session, Connected::Imported(Box::new(report)))),
         Err(e) => Err(Error::login_required(
             &instance.name,
-            format!("{}; importing from {} did not help either: {}", why.message(), source.browser, e.message()),
+            format!(
+                "{}; importing from {} did not help either: {}",
+                why.message(),
+                source.browser,
+                e.message()
+            ),
         )),
     }
 }
@@ -79,11 +85,13 @@ pub async fn import_chrome(
 ) -> Result<(Session, chrome::Report)> {
     let import = chrome::import(source, &instance.url, interactive).await?;
     if import.cookies.is_empty() {
-        return Err(Error::new(ErrorKind::LoginRequired, import.report.to_string()).with_hint(format!(
-            "log in to {} in that browser profile, or run `snowbridge connect {} --login`",
-            instance.base(),
-            instance.name
-        )));
+        return Err(
+            Error::new(ErrorKind::LoginRequired, import.report.to_string()).with_hint(format!(
+                "log in to {} in that browser profile, or run `snowbridge connect {} --login`",
+                instance.base(),
+                instance.name
+            )),
+        );
     }
     let profile = import
         .profile
@@ -107,7 +115,10 @@ pub async fn import_chrome(
         Validity::Expired(why) => {
             return Err(Error::new(
                 ErrorKind::LoginRequired,
-                format!("the cookies in the profile no longer work: {why} ({})", import.report),
+                format!(
+                    "the cookies in the profile no longer work: {why} ({})",
+                    import.report
+                ),
             )
             .with_hint(format!(
                 "log in to {} in that browser again, or run `snowbridge connect {} --login`",

@@ -1,0 +1,182 @@
+//! Waiting on conditions, and telling a closed browser from a failing one.
+//!
+//! Owns the one polling loop every wait uses (a condition checked at an interval until a
+//! deadline: never a sleep standing in for a condition) and the rule that reads a WebDriver error
+//! as "the person closed the window". It knows nothing of what is being waited for.
+
+use std::future::Future;
+use std::time::{Duration, Instant};
+
+use fantoccini::error::{CmdError, ErrorStatus};
+
+/// How a wait on the browser ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Wait<T> {
+    /// The condition held, with what it found.
+    Ready(T),
+    /// The window (or the whole browser) was closed, by the person or by a crash.
+    Closed,
+    /// The deadline passed first.
+    TimedOut,
+}
+
+impl<T> Wait<T> {
+    /// The found value, or an error: [`ErrorKind::Cancelled`](crate::ErrorKind::Cancelled) for
+    /// a closed window, [`ErrorKind::Browser`](crate::ErrorKind::Browser) for a timeout; `what`
+    /// names what was awaited ("the login to finish").
+    pub fn into_result(self, what: &str) -> crate::Result<T> {
+        match self {
+            Wait::Ready(value) => Ok(value),
+            Wait::Closed => Err(crate::Error::new(
+                crate::ErrorKind::Cancelled,
+                format!("the browser window was closed while waiting for {what}"),
+            )),
+            Wait::TimedOut => Err(crate::Error::new(
+                crate::ErrorKind::Browser,
+                format!("timed out waiting for {what}"),
+            )),
+        }
+    }
+}
+
+/// Checks `check` every `interval` until it yields `Some`, fails, or `deadline` passes
+/// (`Ok(None)`). The check always runs at least once.
+pub async fn poll_until<T, E, F, Fut>(
+    deadline: Instant,
+    interval: Duration,
+    mut check: F,
+) -> Result<Option<T>, E>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<Option<T>, E>>,
+{
+    loop {
+        let started = Instant::now();
+        if let Some(value) = check().await? {
+            return Ok(Some(value));
+        }
+        let now = Instant::now();
+        if now >= deadline {
+            return Ok(None);
+        }
+        let next = (started + interval).min(deadline);
+        tokio::time::sleep_until(next.max(now).into()).await;
+    }
+}
+
+/// Does this WebDriver error mean the window or the browser is gone (closed by the person,
+/// or crashed), rather than a command that failed?
+pub fn is_closed(err: &CmdError) -> bool {
+    let CmdError::Standard(wd) = err else {
+        return false;
+    };
+    if matches!(
+        wd.error,
+        ErrorStatus::NoSuchWindow | ErrorStatus::InvalidSessionId
+    ) {
+        return true;
+    }
+    closed_message(&wd.message)
+}
+
+/// chromedriver's words for a browser that went away.
+fn closed_message(message: &str) -> bool {
+    let message = message.to_ascii_lowercase();
+    [
+        "no such window",
+        "target window already closed",
+        "web view not found",
+        "chrome not reachable",
+        "not connected to devtools",
+        "browser has closed the connection",
+        "session deleted",
+        "invalid session id",
+    ]
+    .iter()
+    .any(|words| message.contains(words))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use fantoccini::error::WebDriver;
+
+    fn wd(status: ErrorStatus, message: &str) -> CmdError {
+        CmdError::Standard(WebDriver::new(status, message.to_string()))
+    }
+
+    #[test]
+    fn closed_windows_are_told_from_failed_commands() {
+        assert!(is_closed(&wd(
+            ErrorStatus::NoSuchWindow,
+            "no such window: target window already closed\nfrom unknown error: web view not found"
+        )));
+        assert!(is_closed(&wd(
+            ErrorStatus::UnknownError,
+            "unknown error: session deleted as the browser has closed the connection\n\
+             from disconnected: not connected to DevTools"
+        )));
+        assert!(is_closed(&wd(
+            ErrorStatus::UnknownError,
+            "chrome not reachable"
+        )));
+        assert!(!is_closed(&wd(
+            ErrorStatus::NoSuchElement,
+            "no such element: Unable to locate element"
+        )));
+        assert!(!is_closed(&wd(
+            ErrorStatus::JavascriptError,
+            "javascript error: x is not defined"
+        )));
+    }
+
+    #[tokio::test]
+    async fn polling_stops_when_the_condition_holds() {
+        let mut calls = 0;
+        let found: Result<Option<u32>, ()> = poll_until(
+            Instant::now() + Duration::from_secs(10),
+            Duration::from_millis(1),
+            || {
+                calls += 1;
+                let now = calls;
+                async move { Ok((now == 3).then_some(now)) }
+            },
+        )
+        .await;
+        assert_eq!(found, Ok(Some(3)));
+    }
+
+    #[tokio::test]
+    async fn polling_gives_up_at_the_deadline() {
+        let start = Instant::now();
+        let found: Result<Option<()>, ()> = poll_until(
+            start + Duration::from_millis(50),
+            Duration::from_millis(5),
+            || async { Ok(None) },
+        )
+        .await;
+        assert_eq!(found, Ok(None));
+        assert!(start.elapsed() >= Duration::from_millis(50));
+    }
+
+    #[tokio::test]
+    async fn polling_passes_errors_through() {
+        let found: Result<Option<()>, &str> = poll_until(
+            Instant::now() + Duration::from_secs(10),
+            Duration::from_millis(1),
+            || async { Err("broken") },
+        )
+        .await;
+        assert_eq!(found, Err("broken"));
+    }
+
+    #[test]
+    fn waits_become_errors_of_the_right_kind() {
+        assert_eq!(Wait::Ready(1).into_result("x").unwrap(), 1);
+        let closed = Wait::<()>::Closed.into_result("the login").unwrap_err();
+        assert_eq!(closed.kind(), crate::ErrorKind::Cancelled);
+        let late = Wait::<()>::TimedOut.into_result("the login").unwrap_err();
+        assert_eq!(late.kind(), crate::ErrorKind::Browser);
+        assert!(late.message().contains("the login"));
+    }
+}

@@ -1,0 +1,125 @@
+//! `snowbridge import-chrome INSTANCE`: take the session from the user's own Chrome profile.
+
+use std::path::PathBuf;
+
+use serde::Serialize;
+use snowbridge::obtain::{self, chrome};
+use snowbridge::{Error, Result};
+
+use super::{Context, output, status};
+
+/// Arguments of `import-chrome`.
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// The instance's name (not needed with --list).
+    #[arg(required_unless_present = "list")]
+    instance: Option<String>,
+    /// chrome, chromium, edge or brave (default: the instance file's, else chrome).
+    #[arg(long)]
+    browser: Option<String>,
+    /// The profile: its folder (Default, "Profile 1") or the name you gave it.
+    #[arg(long)]
+    profile: Option<String>,
+    /// A user-data folder other than the browser's usual one.
+    #[arg(long, value_name = "DIR")]
+    user_data_dir: Option<PathBuf>,
+    /// List the browsers and profiles found, and their cookie files.
+    #[arg(long)]
+    list: bool,
+}
+
+#[derive(Serialize)]
+struct Found {
+    browser: String,
+    profile: String,
+    name: Option<String>,
+    user_data_dir: String,
+    cookies: Option<String>,
+}
+
+pub async fn run(ctx: &Context, args: Args) -> Result<()> {
+    if args.list {
+        return list(ctx, &args);
+    }
+    let name = args
+        .instance
+        .as_deref()
+        .ok_or_else(|| Error::usage("which instance?"))?;
+    let instance = ctx.instance(name)?;
+    let configured = instance.import_chrome.as_ref();
+    let browser: chrome::Browser = args
+        .browser
+        .clone()
+        .or(configured.map(|c| c.browser.clone()))
+        .unwrap_or_else(|| "chrome".into())
+        .parse()?;
+    let source = chrome::Source {
+        browser,
+        profile: args
+            .profile
+            .clone()
+            .or(configured.and_then(|c| c.profile.clone())),
+        user_data_dir: args
+            .user_data_dir
+            .clone()
+            .or(configured.and_then(|c| c.user_data_dir.clone())),
+    };
+    let interactive = obtain::password::can_prompt();
+    let (session, report) =
+        obtain::import_chrome(&instance, ctx.vault(), &source, interactive).await?;
+    if ctx.json {
+        let row = status::Row::of_session(&instance, &session, "valid");
+        return output::json(&serde_json::json!({ "status": row, "report": report.to_string() }));
+    }
+    output::line(&report.to_string())?;
+    output::line(&format!(
+        "{}: session imported, saved and checked over REST",
+        instance.name
+    ))
+}
+
+fn list(ctx: &Context, args: &Args) -> Result<()> {
+    let mut found = match (&args.user_data_dir, &args.browser) {
+        (Some(dir), browser) => {
+            let browser: chrome::Browser =
+                browser.clone().unwrap_or_else(|| "chrome".into()).parse()?;
+            chrome::profiles_in(browser, dir)
+        }
+        (None, _) => chrome::list(),
+    };
+    if let Some(browser) = &args.browser {
+        let browser: chrome::Browser = browser.parse()?;
+        found.retain(|p| p.browser == browser);
+    }
+    let rows: Vec<Found> = found
+        .iter()
+        .map(|p| Found {
+            browser: p.browser.to_string(),
+            profile: p.dir.clone(),
+            name: p.name.clone(),
+            user_data_dir: p.user_data_dir.display().to_string(),
+            cookies: p.cookies.as_ref().map(|c| c.display().to_string()),
+        })
+        .collect();
+    if ctx.json {
+        return output::json(&rows);
+    }
+    if rows.is_empty() {
+        return output::line(
+            "no Chrome, Chromium, Edge or Brave profiles found (use --user-data-dir for other places)",
+        );
+    }
+    for row in rows {
+        output::line(&format!(
+            "{:<9} {:<12} {:<20} {}",
+            row.browser,
+            row.profile,
+            row.name
+                .as_deref()
+                .map(|n| format!("({n})"))
+                .unwrap_or_default(),
+            row.cookies.as_deref().unwrap_or("(no cookie file yet)")
+        ))?;
+    }
+    Ok(())
+}

@@ -32,7 +32,7 @@ venv="$snowbridge_root/.venv"
 if [ ! -x "$venv/bin/python" ]; then
   python3 -m venv "$venv"
 fi
-if ! "$venv/bin/python" -c 'import pysnc' >/dev/null 2>&1; then
-  echo "setup: installing pysnc into .venv" >&2
-  "$venv/bin/pip" install -q --disable-pip-version-check pysnc
+if ! "$venv/bin/python" -c "import pysnc, cryptography" >/dev/null 2>&1; then
+  echo "setup: installing pysnc and cryptography into .venv" >&2
+  "$venv/bin/pip" install -q --disable-pip-version-check pysnc cryptography
 fi

@@ -12,7 +12,7 @@ use axum::body::Bytes;
 use axum::extract::{OriginalUri, Path, RawQuery, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::Response;
-use serde_json::{Value, json};
+use serde_json::Value;
 
 use super::auth::{self, Principal, Token};
 use super::ctx::Ctx;
@@ -148,33 +148,42 @@ pub async fn list(
         .unwrap_or(0);
     let no_count = params.flag("sysparm_no_count");
     let sql = EncodedQuery::parse(params.get("sysparm_query").unwrap_or("")).to_sql(table);
-    let (rows, total, users) = state
+    let (show, exclude_links, fields) = view_params(&params);
+    let base = ctx.base.clone();
+    // Query and render in one pass on the blocking pool: rows go straight into the JSON text.
+    let (body, returned, total) = state
         .store
         .run(move |conn| -> rusqlite::Result<_> {
-            let rows = store::select(conn, table, &sql, Some(limit), offset)?;
             let total = if no_count {
                 None
             } else {
                 Some(store::count(conn, table, &sql)?)
             };
-            Ok((rows, total, store::all(conn, &SYS_USER)?))
+            let users = users_by_id(store::all(conn, &SYS_USER)?);
+            let view = TableView::new(table, show, exclude_links, &base, fields.as_deref(), &users);
+            let mut body = String::with_capacity(64 * 1024);
+            body.push_str("{\"result\":[");
+            let returned = store::select_cells(
+                conn,
+                table,
+                view.columns(),
+                &sql,
+                Some(limit),
+                offset,
+                |cells| {
+                    if !body.ends_with('[') {
+                        body.push(',');
+                    }
+                    view.write(&mut body, cells);
+                },
+            )?;
+            body.push_str("]}");
+            Ok((body, returned, total))
         })
         .await
         .map_err(|e| reply::internal(&e))?
         .map_err(|e| reply::internal(&e.to_string()))?;
-    let users = users_by_id(users);
-    let (display, exclude_links, fields) = view_params(&params);
-    let view = TableView {
-        table,
-        display,
-        exclude_links,
-        base: &ctx.base,
-        fields,
-        users: &users,
-    };
-    let result: Vec<Value> = rows.iter().map(|r| view.render(r)).collect();
-    let returned = result.len();
-    let mut response = reply::json(StatusCode::OK, &json!({ "result": result }));
+    let mut response = reply::json_text(StatusCode::OK, body);
     let h = response.headers_mut();
     if let Some(total) = total
         && let Ok(v) = HeaderValue::from_str(&total.to_string())
@@ -302,16 +311,19 @@ fn render_one(
     status: StatusCode,
 ) -> Response {
     let users = users_by_id(users);
-    let (display, exclude_links, fields) = view_params(params);
-    let view = TableView {
+    let (show, exclude_links, fields) = view_params(params);
+    let view = TableView::new(
         table,
-        display,
+        show,
         exclude_links,
-        base: &ctx.base,
-        fields,
-        users: &users,
-    };
-    reply::json(status, &json!({ "result": view.render(record) }))
+        &ctx.base,
+        fields.as_deref(),
+        &users,
+    );
+    let mut body = String::from("{\"result\":");
+    view.write_record(&mut body, record);
+    body.push('}');
+    reply::json_text(status, body)
 }
 
 /// The JSON object body of a write, as (field, wire value) pairs.

@@ -96,7 +96,9 @@ pub async fn list(state: &Arc<AppState>, g_ck: &str, params: &Params) -> Respons
     let show = |r: &Record, f: &str| {
         let column = INCIDENT.column(f);
         let raw = r.get(f).map(String::as_str).unwrap_or("");
-        column.map_or(raw.to_string(), |c| display_of(c, raw, &users))
+        column
+            .map_or(raw, |c| display_of(c, raw, &users))
+            .to_string()
     };
     let rows: Vec<ListRow> = rows
         .iter()
@@ -456,7 +458,7 @@ fn control(
             "<input type=\"hidden\" id=\"incident.{name}\" name=\"incident.{name}\" value=\"{}\">\
              <input type=\"text\" id=\"sys_display.incident.{name}\" value=\"{}\" readonly>",
             esc(value),
-            esc(&display_of(column, value, users))
+            esc(display_of(column, value, users))
         ),
         _ if name == "description" || name == "close_notes" => format!(
             "<textarea id=\"incident.{name}\" name=\"incident.{name}\" rows=\"4\"{}>{}</textarea>",

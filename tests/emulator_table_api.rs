@@ -389,6 +389,21 @@ async fn errors_use_the_envelope() {
         get_json(&emu, "admin", "/api/now/v2/table/incident?sysparm_limit=1").await;
     assert_eq!(status, 200);
     assert_eq!(body["result"].as_array().unwrap().len(), 1);
+    let not_here = basic(&emu, Method::GET, "/api/now/attachment/file", "admin")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(not_here.status(), 405);
+    assert_eq!(
+        not_here.json::<Value>().await.unwrap()["error"]["message"],
+        "Method not Supported"
+    );
+    let (status, _, body) = get_json(&emu, "admin", "/api/now/nothing/here").await;
+    assert_eq!(status, 400);
+    assert_eq!(
+        body["error"]["message"],
+        "Requested URI does not represent any resource"
+    );
     let bad = basic(&emu, Method::POST, "/api/now/table/incident", "admin")
         .header("Content-Type", "application/json")
         .body("{not json")

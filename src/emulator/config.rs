@@ -121,16 +121,27 @@ impl EmulatorConfig {
                 return Err(format!("{key} must be between 0.0 and 1.0, not {rate}"));
             }
         }
-        if let Some(limit) = self.rate_limit
-            && (limit.limit == 0 || limit.window_secs == 0)
-        {
-            return Err("rate_limit.limit and rate_limit.window_secs must be above 0".into());
+        if self.rate_limit.is_some_and(|limit| limit.limit == 0) {
+            return Err("rate_limit.limit must be above 0".into());
         }
         if self.default_limit == 0 {
             return Err("default_limit must be above 0".into());
         }
-        if self.ui_session_timeout_secs == 0 || self.integration_session_timeout_secs == 0 {
-            return Err("session timeouts must be above 0 seconds".into());
+        const TEN_YEARS: u64 = 10 * 365 * 86_400;
+        for (key, secs) in [
+            ("ui_session_timeout_secs", self.ui_session_timeout_secs),
+            (
+                "integration_session_timeout_secs",
+                self.integration_session_timeout_secs,
+            ),
+            (
+                "rate_limit.window_secs",
+                self.rate_limit.map_or(1, |r| r.window_secs),
+            ),
+        ] {
+            if secs == 0 || secs > TEN_YEARS {
+                return Err(format!("{key} must be between 1 and {TEN_YEARS} seconds"));
+            }
         }
         if self.mfa_code.is_empty() {
             return Err("mfa_code must not be empty".into());
@@ -142,6 +153,9 @@ impl EmulatorConfig {
                     .all(|c| c.is_ascii_alphanumeric() || c == '.' || c == '-');
             if !valid {
                 return Err(format!("idp_host {host:?} is not a host name"));
+            }
+            if host == "127.0.0.1" {
+                return Err("idp_host must differ from the instance's host, 127.0.0.1".into());
             }
         }
         let name_ok = !self.instance_name.is_empty()

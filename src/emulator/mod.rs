@@ -10,6 +10,12 @@
 //! UI actions and attachment dialog, `414`, `429` and injected faults. pysnc works against it
 //! unchanged.
 //!
+//! Seeded users (password `snowbridge` unless configured): `admin` (admin), `itil.user` (itil),
+//! `itil.admin` (itil, itil_admin), `mfa.user` (itil; one-time code `123456` after the password),
+//! `sso.user` (itil; no local password: logs in through the IdP at [`Emulator::idp_url`]), and
+//! callers without roles (`ada.quinn`, `ben.ortiz`, ...). Incidents are numbered from
+//! `INC0010001`.
+//!
 //! This is a separate room: nothing else in the crate imports it, and it imports nothing from
 //! the rest of the crate (its errors are `std::io::Error` or strings). Files by concern:
 //! `server` (listener, hand-rolled TLS accept), `tls` (CA and certificates), `ctx` (the outer
@@ -318,6 +324,7 @@ fn instance_router(state: Arc<AppState>) -> Router {
             get(att::versioned::file),
         )
         .fallback(ui::dispatch)
+        .method_not_allowed_fallback(table_api::method_not_supported)
         .layer(axum::middleware::from_fn_with_state(
             Arc::clone(&state),
             ctx::instance_layer,

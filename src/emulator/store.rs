@@ -113,6 +113,11 @@ pub fn mark_seeded(conn: &Connection) -> rusqlite::Result<()> {
     Ok(())
 }
 
+/// A count from a request as an SQL integer (huge values saturate rather than wrap).
+fn sql_int(n: usize) -> i64 {
+    i64::try_from(n).unwrap_or(i64::MAX)
+}
+
 fn column_list(table: &Table) -> String {
     table
         .columns
@@ -147,8 +152,8 @@ pub fn select(
         query.order_sql
     );
     let mut params = query.params.clone();
-    params.push(SqlValue::Int(limit.map_or(-1, |l| l as i64)));
-    params.push(SqlValue::Int(offset as i64));
+    params.push(SqlValue::Int(limit.map_or(-1, sql_int)));
+    params.push(SqlValue::Int(sql_int(offset)));
     let mut stmt = conn.prepare_cached(&sql)?;
     let rows = stmt.query_map(params_from_iter(params.iter()), |row| {
         row_to_record(table, row)
@@ -178,8 +183,8 @@ pub fn select_cells(
         table.name, query.where_sql, query.order_sql
     );
     let mut params = query.params.clone();
-    params.push(SqlValue::Int(limit.map_or(-1, |l| l as i64)));
-    params.push(SqlValue::Int(offset as i64));
+    params.push(SqlValue::Int(limit.map_or(-1, sql_int)));
+    params.push(SqlValue::Int(sql_int(offset)));
     let mut stmt = conn.prepare_cached(&sql)?;
     let mut rows = stmt.query(params_from_iter(params.iter()))?;
     let mut cells = vec![String::new(); names.len()];
@@ -209,7 +214,7 @@ pub fn select_ids(
         table.name, query.where_sql, query.order_sql
     );
     let mut params = query.params.clone();
-    params.push(SqlValue::Int(limit.map_or(-1, |l| l as i64)));
+    params.push(SqlValue::Int(limit.map_or(-1, sql_int)));
     let mut stmt = conn.prepare_cached(&sql)?;
     let rows = stmt.query_map(params_from_iter(params.iter()), |row| row.get(0))?;
     rows.collect()

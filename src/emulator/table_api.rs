@@ -68,6 +68,15 @@ pub fn no_such_resource() -> Response {
     )
 }
 
+/// An API path called with a method it does not take.
+pub async fn method_not_supported() -> Response {
+    reply::envelope(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "Method not Supported",
+        Some("The requested method is not supported by this resource"),
+    )
+}
+
 pub fn invalid_table(name: &str) -> Response {
     reply::envelope(
         StatusCode::BAD_REQUEST,
@@ -252,11 +261,14 @@ pub fn link_header(
         ));
     }
     let more = match total {
-        Some(total) => offset + limit < total,
+        Some(total) => offset.saturating_add(limit) < total,
         None => returned == limit,
     };
     if more {
-        links.push(format!("{};rel=\"next\"", url(offset + limit)));
+        links.push(format!(
+            "{};rel=\"next\"",
+            url(offset.saturating_add(limit))
+        ));
     }
     if let Some(total) = total {
         let last = if total == 0 {
@@ -551,6 +563,21 @@ mod tests {
         assert!(parts[1].contains("sysparm_offset=0>;rel=\"prev\""));
         assert!(parts[2].contains("sysparm_offset=20>;rel=\"next\""));
         assert!(parts[3].contains("sysparm_offset=30>;rel=\"last\""));
+    }
+
+    #[test]
+    fn huge_numbers_from_clients_do_not_overflow() {
+        let params = Params::parse(None);
+        let link = link_header(
+            "http://h",
+            "/p",
+            &params,
+            usize::MAX,
+            usize::MAX,
+            Some(5),
+            0,
+        );
+        assert!(link.contains("rel=\"prev\"") && !link.contains("rel=\"next\""));
     }
 
     #[test]

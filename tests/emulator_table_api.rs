@@ -185,6 +185,18 @@ async fn invalid_terms_are_ignored_silently() {
 }
 
 #[tokio::test]
+async fn who_am_i_through_dynamic_values() {
+    let emu = start(1);
+    let (_, _, body) = get_json(
+        &emu,
+        "itil.user",
+        "/api/now/table/sys_user?sysparm_query=sys_id%3Djavascript:gs.getUserID()&sysparm_fields=user_name",
+    )
+    .await;
+    assert_eq!(body["result"], json!([{"user_name": "itil.user"}]));
+}
+
+#[tokio::test]
 async fn order_by_sorts_numbers_as_numbers() {
     let emu = start(40);
     let (_, _, body) = get_json(

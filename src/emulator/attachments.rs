@@ -342,7 +342,7 @@ pub async fn list(
     axum::extract::OriginalUri(uri): axum::extract::OriginalUri,
     RawQuery(query): RawQuery,
 ) -> Reply {
-    principal(&state, &ctx, &headers, false).await?;
+    let principal = principal(&state, &ctx, &headers, false).await?;
     let params = Params::parse(query.as_deref());
     let limit = params
         .get("sysparm_limit")
@@ -353,8 +353,9 @@ pub async fn list(
         .get("sysparm_offset")
         .and_then(|o| o.trim().parse::<usize>().ok())
         .unwrap_or(0);
-    let sql =
-        EncodedQuery::parse(params.get("sysparm_query").unwrap_or("")).to_sql(&SYS_ATTACHMENT);
+    let sql = EncodedQuery::parse(params.get("sysparm_query").unwrap_or(""))
+        .for_user(&principal.sys_id, &principal.user)
+        .to_sql(&SYS_ATTACHMENT);
     let (rows, total) = state
         .store
         .run(move |conn| -> rusqlite::Result<_> {

@@ -212,7 +212,7 @@ async fn run(
         verb,
         table,
         display,
-        query: EncodedQuery::parse(&query_text),
+        query: EncodedQuery::parse(&query_text).for_user(&principal.sys_id, &principal.user),
         sys_id,
         count,
         fields,

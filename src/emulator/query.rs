@@ -2,7 +2,8 @@
 //! emulated tables.
 //!
 //! Faithful to the instance's quirk: a term that cannot be understood (unknown field, unknown
-//! operator, a `javascript:` value, a non-number compared as a number) is dropped silently, so a
+//! operator, a `javascript:` value other than the caller's id or name, a non-number compared as
+//! a number) is dropped silently, so a
 //! query of nothing but bad terms returns the whole table. Field names are only ever interpolated
 //! into SQL after being checked against the schema; values always travel as bound parameters.
 
@@ -105,6 +106,21 @@ impl EncodedQuery {
             query.groups.push(group);
         }
         query
+    }
+
+    /// Substitutes the dynamic values instances evaluate for the caller
+    /// (`javascript:gs.getUserID()`, `javascript:gs.getUserName()`); other `javascript:`
+    /// values stay, and are dropped as invalid by [`EncodedQuery::to_sql`].
+    pub fn for_user(mut self, user_sys_id: &str, user_name: &str) -> Self {
+        for term in self.groups.iter_mut().flatten().flatten() {
+            let value = term.value.trim().trim_end_matches(';').replace(' ', "");
+            match value.as_str() {
+                "javascript:gs.getUserID()" => term.value = user_sys_id.to_string(),
+                "javascript:gs.getUserName()" => term.value = user_name.to_string(),
+                _ => {}
+            }
+        }
+        self
     }
 
     /// Adds `term` as one more AND condition to every group.
@@ -505,6 +521,18 @@ mod tests {
         assert_eq!(sql.where_sql, "(state IN (?, ?, ?) AND number NOT IN (?))");
         let sql = EncodedQuery::parse("opened_at>javascript:gs.daysAgo(3)").to_sql(&INCIDENT);
         assert_eq!(sql.where_sql, "1=1");
+    }
+
+    #[test]
+    fn dynamic_user_values() {
+        let q = EncodedQuery::parse("caller_id=javascript:gs.getUserID()^ORopened_by=javascript: gs.getUserID();^sys_created_by=javascript:gs.getUserName()^short_description=javascript:gs.now()")
+            .for_user("abc", "itil.user");
+        let values: Vec<&str> = q.groups[0]
+            .iter()
+            .flatten()
+            .map(|t| t.value.as_str())
+            .collect();
+        assert_eq!(values, ["abc", "abc", "itil.user", "javascript:gs.now()"]);
     }
 
     #[test]

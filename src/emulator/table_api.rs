@@ -143,7 +143,7 @@ pub async fn list(
     OriginalUri(uri): OriginalUri,
     RawQuery(query): RawQuery,
 ) -> Reply {
-    principal(&state, &ctx, &headers, READ_SCOPES).await?;
+    let principal = principal(&state, &ctx, &headers, READ_SCOPES).await?;
     let table = lookup(&name)?;
     let params = Params::parse(query.as_deref());
     let limit = params
@@ -156,7 +156,9 @@ pub async fn list(
         .and_then(|o| o.trim().parse::<usize>().ok())
         .unwrap_or(0);
     let no_count = params.flag("sysparm_no_count");
-    let sql = EncodedQuery::parse(params.get("sysparm_query").unwrap_or("")).to_sql(table);
+    let sql = EncodedQuery::parse(params.get("sysparm_query").unwrap_or(""))
+        .for_user(&principal.sys_id, &principal.user)
+        .to_sql(table);
     let (show, exclude_links, fields) = view_params(&params);
     let base = ctx.base.clone();
     // Query and render in one pass on the blocking pool: rows go straight into the JSON text.

@@ -23,7 +23,7 @@ use super::{field, flash, take_flash};
 use crate::emulator::attachments;
 use crate::emulator::auth::Principal;
 use crate::emulator::ctx::Ctx;
-use crate::emulator::query::EncodedQuery;
+use crate::emulator::query::{EncodedQuery, OrderBy};
 use crate::emulator::render::{Users, display_of, users_by_id};
 use crate::emulator::reply::{self, esc, js_str};
 use crate::emulator::rules::{self, Action, Channel, Denied, Policy};
@@ -68,13 +68,19 @@ fn store_failure(e: impl std::fmt::Display) -> Response {
 }
 
 /// `GET /incident_list.do`: the first 100 incidents matching `sysparm_query`, newest number first.
-pub async fn list(state: &Arc<AppState>, g_ck: &str, params: &Params) -> Response {
-    let mut query = EncodedQuery::parse(params.get("sysparm_query").unwrap_or(""));
+pub async fn list(
+    state: &Arc<AppState>,
+    principal: &Principal,
+    g_ck: &str,
+    params: &Params,
+) -> Response {
+    let mut query = EncodedQuery::parse(params.get("sysparm_query").unwrap_or(""))
+        .for_user(&principal.sys_id, &principal.user);
     if query.order.is_empty() {
-        query = EncodedQuery::parse(&format!(
-            "{}^ORDERBYDESCnumber",
-            params.get("sysparm_query").unwrap_or("")
-        ));
+        query.order.push(OrderBy {
+            field: "number".into(),
+            desc: true,
+        });
     }
     let sql = query.to_sql(&INCIDENT);
     let loaded = state

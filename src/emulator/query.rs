@@ -3,8 +3,9 @@
 //!
 //! Faithful to the instance's quirk: a term that cannot be understood (unknown field, unknown
 //! operator, a `javascript:` value other than the caller's id or name, a non-number compared as
-//! a number) is dropped silently, so a query of nothing but bad terms returns the whole table. Field names are only ever interpolated
-//! into SQL after being checked against the schema; values always travel as bound parameters.
+//! a number) is dropped silently, so a query of nothing but bad terms returns the whole table.
+//! Field names are only ever interpolated into SQL after being checked against the schema; values
+//! always travel as bound parameters.
 
 use super::schema::{Kind, Table, table};
 

@@ -1,5 +1,5 @@
-//! The incident form (`incident.do`), its UI actions, the attachment dialog
-//! (`sys_attachment.do`), and the incident list.
+//! The incident form (`incident.do?sys_id=...`, or `?sysparm_query=number=INC...` for the first
+//! match), its UI actions, the attachment dialog (`sys_attachment.do`), and the incident list.
 //!
 //! Form hooks: `form#incident.do` with inputs named and id'd `incident.<field>`, hidden
 //! `sys_uniqueValue`, `sysparm_ck`, `sys_action`, `sys_target`; buttons `sysverb_update`,
@@ -156,7 +156,24 @@ pub async fn show(
     g_ck: &str,
     params: &Params,
 ) -> Response {
-    let sys_id = params.get("sys_id").unwrap_or("").to_string();
+    let sys_id = match params.get("sys_id") {
+        Some(id) => id.to_string(),
+        // `incident.do?sysparm_query=number=INC0010001` opens the first match.
+        None => {
+            let sql = EncodedQuery::parse(params.get("sysparm_query").unwrap_or(""))
+                .for_user(&principal.sys_id, &principal.user)
+                .to_sql(&INCIDENT);
+            let found = state
+                .store
+                .run(move |conn| store::select_ids(conn, &INCIDENT, &sql, Some(1)))
+                .await;
+            match found {
+                Ok(Ok(ids)) => ids.into_iter().next().unwrap_or_default(),
+                Ok(Err(e)) => return store_failure(e),
+                Err(e) => return store_failure(e),
+            }
+        }
+    };
     let loaded = match load(state, sys_id).await {
         Ok(loaded) => loaded,
         Err(response) => return response,

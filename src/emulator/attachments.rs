@@ -19,7 +19,7 @@ use time::OffsetDateTime;
 use super::auth::{self, Principal, Token};
 use super::clock::glide_datetime;
 use super::ctx::Ctx;
-use super::query::EncodedQuery;
+use super::query::{EncodedQuery, SqlQuery, SqlValue};
 use super::reply;
 use super::rules::{self, Denied};
 use super::schema::{SYS_ATTACHMENT, table};
@@ -75,18 +75,14 @@ pub fn create(
     Ok(record)
 }
 
-/// Attachments of record `table_sys_id`, oldest first.
+/// Attachments of record `table_sys_id`, in the order they were added.
 pub fn of_record(conn: &Connection, table_sys_id: &str) -> rusqlite::Result<Vec<Record>> {
-    let query = EncodedQuery::parse(&format!(
-        "table_sys_id={table_sys_id}^ORDERBYsys_created_on"
-    ));
-    store::select(
-        conn,
-        &SYS_ATTACHMENT,
-        &query.to_sql(&SYS_ATTACHMENT),
-        None,
-        0,
-    )
+    let query = SqlQuery {
+        where_sql: "table_sys_id = ?".into(),
+        order_sql: "rowid ASC".into(),
+        params: vec![SqlValue::Text(table_sys_id.to_string())],
+    };
+    store::select(conn, &SYS_ATTACHMENT, &query, None, 0)
 }
 
 /// An attachment as the API shows it: every field a string, plus `download_link`.

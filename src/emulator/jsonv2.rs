@@ -249,7 +249,23 @@ impl Job {
     fn execute(self, conn: &Connection) -> Result<String, String> {
         let users = users_by_id(db(store::all(conn, &SYS_USER))?);
         let sql = self.query.to_sql(self.table);
-        if self.verb == Verb::GetRecords {
+        // The read ACL filters rows after the record count, as on instances.
+        let restriction = rules::read_restriction(&self.principal, self.table);
+        let check = restriction.and_then(|(field, value)| {
+            let at = self.table.columns.iter().position(|c| c.name == field)?;
+            Some((at, value))
+        });
+        let id_at = self
+            .table
+            .columns
+            .iter()
+            .position(|c| c.name == "sys_id")
+            .unwrap_or(0);
+        let readable = |cells: &[String]| match &check {
+            Some((at, value)) => cells.get(*at) == Some(value),
+            None => true,
+        };
+        if matches!(self.verb, Verb::GetRecords | Verb::GetKeys) {
             // Up to 10,000 records: written straight from the rows.
             let mut body = String::from("{\"records\":[");
             db(store::select_cells(
@@ -260,10 +276,20 @@ impl Job {
                 Some(self.count),
                 0,
                 |cells| {
+                    if !readable(cells) {
+                        return;
+                    }
                     if !body.ends_with('[') {
                         body.push(',');
                     }
-                    render::write_jsonv2(&mut body, self.table, cells, self.display, &users);
+                    if self.verb == Verb::GetKeys {
+                        render::push_json_str(
+                            &mut body,
+                            cells.get(id_at).map_or("", String::as_str),
+                        );
+                    } else {
+                        render::write_jsonv2(&mut body, self.table, cells, self.display, &users);
+                    }
                 },
             ))?;
             body.push_str("]}");
@@ -285,15 +311,11 @@ impl Job {
         let sql = sql.clone();
         let users = users.clone();
         match self.verb {
-            Verb::GetKeys => Ok(
-                db(store::select_ids(conn, self.table, &sql, Some(self.count)))?
-                    .into_iter()
-                    .map(Value::String)
-                    .collect(),
-            ),
-            Verb::GetRecords => Ok(Vec::new()),
+            // Written straight from the rows in `execute`.
+            Verb::GetKeys | Verb::GetRecords => Ok(Vec::new()),
             Verb::Get => Ok(db(store::get(conn, self.table, &self.sys_id))?
                 .iter()
+                .filter(|r| rules::can_read(&self.principal, self.table, r))
                 .map(|r| show(r, &users))
                 .collect()),
             Verb::Insert | Verb::InsertMultiple => {

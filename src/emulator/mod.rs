@@ -6,9 +6,11 @@
 //! their lifetimes (`glide_session_store` on every reply, remember-me), idle timeouts on a
 //! virtual clock, the REST token dance (`X-UserToken` / `X-UserToken-Response`,
 //! `X-Is-Logged-In`), the Table, Attachment and JSONv2 APIs with encoded queries whose invalid
-//! terms are silently dropped, ACLs and the resolution data policy, the incident form with its
-//! UI actions and attachment dialog, `414`, `429` and injected faults. pysnc works against it
-//! unchanged.
+//! terms are silently dropped, rows in primary-key (sys_id) order when no `ORDERBY` is given,
+//! read ACLs applied after the limit (users without itil see only incidents they called in, so
+//! pages come back short while `X-Total-Count` counts every match), write ACLs and the
+//! resolution data policy, the incident form with its UI actions and attachment dialog, `414`,
+//! `429` and injected faults. pysnc works against it unchanged.
 //!
 //! Seeded users (password `snowbridge` unless configured): `admin` (admin), `itil.user` (itil),
 //! `itil.admin` (itil, itil_admin), `mfa.user` (itil; one-time code `123456` after the password),

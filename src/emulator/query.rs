@@ -172,8 +172,9 @@ impl EncodedQuery {
                 Some(format!("{expr} {}", if o.desc { "DESC" } else { "ASC" }))
             })
             .collect();
-        // A stable tie-break so offset paging never repeats or skips rows among equal keys.
-        order.push("rowid ASC".to_string());
+        // Rows come in primary-key order when nothing else decides, as from a clustered InnoDB
+        // table: no ORDERBY means sys_id order, and sys_id breaks ties between equal keys.
+        order.push("sys_id ASC".to_string());
         SqlQuery {
             where_sql,
             order_sql: order.join(", "),
@@ -497,7 +498,7 @@ mod tests {
             "((priority != '' AND CAST(priority AS INTEGER) < ?))"
         );
         assert_eq!(sql.params, vec![SqlValue::Int(3)]);
-        assert_eq!(sql.order_sql, "CAST(state AS INTEGER) ASC, rowid ASC");
+        assert_eq!(sql.order_sql, "CAST(state AS INTEGER) ASC, sys_id ASC");
         // A non-number compared as a number is dropped, like any invalid term.
         let sql = EncodedQuery::parse("priority<abc").to_sql(&INCIDENT);
         assert_eq!(sql.where_sql, "1=1");

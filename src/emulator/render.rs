@@ -174,6 +174,18 @@ impl<'a> TableView<'a> {
         }
     }
 
+    /// Makes sure `column` is selected (for a check the caller makes on each row, not shown);
+    /// returns its position in the cells.
+    pub fn require(&mut self, column: &'static Column) -> usize {
+        match self.columns.iter().position(|c| c.name == column.name) {
+            Some(at) => at,
+            None => {
+                self.columns.push(column);
+                self.columns.len() - 1
+            }
+        }
+    }
+
     /// The columns to select from the store, in the order [`TableView::write`] expects.
     pub fn columns(&self) -> &[&'static Column] {
         &self.columns
@@ -415,6 +427,16 @@ mod tests {
         let mut out = String::new();
         view.write_record(&mut out, &inc);
         assert_eq!(out, r#"{"state":"2","caller_id.email":"ada@example.com"}"#);
+        let mut view = view;
+        let at = view.require(INCIDENT.column("active").unwrap());
+        assert_eq!(at, 2);
+        assert_eq!(view.require(INCIDENT.column("state").unwrap()), 0);
+        let mut out = String::new();
+        view.write_record(&mut out, &inc);
+        assert_eq!(
+            out, r#"{"state":"2","caller_id.email":"ada@example.com"}"#,
+            "required columns are not shown"
+        );
     }
 
     #[test]

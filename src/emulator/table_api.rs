@@ -161,6 +161,7 @@ pub async fn list(
         .to_sql(table);
     let (show, exclude_links, fields) = view_params(&params);
     let base = ctx.base.clone();
+    let restriction = rules::read_restriction(&principal, table);
     // Query and render in one pass on the blocking pool: rows go straight into the JSON text.
     let (body, returned, total) = state
         .store
@@ -171,7 +172,13 @@ pub async fn list(
                 Some(store::count(conn, table, &sql)?)
             };
             let users = users_by_id(store::all(conn, &SYS_USER)?);
-            let view = TableView::new(table, show, exclude_links, &base, fields.as_deref(), &users);
+            let mut view =
+                TableView::new(table, show, exclude_links, &base, fields.as_deref(), &users);
+            // The read ACL filters rows after the limit, as on instances (the count does not).
+            let check = restriction.and_then(|(field, value)| {
+                let column = table.column(field)?;
+                Some((view.require(column), value))
+            });
             let mut body = String::with_capacity(64 * 1024);
             body.push_str("{\"result\":[");
             let returned = store::select_cells(
@@ -182,6 +189,11 @@ pub async fn list(
                 Some(limit),
                 offset,
                 |cells| {
+                    if let Some((at, value)) = &check
+                        && cells.get(*at) != Some(value)
+                    {
+                        return;
+                    }
                     if !body.ends_with('[') {
                         body.push(',');
                     }
@@ -291,7 +303,7 @@ pub async fn get(
     Path((name, sys_id)): Path<(String, String)>,
     RawQuery(query): RawQuery,
 ) -> Reply {
-    principal(&state, &ctx, &headers, READ_SCOPES).await?;
+    let principal = principal(&state, &ctx, &headers, READ_SCOPES).await?;
     let table = lookup(&name)?;
     let params = Params::parse(query.as_deref());
     let (record, users) = state
@@ -305,7 +317,9 @@ pub async fn get(
         .await
         .map_err(|e| reply::internal(&e))?
         .map_err(|e| reply::internal(&e.to_string()))?;
-    let record = record.ok_or_else(|| denied(Denied::NotFound))?;
+    let record = record
+        .filter(|r| rules::can_read(&principal, table, r))
+        .ok_or_else(|| denied(Denied::NotFound))?;
     Ok(render_one(
         &ctx,
         &params,

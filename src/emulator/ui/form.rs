@@ -106,7 +106,13 @@ pub async fn list(
             .map_or(raw, |c| display_of(c, raw, &users))
             .to_string()
     };
-    let rows: Vec<ListRow> = rows
+    // The read ACL removes rows after the page was cut, and the list says so.
+    let shown: Vec<&Record> = rows
+        .iter()
+        .filter(|r| rules::can_read(principal, &INCIDENT, r))
+        .collect();
+    let removed = rows.len() - shown.len();
+    let rows: Vec<ListRow> = shown
         .iter()
         .map(|r| ListRow {
             sys_id: r.get("sys_id").cloned().unwrap_or_default(),
@@ -117,7 +123,10 @@ pub async fn list(
             caller: show(r, "caller_id"),
         })
         .collect();
-    reply::html(StatusCode::OK, pages::incident_list(g_ck, &rows, total))
+    reply::html(
+        StatusCode::OK,
+        pages::incident_list(g_ck, &rows, total, removed),
+    )
 }
 
 struct Loaded {
@@ -178,7 +187,10 @@ pub async fn show(
         Ok(loaded) => loaded,
         Err(response) => return response,
     };
-    let Some(record) = loaded.record else {
+    let Some(record) = loaded
+        .record
+        .filter(|r| rules::can_read(principal, &INCIDENT, r))
+    else {
         return not_found(g_ck);
     };
     let flash = take_flash(state, ctx);
@@ -278,7 +290,10 @@ pub async fn submit(
                 Ok(loaded) => loaded,
                 Err(response) => return response,
             };
-            let Some(mut record) = loaded.record else {
+            let Some(mut record) = loaded
+                .record
+                .filter(|r| rules::can_read(principal, &INCIDENT, r))
+            else {
                 return not_found(g_ck);
             };
             record.extend(changes);

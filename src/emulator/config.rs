@@ -111,6 +111,26 @@ pub enum Jsonv2Unauthenticated {
 }
 
 impl EmulatorConfig {
+    /// Reads and checks a TOML file (every key optional); errors name the file and the key.
+    pub fn load(path: &std::path::Path) -> std::io::Result<EmulatorConfig> {
+        let text = std::fs::read_to_string(path).map_err(|e| {
+            std::io::Error::new(e.kind(), format!("reading {}: {e}", path.display()))
+        })?;
+        let config: EmulatorConfig = toml::from_str(&text).map_err(|e| {
+            std::io::Error::new(
+                std::io::ErrorKind::InvalidData,
+                format!("{}: {e}", path.display()),
+            )
+        })?;
+        config.validate().map_err(|e| {
+            std::io::Error::new(
+                std::io::ErrorKind::InvalidData,
+                format!("{}: {e}", path.display()),
+            )
+        })?;
+        Ok(config)
+    }
+
     /// Checks the values a TOML file could get wrong; the message names the key.
     pub fn validate(&self) -> Result<(), String> {
         for (key, rate) in [
@@ -214,6 +234,25 @@ mod tests {
         );
         assert_eq!(config.faults.latency_ms, 10);
         assert!(toml::from_str::<EmulatorConfig>("prot = 1").is_err());
+    }
+
+    #[test]
+    fn load_names_the_file_and_the_key() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("emu.toml");
+        std::fs::write(&path, "tls = true\nincidents = 5\n").unwrap();
+        let config = EmulatorConfig::load(&path).unwrap();
+        assert!(config.tls);
+        assert_eq!(config.incidents, 5);
+        std::fs::write(&path, "incidnets = 5\n").unwrap();
+        let error = EmulatorConfig::load(&path).unwrap_err().to_string();
+        assert!(
+            error.contains("emu.toml") && error.contains("incidnets"),
+            "{error}"
+        );
+        std::fs::write(&path, "[faults]\ndrop_rate = 2.0\n").unwrap();
+        let error = EmulatorConfig::load(&path).unwrap_err().to_string();
+        assert!(error.contains("faults.drop_rate"), "{error}");
     }
 
     #[test]

@@ -52,7 +52,7 @@ mod config;
 mod control;
 mod ctx;
 mod jsonv2;
-pub mod query;
+mod query;
 mod render;
 mod reply;
 mod rules;

@@ -123,17 +123,6 @@ impl EncodedQuery {
         self
     }
 
-    /// Adds `term` as one more AND condition to every group.
-    pub fn and(mut self, term: Term) -> Self {
-        if self.groups.is_empty() {
-            self.groups.push(Vec::new());
-        }
-        for group in &mut self.groups {
-            group.push(vec![term.clone()]);
-        }
-        self
-    }
-
     /// The WHERE and ORDER BY parts for `table`, with terms the table cannot answer dropped.
     pub fn to_sql(&self, table: &Table) -> SqlQuery {
         let mut params = Vec::new();
@@ -534,15 +523,5 @@ mod tests {
             .map(|t| t.value.as_str())
             .collect();
         assert_eq!(values, ["abc", "abc", "itil.user", "javascript:gs.now()"]);
-    }
-
-    #[test]
-    fn and_adds_to_every_group() {
-        let q = EncodedQuery::parse("state=1^NQstate=2").and(term("active", Op::Eq, "true"));
-        let sql = q.to_sql(&INCIDENT);
-        assert_eq!(
-            sql.where_sql,
-            "(state = ? AND active = ?) OR (state = ? AND active = ?)"
-        );
     }
 }

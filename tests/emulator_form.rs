@@ -71,6 +71,22 @@ async fn the_form_has_the_hooks_automation_uses() {
     assert_eq!(g_ck(&html).as_deref(), Some(token.as_str()));
     assert!(html.contains("Printer jammed"));
 
+    // By number, as a query.
+    let number = emu.control().record("incident", &id).unwrap()["number"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let by_number = browser
+        .get(&format!("/incident.do?sysparm_query=number%3D{number}"))
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert_eq!(
+        input_value(&by_number, "sys_uniqueValue").as_deref(),
+        Some(id.as_str())
+    );
+
     // Inside the shell.
     let shell = browser
         .get(&format!("/nav_to.do?uri=incident.do%3Fsys_id%3D{id}"))

@@ -19,7 +19,7 @@ use time::OffsetDateTime;
 use super::auth::{self, Principal, Token};
 use super::clock::glide_datetime;
 use super::ctx::Ctx;
-use super::query::EncodedQuery;
+use super::query::{EncodedQuery, SqlQuery, SqlValue};
 use super::reply;
 use super::rules::{self, Denied};
 use super::schema::{SYS_ATTACHMENT, table};
@@ -75,18 +75,14 @@ pub fn create(
     Ok(record)
 }
 
-/// Attachments of record `table_sys_id`, oldest first.
+/// Attachments of record `table_sys_id`, in the order they were added.
 pub fn of_record(conn: &Connection, table_sys_id: &str) -> rusqlite::Result<Vec<Record>> {
-    let query = EncodedQuery::parse(&format!(
-        "table_sys_id={table_sys_id}^ORDERBYsys_created_on"
-    ));
-    store::select(
-        conn,
-        &SYS_ATTACHMENT,
-        &query.to_sql(&SYS_ATTACHMENT),
-        None,
-        0,
-    )
+    let query = SqlQuery {
+        where_sql: "table_sys_id = ?".into(),
+        order_sql: "rowid ASC".into(),
+        params: vec![SqlValue::Text(table_sys_id.to_string())],
+    };
+    store::select(conn, &SYS_ATTACHMENT, &query, None, 0)
 }
 
 /// An attachment as the API shows it: every field a string, plus `download_link`.
@@ -342,7 +338,7 @@ pub async fn list(
     axum::extract::OriginalUri(uri): axum::extract::OriginalUri,
     RawQuery(query): RawQuery,
 ) -> Reply {
-    principal(&state, &ctx, &headers, false).await?;
+    let principal = principal(&state, &ctx, &headers, false).await?;
     let params = Params::parse(query.as_deref());
     let limit = params
         .get("sysparm_limit")
@@ -353,8 +349,9 @@ pub async fn list(
         .get("sysparm_offset")
         .and_then(|o| o.trim().parse::<usize>().ok())
         .unwrap_or(0);
-    let sql =
-        EncodedQuery::parse(params.get("sysparm_query").unwrap_or("")).to_sql(&SYS_ATTACHMENT);
+    let sql = EncodedQuery::parse(params.get("sysparm_query").unwrap_or(""))
+        .for_user(&principal.sys_id, &principal.user)
+        .to_sql(&SYS_ATTACHMENT);
     let (rows, total) = state
         .store
         .run(move |conn| -> rusqlite::Result<_> {

@@ -111,6 +111,26 @@ pub enum Jsonv2Unauthenticated {
 }
 
 impl EmulatorConfig {
+    /// Reads and checks a TOML file (every key optional); errors name the file and the key.
+    pub fn load(path: &std::path::Path) -> std::io::Result<EmulatorConfig> {
+        let text = std::fs::read_to_string(path).map_err(|e| {
+            std::io::Error::new(e.kind(), format!("reading {}: {e}", path.display()))
+        })?;
+        let config: EmulatorConfig = toml::from_str(&text).map_err(|e| {
+            std::io::Error::new(
+                std::io::ErrorKind::InvalidData,
+                format!("{}: {e}", path.display()),
+            )
+        })?;
+        config.validate().map_err(|e| {
+            std::io::Error::new(
+                std::io::ErrorKind::InvalidData,
+                format!("{}: {e}", path.display()),
+            )
+        })?;
+        Ok(config)
+    }
+
     /// Checks the values a TOML file could get wrong; the message names the key.
     pub fn validate(&self) -> Result<(), String> {
         for (key, rate) in [
@@ -121,16 +141,27 @@ impl EmulatorConfig {
                 return Err(format!("{key} must be between 0.0 and 1.0, not {rate}"));
             }
         }
-        if let Some(limit) = self.rate_limit
-            && (limit.limit == 0 || limit.window_secs == 0)
-        {
-            return Err("rate_limit.limit and rate_limit.window_secs must be above 0".into());
+        if self.rate_limit.is_some_and(|limit| limit.limit == 0) {
+            return Err("rate_limit.limit must be above 0".into());
         }
         if self.default_limit == 0 {
             return Err("default_limit must be above 0".into());
         }
-        if self.ui_session_timeout_secs == 0 || self.integration_session_timeout_secs == 0 {
-            return Err("session timeouts must be above 0 seconds".into());
+        const TEN_YEARS: u64 = 10 * 365 * 86_400;
+        for (key, secs) in [
+            ("ui_session_timeout_secs", self.ui_session_timeout_secs),
+            (
+                "integration_session_timeout_secs",
+                self.integration_session_timeout_secs,
+            ),
+            (
+                "rate_limit.window_secs",
+                self.rate_limit.map_or(1, |r| r.window_secs),
+            ),
+        ] {
+            if secs == 0 || secs > TEN_YEARS {
+                return Err(format!("{key} must be between 1 and {TEN_YEARS} seconds"));
+            }
         }
         if self.mfa_code.is_empty() {
             return Err("mfa_code must not be empty".into());
@@ -142,6 +173,9 @@ impl EmulatorConfig {
                     .all(|c| c.is_ascii_alphanumeric() || c == '.' || c == '-');
             if !valid {
                 return Err(format!("idp_host {host:?} is not a host name"));
+            }
+            if host == "127.0.0.1" {
+                return Err("idp_host must differ from the instance's host, 127.0.0.1".into());
             }
         }
         let name_ok = !self.instance_name.is_empty()
@@ -200,6 +234,25 @@ mod tests {
         );
         assert_eq!(config.faults.latency_ms, 10);
         assert!(toml::from_str::<EmulatorConfig>("prot = 1").is_err());
+    }
+
+    #[test]
+    fn load_names_the_file_and_the_key() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("emu.toml");
+        std::fs::write(&path, "tls = true\nincidents = 5\n").unwrap();
+        let config = EmulatorConfig::load(&path).unwrap();
+        assert!(config.tls);
+        assert_eq!(config.incidents, 5);
+        std::fs::write(&path, "incidnets = 5\n").unwrap();
+        let error = EmulatorConfig::load(&path).unwrap_err().to_string();
+        assert!(
+            error.contains("emu.toml") && error.contains("incidnets"),
+            "{error}"
+        );
+        std::fs::write(&path, "[faults]\ndrop_rate = 2.0\n").unwrap();
+        let error = EmulatorConfig::load(&path).unwrap_err().to_string();
+        assert!(error.contains("faults.drop_rate"), "{error}");
     }
 
     #[test]

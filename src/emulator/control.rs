@@ -100,8 +100,9 @@ impl Control {
         self.state.configure(|c| c.rotate_session_store = on);
     }
 
-    /// Changes any run-time switch (policies, login in iframe, JSONv2 behaviour...). Settings
-    /// read only at start (port, TLS, data folder, seeding) have no effect here.
+    /// Changes any run-time switch (policies, timeouts, passwords, login in iframe, JSONv2
+    /// behaviour...). Settings read only at start (port, tls, data_dir, incidents, seed,
+    /// idp_host) have no effect here.
     pub fn configure(&self, f: impl FnOnce(&mut EmulatorConfig)) {
         self.state.configure(f);
     }
@@ -128,19 +129,10 @@ impl Control {
 
     /// The logged-in sessions that are still alive on the virtual clock.
     pub fn sessions(&self) -> Vec<SessionInfo> {
-        let timeouts = self.state.timeouts();
-        let now = self.state.now();
         self.state
             .sessions
-            .logged_in()
+            .logged_in(self.state.now(), self.state.timeouts())
             .into_iter()
-            .filter(|s| {
-                let limit = match s.kind {
-                    sessions::Kind::Integration => timeouts.integration,
-                    _ => timeouts.ui,
-                };
-                (now - s.last_access).whole_seconds() <= i64::try_from(limit).unwrap_or(i64::MAX)
-            })
             .map(|s| SessionInfo {
                 id: s.id,
                 user: s.user.unwrap_or_default(),

@@ -196,8 +196,7 @@ pub async fn instance_layer(
 
     if api {
         let faults = state.config().faults;
-        let random_drop = faults.drop_rate > 0.0 && rand::rng().random_bool(faults.drop_rate);
-        if state.take_drop() || random_drop {
+        if state.take_drop() || chance(faults.drop_rate) {
             state.log_request(RequestInfo {
                 method,
                 path_and_query,
@@ -219,7 +218,7 @@ pub async fn instance_layer(
     let cookies = parse_cookies(req.headers());
     let base = base_for(&state, req.headers(), tls);
     let now = state.now();
-    let mut session = cookies
+    let session = cookies
         .get("JSESSIONID")
         .and_then(|id| state.sessions.touch(id, now, state.timeouts()));
     let ctx = Ctx {
@@ -243,16 +242,16 @@ pub async fn instance_layer(
         if let (Some(u), Some(s)) = (user_token, session_token)
             && let Some(user) = state.sessions.remembered(&u, &s, now)
         {
-            session = Some(ctx.start_session(&state, Kind::Ui, Some(user)));
+            ctx.start_session(&state, Kind::Ui, Some(user));
         }
     }
-    let _ = session;
 
     let response = if api {
-        match state.take_fail().or_else(|| {
-            let rate = state.config().faults.error_rate;
-            (rate > 0.0 && rand::rng().random_bool(rate)).then_some(503)
-        }) {
+        let error_rate = state.config().faults.error_rate;
+        match state
+            .take_fail()
+            .or_else(|| chance(error_rate).then_some(503))
+        {
             Some(code) => {
                 let status = StatusCode::from_u16(code).unwrap_or(StatusCode::SERVICE_UNAVAILABLE);
                 reply::envelope(status, reply::reason(status), Some("Injected fault"))
@@ -267,6 +266,11 @@ pub async fn instance_layer(
         next.run(req).await
     };
     finish(&state, &ctx, response, method, path_and_query)
+}
+
+/// True with probability `p` (0 or NaN never, 1 or more always).
+fn chance(p: f64) -> bool {
+    p > 0.0 && rand::rng().random_bool(p.min(1.0))
 }
 
 fn truncate(path: &str) -> String {

@@ -20,7 +20,7 @@ use serde_json::{Map, Value, json};
 use super::auth::{self, Principal, Token};
 use super::config::Jsonv2Unauthenticated;
 use super::ctx::Ctx;
-use super::query::EncodedQuery;
+use super::query::{EncodedQuery, SqlQuery};
 use super::render::{self, Show, Users, users_by_id};
 use super::reply;
 use super::rules::{self, Action, Channel, Denied, Policy};
@@ -39,7 +39,11 @@ fn whole_failure(status: StatusCode, message: &str) -> Response {
     reply::json(status, &json!({"_error": message, "reason": null}))
 }
 
-fn failed_record(mut record: Map<String, Value>, denied: &Denied) -> Value {
+fn failed_record(record: Value, denied: &Denied) -> Value {
+    let mut record = match record {
+        Value::Object(map) => map,
+        _ => Map::new(),
+    };
     let (message, reason) = denied.message();
     record.insert("__status".into(), json!("failure"));
     record.insert(
@@ -208,7 +212,7 @@ async fn run(
         verb,
         table,
         display,
-        query: EncodedQuery::parse(&query_text),
+        query: EncodedQuery::parse(&query_text).for_user(&principal.sys_id, &principal.user),
         sys_id,
         count,
         fields,
@@ -217,13 +221,13 @@ async fn run(
         now,
         policy,
     };
-    let records = state
+    let body = state
         .store
         .run(move |conn| job.execute(conn))
         .await
         .map_err(|e| reply::internal(&e))?
         .map_err(|e| whole_failure(StatusCode::INTERNAL_SERVER_ERROR, &e))?;
-    Ok(reply::json(StatusCode::OK, &json!({ "records": records })))
+    Ok(reply::json_text(StatusCode::OK, body))
 }
 
 struct Job {
@@ -241,27 +245,77 @@ struct Job {
 }
 
 impl Job {
-    fn execute(self, conn: &Connection) -> Result<Vec<Value>, String> {
+    /// The reply body, `{"records":[...]}`.
+    fn execute(self, conn: &Connection) -> Result<String, String> {
         let users = users_by_id(db(store::all(conn, &SYS_USER))?);
-        let show = |record: &Record, users: &Users| {
-            Value::Object(render::jsonv2(self.table, record, self.display, users))
-        };
         let sql = self.query.to_sql(self.table);
+        // The read ACL filters rows after the record count, as on instances.
+        let restriction = rules::read_restriction(&self.principal, self.table);
+        let check = restriction.and_then(|(field, value)| {
+            let at = self.table.columns.iter().position(|c| c.name == field)?;
+            Some((at, value))
+        });
+        let id_at = self
+            .table
+            .columns
+            .iter()
+            .position(|c| c.name == "sys_id")
+            .unwrap_or(0);
+        let readable = |cells: &[String]| match &check {
+            Some((at, value)) => cells.get(*at) == Some(value),
+            None => true,
+        };
+        if matches!(self.verb, Verb::GetRecords | Verb::GetKeys) {
+            // Up to 10,000 records: written straight from the rows.
+            let mut body = String::from("{\"records\":[");
+            db(store::select_cells(
+                conn,
+                self.table,
+                &self.table.columns.iter().collect::<Vec<_>>(),
+                &sql,
+                Some(self.count),
+                0,
+                |cells| {
+                    if !readable(cells) {
+                        return;
+                    }
+                    if !body.ends_with('[') {
+                        body.push(',');
+                    }
+                    if self.verb == Verb::GetKeys {
+                        render::push_json_str(
+                            &mut body,
+                            cells.get(id_at).map_or("", String::as_str),
+                        );
+                    } else {
+                        render::write_jsonv2(&mut body, self.table, cells, self.display, &users);
+                    }
+                },
+            ))?;
+            body.push_str("]}");
+            return Ok(body);
+        }
+        let records = self.records(conn, &sql, &users)?;
+        serde_json::to_string(&json!({ "records": records })).map_err(|e| e.to_string())
+    }
+
+    fn records(
+        &self,
+        conn: &Connection,
+        sql: &SqlQuery,
+        users: &Users,
+    ) -> Result<Vec<Value>, String> {
+        let show = |record: &Record, users: &Users| {
+            render::jsonv2_value(self.table, record, self.display, users)
+        };
+        let sql = sql.clone();
+        let users = users.clone();
         match self.verb {
-            Verb::GetKeys => Ok(
-                db(store::select_ids(conn, self.table, &sql, Some(self.count)))?
-                    .into_iter()
-                    .map(Value::String)
-                    .collect(),
-            ),
-            Verb::GetRecords => Ok(
-                db(store::select(conn, self.table, &sql, Some(self.count), 0))?
-                    .iter()
-                    .map(|r| show(r, &users))
-                    .collect(),
-            ),
+            // Written straight from the rows in `execute`.
+            Verb::GetKeys | Verb::GetRecords => Ok(Vec::new()),
             Verb::Get => Ok(db(store::get(conn, self.table, &self.sys_id))?
                 .iter()
+                .filter(|r| rules::can_read(&self.principal, self.table, r))
                 .map(|r| show(r, &users))
                 .collect()),
             Verb::Insert | Verb::InsertMultiple => {
@@ -293,7 +347,7 @@ impl Job {
                         Ok(_) => show(&record, &users),
                         Err(Denied::Store(e)) => return Err(store_error(e)),
                         Err(denied) => failed_record(
-                            render::jsonv2(self.table, &record, self.display, &users),
+                            render::jsonv2_value(self.table, &record, self.display, &users),
                             &denied,
                         ),
                     },
@@ -310,7 +364,7 @@ impl Job {
                         Err(denied) => {
                             let mut record = Map::new();
                             record.insert("sys_id".into(), json!(id));
-                            failures.push(failed_record(record, &denied));
+                            failures.push(failed_record(Value::Object(record), &denied));
                         }
                     }
                 }
@@ -341,14 +395,14 @@ impl Job {
             )
         });
         match result {
-            Ok(record) => Ok(Value::Object(render::jsonv2(
+            Ok(record) => Ok(render::jsonv2_value(
                 self.table,
                 &record,
                 self.display,
                 users,
-            ))),
+            )),
             Err(Denied::Store(e)) => Err(store_error(e)),
-            Err(denied) => Ok(failed_record(attempted, &denied)),
+            Err(denied) => Ok(failed_record(Value::Object(attempted), &denied)),
         }
     }
 
@@ -368,17 +422,17 @@ impl Job {
                 )
             });
         match result {
-            Ok(record) => Ok(Value::Object(render::jsonv2(
+            Ok(record) => Ok(render::jsonv2_value(
                 self.table,
                 &record,
                 self.display,
                 users,
-            ))),
+            )),
             Err(Denied::Store(e)) => Err(store_error(e)),
             Err(denied) => {
                 let current = db(store::get(conn, self.table, sys_id))?.unwrap_or_default();
                 Ok(failed_record(
-                    render::jsonv2(self.table, &current, self.display, users),
+                    render::jsonv2_value(self.table, &current, self.display, users),
                     &denied,
                 ))
             }

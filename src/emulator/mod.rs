@@ -6,9 +6,17 @@
 //! their lifetimes (`glide_session_store` on every reply, remember-me), idle timeouts on a
 //! virtual clock, the REST token dance (`X-UserToken` / `X-UserToken-Response`,
 //! `X-Is-Logged-In`), the Table, Attachment and JSONv2 APIs with encoded queries whose invalid
-//! terms are silently dropped, ACLs and the resolution data policy, the incident form with its
-//! UI actions and attachment dialog, `414`, `429` and injected faults. pysnc works against it
-//! unchanged.
+//! terms are silently dropped, rows in primary-key (sys_id) order when no `ORDERBY` is given,
+//! read ACLs applied after the limit (users without itil see only incidents they called in, so
+//! pages come back short while `X-Total-Count` counts every match), write ACLs and the
+//! resolution data policy, the incident form with its UI actions and attachment dialog, `414`,
+//! `429` and injected faults. pysnc works against it unchanged.
+//!
+//! Seeded users (password `snowbridge` unless configured): `admin` (admin), `itil.user` (itil),
+//! `itil.admin` (itil, itil_admin), `mfa.user` (itil; one-time code `123456` after the password),
+//! `sso.user` (itil; no local password: logs in through the IdP at [`Emulator::idp_url`]), and
+//! callers without roles (`ada.quinn`, `ben.ortiz`, ...). Incidents are numbered from
+//! `INC0010001`.
 //!
 //! This is a separate room: nothing else in the crate imports it, and it imports nothing from
 //! the rest of the crate (its errors are `std::io::Error` or strings). Files by concern:
@@ -44,7 +52,7 @@ mod config;
 mod control;
 mod ctx;
 mod jsonv2;
-pub mod query;
+mod query;
 mod render;
 mod reply;
 mod rules;
@@ -318,6 +326,7 @@ fn instance_router(state: Arc<AppState>) -> Router {
             get(att::versioned::file),
         )
         .fallback(ui::dispatch)
+        .method_not_allowed_fallback(table_api::method_not_supported)
         .layer(axum::middleware::from_fn_with_state(
             Arc::clone(&state),
             ctx::instance_layer,

@@ -2,9 +2,10 @@
 //! emulated tables.
 //!
 //! Faithful to the instance's quirk: a term that cannot be understood (unknown field, unknown
-//! operator, a `javascript:` value, a non-number compared as a number) is dropped silently, so a
-//! query of nothing but bad terms returns the whole table. Field names are only ever interpolated
-//! into SQL after being checked against the schema; values always travel as bound parameters.
+//! operator, a `javascript:` value other than the caller's id or name, a non-number compared as
+//! a number) is dropped silently, so a query of nothing but bad terms returns the whole table.
+//! Field names are only ever interpolated into SQL after being checked against the schema; values
+//! always travel as bound parameters.
 
 use super::schema::{Kind, Table, table};
 
@@ -107,13 +108,17 @@ impl EncodedQuery {
         query
     }
 
-    /// Adds `term` as one more AND condition to every group.
-    pub fn and(mut self, term: Term) -> Self {
-        if self.groups.is_empty() {
-            self.groups.push(Vec::new());
-        }
-        for group in &mut self.groups {
-            group.push(vec![term.clone()]);
+    /// Substitutes the dynamic values instances evaluate for the caller
+    /// (`javascript:gs.getUserID()`, `javascript:gs.getUserName()`); other `javascript:`
+    /// values stay, and are dropped as invalid by [`EncodedQuery::to_sql`].
+    pub fn for_user(mut self, user_sys_id: &str, user_name: &str) -> Self {
+        for term in self.groups.iter_mut().flatten().flatten() {
+            let value = term.value.trim().trim_end_matches(';').replace(' ', "");
+            match value.as_str() {
+                "javascript:gs.getUserID()" => term.value = user_sys_id.to_string(),
+                "javascript:gs.getUserName()" => term.value = user_name.to_string(),
+                _ => {}
+            }
         }
         self
     }
@@ -156,8 +161,9 @@ impl EncodedQuery {
                 Some(format!("{expr} {}", if o.desc { "DESC" } else { "ASC" }))
             })
             .collect();
-        // A stable tie-break so offset paging never repeats or skips rows among equal keys.
-        order.push("rowid ASC".to_string());
+        // Rows come in primary-key order when nothing else decides, as from a clustered InnoDB
+        // table: no ORDERBY means sys_id order, and sys_id breaks ties between equal keys.
+        order.push("sys_id ASC".to_string());
         SqlQuery {
             where_sql,
             order_sql: order.join(", "),
@@ -481,7 +487,7 @@ mod tests {
             "((priority != '' AND CAST(priority AS INTEGER) < ?))"
         );
         assert_eq!(sql.params, vec![SqlValue::Int(3)]);
-        assert_eq!(sql.order_sql, "CAST(state AS INTEGER) ASC, rowid ASC");
+        assert_eq!(sql.order_sql, "CAST(state AS INTEGER) ASC, sys_id ASC");
         // A non-number compared as a number is dropped, like any invalid term.
         let sql = EncodedQuery::parse("priority<abc").to_sql(&INCIDENT);
         assert_eq!(sql.where_sql, "1=1");
@@ -508,12 +514,14 @@ mod tests {
     }
 
     #[test]
-    fn and_adds_to_every_group() {
-        let q = EncodedQuery::parse("state=1^NQstate=2").and(term("active", Op::Eq, "true"));
-        let sql = q.to_sql(&INCIDENT);
-        assert_eq!(
-            sql.where_sql,
-            "(state = ? AND active = ?) OR (state = ? AND active = ?)"
-        );
+    fn dynamic_user_values() {
+        let q = EncodedQuery::parse("caller_id=javascript:gs.getUserID()^ORopened_by=javascript: gs.getUserID();^sys_created_by=javascript:gs.getUserName()^short_description=javascript:gs.now()")
+            .for_user("abc", "itil.user");
+        let values: Vec<&str> = q.groups[0]
+            .iter()
+            .flatten()
+            .map(|t| t.value.as_str())
+            .collect();
+        assert_eq!(values, ["abc", "abc", "itil.user", "javascript:gs.now()"]);
     }
 }

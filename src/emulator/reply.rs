@@ -17,6 +17,11 @@ pub fn json(status: StatusCode, body: &Value) -> Response {
     raw(status, JSON_TYPE, bytes)
 }
 
+/// A JSON reply whose text is already written.
+pub fn json_text(status: StatusCode, body: String) -> Response {
+    raw(status, JSON_TYPE, body)
+}
+
 /// A reply with `content_type` and `body`.
 pub fn raw(status: StatusCode, content_type: &str, body: impl Into<Body>) -> Response {
     let mut response = Response::new(body.into());

@@ -96,6 +96,22 @@ pub fn can_write(principal: &Principal, table: &Table) -> bool {
     }
 }
 
+/// Which records of `table` `principal` may read, as (field, value the field must hold): users
+/// without itil see only the incidents they are the caller of. Like instances, the APIs apply
+/// this after `sysparm_limit`, so a page may hold fewer rows than asked.
+pub fn read_restriction(principal: &Principal, table: &Table) -> Option<(&'static str, String)> {
+    (table.name == "incident" && !principal.has_role("itil"))
+        .then(|| ("caller_id", principal.sys_id.clone()))
+}
+
+/// May `principal` read `record` of `table`?
+pub fn can_read(principal: &Principal, table: &Table, record: &Record) -> bool {
+    match read_restriction(principal, table) {
+        Some((field, value)) => record.get(field) == Some(&value),
+        None => true,
+    }
+}
+
 /// May `principal` delete records of `table`?
 pub fn can_delete(principal: &Principal, table: &Table) -> bool {
     match table.name {

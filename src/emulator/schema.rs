@@ -35,7 +35,6 @@ pub struct Column {
 #[derive(Debug)]
 pub struct Table {
     pub name: &'static str,
-    pub label: &'static str,
     pub columns: &'static [Column],
     /// Secondary indexes the store creates (the sys_id primary key always exists).
     pub indexes: &'static [&'static str],
@@ -198,7 +197,6 @@ const ATTACHMENT_COLUMNS: &[Column] = columns![
 
 pub static INCIDENT: Table = Table {
     name: "incident",
-    label: "Incident",
     columns: INCIDENT_COLUMNS,
     indexes: &[
         "number",
@@ -211,14 +209,12 @@ pub static INCIDENT: Table = Table {
 
 pub static SYS_USER: Table = Table {
     name: "sys_user",
-    label: "User",
     columns: USER_COLUMNS,
     indexes: &["user_name", "name"],
 };
 
 pub static SYS_ATTACHMENT: Table = Table {
     name: "sys_attachment",
-    label: "Attachment",
     columns: ATTACHMENT_COLUMNS,
     indexes: &["table_sys_id"],
 };

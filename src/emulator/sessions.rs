@@ -187,13 +187,13 @@ impl Sessions {
         self.lock().sessions.clear();
     }
 
-    /// Every logged-in session.
-    pub fn logged_in(&self) -> Vec<Session> {
+    /// Every logged-in session still alive at `now`.
+    pub fn logged_in(&self, now: OffsetDateTime, timeouts: Timeouts) -> Vec<Session> {
         let inner = self.lock();
         let mut out: Vec<Session> = inner
             .sessions
             .values()
-            .filter(|s| s.logged_in())
+            .filter(|s| s.logged_in() && is_alive(s, now, timeouts))
             .cloned()
             .collect();
         out.sort_by(|a, b| a.last_access.cmp(&b.last_access).then(a.id.cmp(&b.id)));
@@ -286,8 +286,9 @@ mod tests {
             "integration: 5 minutes"
         );
         let t2 = t1 + time::Duration::seconds(1801);
+        assert!(sessions.logged_in(t1, T).iter().all(|s| s.id == ui.id));
         assert!(sessions.touch(&ui.id, t2, T).is_none());
-        assert!(sessions.logged_in().is_empty());
+        assert!(sessions.logged_in(t2, T).is_empty());
     }
 
     #[test]

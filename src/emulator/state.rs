@@ -146,6 +146,16 @@ impl AppState {
     }
 
     pub fn log_request(&self, info: RequestInfo) {
+        // The path only: a query string may carry a token (JSONv2 accepts sysparm_ck there).
+        let path = info.path_and_query.split('?').next().unwrap_or("");
+        tracing::debug!(
+            target: "snowbridge::emulator",
+            method = %info.method,
+            path,
+            status = info.status,
+            user = info.user.as_deref().unwrap_or("-"),
+            "request"
+        );
         lock(&self.log).push(info);
     }
 

@@ -8,10 +8,11 @@ use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::{Arc, Mutex};
 
+use rusqlite::types::ValueRef;
 use rusqlite::{Connection, OptionalExtension, params, params_from_iter};
 
 use super::query::{SqlQuery, SqlValue};
-use super::schema::{TABLES, Table};
+use super::schema::{Column, TABLES, Table};
 
 /// One record: field name → wire value.
 pub type Record = BTreeMap<String, String>;
@@ -27,6 +28,9 @@ impl Store {
         let conn = Connection::open(path)?;
         conn.pragma_update(None, "journal_mode", "WAL")?;
         conn.pragma_update(None, "synchronous", "NORMAL")?;
+        // A cache big enough that seeding 100,000 incidents never spills pages mid-transaction.
+        conn.pragma_update(None, "cache_size", -262_144)?;
+        conn.pragma_update(None, "temp_store", "MEMORY")?;
         create_tables(&conn)?;
         let seeded: Option<String> = conn
             .query_row("SELECT value FROM meta WHERE key = 'seeded'", [], |r| {
@@ -109,6 +113,11 @@ pub fn mark_seeded(conn: &Connection) -> rusqlite::Result<()> {
     Ok(())
 }
 
+/// A count from a request as an SQL integer (huge values saturate rather than wrap).
+fn sql_int(n: usize) -> i64 {
+    i64::try_from(n).unwrap_or(i64::MAX)
+}
+
 fn column_list(table: &Table) -> String {
     table
         .columns
@@ -143,13 +152,54 @@ pub fn select(
         query.order_sql
     );
     let mut params = query.params.clone();
-    params.push(SqlValue::Int(limit.map_or(-1, |l| l as i64)));
-    params.push(SqlValue::Int(offset as i64));
+    params.push(SqlValue::Int(limit.map_or(-1, sql_int)));
+    params.push(SqlValue::Int(sql_int(offset)));
     let mut stmt = conn.prepare_cached(&sql)?;
     let rows = stmt.query_map(params_from_iter(params.iter()), |row| {
         row_to_record(table, row)
     })?;
     rows.collect()
+}
+
+/// Streams rows matching `query` (only `columns`, in that order) into `each`, `limit` rows
+/// from `offset`; returns how many. The cells are reused between rows: no per-row allocation.
+pub fn select_cells(
+    conn: &Connection,
+    table: &Table,
+    columns: &[&Column],
+    query: &SqlQuery,
+    limit: Option<usize>,
+    offset: usize,
+    mut each: impl FnMut(&[String]),
+) -> rusqlite::Result<usize> {
+    let names: Vec<&str> = columns.iter().map(|c| c.name).collect();
+    let list = if names.is_empty() {
+        "sys_id".to_string()
+    } else {
+        names.join(", ")
+    };
+    let sql = format!(
+        "SELECT {list} FROM {} WHERE {} ORDER BY {} LIMIT ? OFFSET ?",
+        table.name, query.where_sql, query.order_sql
+    );
+    let mut params = query.params.clone();
+    params.push(SqlValue::Int(limit.map_or(-1, sql_int)));
+    params.push(SqlValue::Int(sql_int(offset)));
+    let mut stmt = conn.prepare_cached(&sql)?;
+    let mut rows = stmt.query(params_from_iter(params.iter()))?;
+    let mut cells = vec![String::new(); names.len()];
+    let mut count = 0;
+    while let Some(row) = rows.next()? {
+        for (i, cell) in cells.iter_mut().enumerate() {
+            cell.clear();
+            if let ValueRef::Text(bytes) = row.get_ref(i)? {
+                cell.push_str(&String::from_utf8_lossy(bytes));
+            }
+        }
+        each(&cells);
+        count += 1;
+    }
+    Ok(count)
 }
 
 /// The sys_ids of rows matching `query`, in its order.
@@ -164,7 +214,7 @@ pub fn select_ids(
         table.name, query.where_sql, query.order_sql
     );
     let mut params = query.params.clone();
-    params.push(SqlValue::Int(limit.map_or(-1, |l| l as i64)));
+    params.push(SqlValue::Int(limit.map_or(-1, sql_int)));
     let mut stmt = conn.prepare_cached(&sql)?;
     let rows = stmt.query_map(params_from_iter(params.iter()), |row| row.get(0))?;
     rows.collect()
@@ -233,6 +283,28 @@ pub fn insert(conn: &Connection, table: &Table, record: &Record) -> rusqlite::Re
         .iter()
         .map(|c| record.get(c.name).map(String::as_str).unwrap_or(""));
     stmt.execute(params_from_iter(values))?;
+    Ok(())
+}
+
+/// Inserts many rows at once; each row holds a value for every column, in the table's order.
+pub fn insert_rows(conn: &Connection, table: &Table, rows: &[Vec<String>]) -> rusqlite::Result<()> {
+    // Several rows per statement: far fewer statement executions for bulk seeding.
+    const PER_STATEMENT: usize = 64;
+    let width = table.columns.len();
+    for chunk in rows.chunks(PER_STATEMENT) {
+        let one = format!("({})", vec!["?"; width].join(", "));
+        let sql = format!(
+            "INSERT INTO {} ({}) VALUES {}",
+            table.name,
+            column_list(table),
+            vec![one.as_str(); chunk.len()].join(", ")
+        );
+        let values = chunk
+            .iter()
+            .flat_map(|row| (0..width).map(move |i| row.get(i).map(String::as_str).unwrap_or("")));
+        conn.prepare_cached(&sql)?
+            .execute(params_from_iter(values))?;
+    }
     Ok(())
 }
 

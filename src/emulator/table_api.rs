@@ -12,7 +12,7 @@ use axum::body::Bytes;
 use axum::extract::{OriginalUri, Path, RawQuery, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::Response;
-use serde_json::{Value, json};
+use serde_json::Value;
 
 use super::auth::{self, Principal, Token};
 use super::ctx::Ctx;
@@ -65,6 +65,15 @@ pub fn no_such_resource() -> Response {
         StatusCode::BAD_REQUEST,
         "Requested URI does not represent any resource",
         None,
+    )
+}
+
+/// An API path called with a method it does not take.
+pub async fn method_not_supported() -> Response {
+    reply::envelope(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "Method not Supported",
+        Some("The requested method is not supported by this resource"),
     )
 }
 
@@ -134,7 +143,7 @@ pub async fn list(
     OriginalUri(uri): OriginalUri,
     RawQuery(query): RawQuery,
 ) -> Reply {
-    principal(&state, &ctx, &headers, READ_SCOPES).await?;
+    let principal = principal(&state, &ctx, &headers, READ_SCOPES).await?;
     let table = lookup(&name)?;
     let params = Params::parse(query.as_deref());
     let limit = params
@@ -147,34 +156,57 @@ pub async fn list(
         .and_then(|o| o.trim().parse::<usize>().ok())
         .unwrap_or(0);
     let no_count = params.flag("sysparm_no_count");
-    let sql = EncodedQuery::parse(params.get("sysparm_query").unwrap_or("")).to_sql(table);
-    let (rows, total, users) = state
+    let sql = EncodedQuery::parse(params.get("sysparm_query").unwrap_or(""))
+        .for_user(&principal.sys_id, &principal.user)
+        .to_sql(table);
+    let (show, exclude_links, fields) = view_params(&params);
+    let base = ctx.base.clone();
+    let restriction = rules::read_restriction(&principal, table);
+    // Query and render in one pass on the blocking pool: rows go straight into the JSON text.
+    let (body, returned, total) = state
         .store
         .run(move |conn| -> rusqlite::Result<_> {
-            let rows = store::select(conn, table, &sql, Some(limit), offset)?;
             let total = if no_count {
                 None
             } else {
                 Some(store::count(conn, table, &sql)?)
             };
-            Ok((rows, total, store::all(conn, &SYS_USER)?))
+            let users = users_by_id(store::all(conn, &SYS_USER)?);
+            let mut view =
+                TableView::new(table, show, exclude_links, &base, fields.as_deref(), &users);
+            // The read ACL filters rows after the limit, as on instances (the count does not).
+            let check = restriction.and_then(|(field, value)| {
+                let column = table.column(field)?;
+                Some((view.require(column), value))
+            });
+            let mut body = String::with_capacity(64 * 1024);
+            body.push_str("{\"result\":[");
+            let returned = store::select_cells(
+                conn,
+                table,
+                view.columns(),
+                &sql,
+                Some(limit),
+                offset,
+                |cells| {
+                    if let Some((at, value)) = &check
+                        && cells.get(*at) != Some(value)
+                    {
+                        return;
+                    }
+                    if !body.ends_with('[') {
+                        body.push(',');
+                    }
+                    view.write(&mut body, cells);
+                },
+            )?;
+            body.push_str("]}");
+            Ok((body, returned, total))
         })
         .await
         .map_err(|e| reply::internal(&e))?
         .map_err(|e| reply::internal(&e.to_string()))?;
-    let users = users_by_id(users);
-    let (display, exclude_links, fields) = view_params(&params);
-    let view = TableView {
-        table,
-        display,
-        exclude_links,
-        base: &ctx.base,
-        fields,
-        users: &users,
-    };
-    let result: Vec<Value> = rows.iter().map(|r| view.render(r)).collect();
-    let returned = result.len();
-    let mut response = reply::json(StatusCode::OK, &json!({ "result": result }));
+    let mut response = reply::json_text(StatusCode::OK, body);
     let h = response.headers_mut();
     if let Some(total) = total
         && let Ok(v) = HeaderValue::from_str(&total.to_string())
@@ -243,11 +275,14 @@ pub fn link_header(
         ));
     }
     let more = match total {
-        Some(total) => offset + limit < total,
+        Some(total) => offset.saturating_add(limit) < total,
         None => returned == limit,
     };
     if more {
-        links.push(format!("{};rel=\"next\"", url(offset + limit)));
+        links.push(format!(
+            "{};rel=\"next\"",
+            url(offset.saturating_add(limit))
+        ));
     }
     if let Some(total) = total {
         let last = if total == 0 {
@@ -268,7 +303,7 @@ pub async fn get(
     Path((name, sys_id)): Path<(String, String)>,
     RawQuery(query): RawQuery,
 ) -> Reply {
-    principal(&state, &ctx, &headers, READ_SCOPES).await?;
+    let principal = principal(&state, &ctx, &headers, READ_SCOPES).await?;
     let table = lookup(&name)?;
     let params = Params::parse(query.as_deref());
     let (record, users) = state
@@ -282,7 +317,9 @@ pub async fn get(
         .await
         .map_err(|e| reply::internal(&e))?
         .map_err(|e| reply::internal(&e.to_string()))?;
-    let record = record.ok_or_else(|| denied(Denied::NotFound))?;
+    let record = record
+        .filter(|r| rules::can_read(&principal, table, r))
+        .ok_or_else(|| denied(Denied::NotFound))?;
     Ok(render_one(
         &ctx,
         &params,
@@ -302,16 +339,19 @@ fn render_one(
     status: StatusCode,
 ) -> Response {
     let users = users_by_id(users);
-    let (display, exclude_links, fields) = view_params(params);
-    let view = TableView {
+    let (show, exclude_links, fields) = view_params(params);
+    let view = TableView::new(
         table,
-        display,
+        show,
         exclude_links,
-        base: &ctx.base,
-        fields,
-        users: &users,
-    };
-    reply::json(status, &json!({ "result": view.render(record) }))
+        &ctx.base,
+        fields.as_deref(),
+        &users,
+    );
+    let mut body = String::from("{\"result\":");
+    view.write_record(&mut body, record);
+    body.push('}');
+    reply::json_text(status, body)
 }
 
 /// The JSON object body of a write, as (field, wire value) pairs.
@@ -539,6 +579,21 @@ mod tests {
         assert!(parts[1].contains("sysparm_offset=0>;rel=\"prev\""));
         assert!(parts[2].contains("sysparm_offset=20>;rel=\"next\""));
         assert!(parts[3].contains("sysparm_offset=30>;rel=\"last\""));
+    }
+
+    #[test]
+    fn huge_numbers_from_clients_do_not_overflow() {
+        let params = Params::parse(None);
+        let link = link_header(
+            "http://h",
+            "/p",
+            &params,
+            usize::MAX,
+            usize::MAX,
+            Some(5),
+            0,
+        );
+        assert!(link.contains("rel=\"prev\"") && !link.contains("rel=\"next\""));
     }
 
     #[test]

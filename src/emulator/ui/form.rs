@@ -1,5 +1,5 @@
-//! The incident form (`incident.do`), its UI actions, the attachment dialog
-//! (`sys_attachment.do`), and the incident list.
+//! The incident form (`incident.do?sys_id=...`, or `?sysparm_query=number=INC...` for the first
+//! match), its UI actions, the attachment dialog (`sys_attachment.do`), and the incident list.
 //!
 //! Form hooks: `form#incident.do` with inputs named and id'd `incident.<field>`, hidden
 //! `sys_uniqueValue`, `sysparm_ck`, `sys_action`, `sys_target`; buttons `sysverb_update`,
@@ -23,7 +23,7 @@ use super::{field, flash, take_flash};
 use crate::emulator::attachments;
 use crate::emulator::auth::Principal;
 use crate::emulator::ctx::Ctx;
-use crate::emulator::query::EncodedQuery;
+use crate::emulator::query::{EncodedQuery, OrderBy};
 use crate::emulator::render::{Users, display_of, users_by_id};
 use crate::emulator::reply::{self, esc, js_str};
 use crate::emulator::rules::{self, Action, Channel, Denied, Policy};
@@ -68,13 +68,19 @@ fn store_failure(e: impl std::fmt::Display) -> Response {
 }
 
 /// `GET /incident_list.do`: the first 100 incidents matching `sysparm_query`, newest number first.
-pub async fn list(state: &Arc<AppState>, g_ck: &str, params: &Params) -> Response {
-    let mut query = EncodedQuery::parse(params.get("sysparm_query").unwrap_or(""));
+pub async fn list(
+    state: &Arc<AppState>,
+    principal: &Principal,
+    g_ck: &str,
+    params: &Params,
+) -> Response {
+    let mut query = EncodedQuery::parse(params.get("sysparm_query").unwrap_or(""))
+        .for_user(&principal.sys_id, &principal.user);
     if query.order.is_empty() {
-        query = EncodedQuery::parse(&format!(
-            "{}^ORDERBYDESCnumber",
-            params.get("sysparm_query").unwrap_or("")
-        ));
+        query.order.push(OrderBy {
+            field: "number".into(),
+            desc: true,
+        });
     }
     let sql = query.to_sql(&INCIDENT);
     let loaded = state
@@ -96,9 +102,17 @@ pub async fn list(state: &Arc<AppState>, g_ck: &str, params: &Params) -> Respons
     let show = |r: &Record, f: &str| {
         let column = INCIDENT.column(f);
         let raw = r.get(f).map(String::as_str).unwrap_or("");
-        column.map_or(raw.to_string(), |c| display_of(c, raw, &users))
+        column
+            .map_or(raw, |c| display_of(c, raw, &users))
+            .to_string()
     };
-    let rows: Vec<ListRow> = rows
+    // The read ACL removes rows after the page was cut, and the list says so.
+    let shown: Vec<&Record> = rows
+        .iter()
+        .filter(|r| rules::can_read(principal, &INCIDENT, r))
+        .collect();
+    let removed = rows.len() - shown.len();
+    let rows: Vec<ListRow> = shown
         .iter()
         .map(|r| ListRow {
             sys_id: r.get("sys_id").cloned().unwrap_or_default(),
@@ -109,7 +123,10 @@ pub async fn list(state: &Arc<AppState>, g_ck: &str, params: &Params) -> Respons
             caller: show(r, "caller_id"),
         })
         .collect();
-    reply::html(StatusCode::OK, pages::incident_list(g_ck, &rows, total))
+    reply::html(
+        StatusCode::OK,
+        pages::incident_list(g_ck, &rows, total, removed),
+    )
 }
 
 struct Loaded {
@@ -148,12 +165,32 @@ pub async fn show(
     g_ck: &str,
     params: &Params,
 ) -> Response {
-    let sys_id = params.get("sys_id").unwrap_or("").to_string();
+    let sys_id = match params.get("sys_id") {
+        Some(id) => id.to_string(),
+        // `incident.do?sysparm_query=number=INC0010001` opens the first match.
+        None => {
+            let sql = EncodedQuery::parse(params.get("sysparm_query").unwrap_or(""))
+                .for_user(&principal.sys_id, &principal.user)
+                .to_sql(&INCIDENT);
+            let found = state
+                .store
+                .run(move |conn| store::select_ids(conn, &INCIDENT, &sql, Some(1)))
+                .await;
+            match found {
+                Ok(Ok(ids)) => ids.into_iter().next().unwrap_or_default(),
+                Ok(Err(e)) => return store_failure(e),
+                Err(e) => return store_failure(e),
+            }
+        }
+    };
     let loaded = match load(state, sys_id).await {
         Ok(loaded) => loaded,
         Err(response) => return response,
     };
-    let Some(record) = loaded.record else {
+    let Some(record) = loaded
+        .record
+        .filter(|r| rules::can_read(principal, &INCIDENT, r))
+    else {
         return not_found(g_ck);
     };
     let flash = take_flash(state, ctx);
@@ -253,7 +290,10 @@ pub async fn submit(
                 Ok(loaded) => loaded,
                 Err(response) => return response,
             };
-            let Some(mut record) = loaded.record else {
+            let Some(mut record) = loaded
+                .record
+                .filter(|r| rules::can_read(principal, &INCIDENT, r))
+            else {
                 return not_found(g_ck);
             };
             record.extend(changes);
@@ -456,7 +496,7 @@ fn control(
             "<input type=\"hidden\" id=\"incident.{name}\" name=\"incident.{name}\" value=\"{}\">\
              <input type=\"text\" id=\"sys_display.incident.{name}\" value=\"{}\" readonly>",
             esc(value),
-            esc(&display_of(column, value, users))
+            esc(display_of(column, value, users))
         ),
         _ if name == "description" || name == "close_notes" => format!(
             "<textarea id=\"incident.{name}\" name=\"incident.{name}\" rows=\"4\"{}>{}</textarea>",

@@ -110,7 +110,7 @@ pub async fn dispatch(
             StatusCode::OK,
             pages::home(&g_ck, &principal.name, &take_flash(&state, &ctx)),
         ),
-        (Method::GET, "incident_list") => form::list(&state, &g_ck, &params).await,
+        (Method::GET, "incident_list") => form::list(&state, &principal, &g_ck, &params).await,
         (Method::GET, "incident") => form::show(&state, &ctx, &principal, &g_ck, &params).await,
         (Method::POST, "incident") => {
             let fields = read_form(req).await;

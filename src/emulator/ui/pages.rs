@@ -149,7 +149,7 @@ pub struct ListRow {
     pub caller: String,
 }
 
-pub fn incident_list(g_ck: &str, rows: &[ListRow], total: usize) -> String {
+pub fn incident_list(g_ck: &str, rows: &[ListRow], total: usize, removed: usize) -> String {
     let lines: String = rows
         .iter()
         .map(|r| {
@@ -165,11 +165,19 @@ pub fn incident_list(g_ck: &str, rows: &[ListRow], total: usize) -> String {
             )
         })
         .collect();
+    let note = if removed > 0 {
+        format!(
+            "<p id=\"security_constraints_message\">Number of rows removed from this list by \
+             Security constraints: {removed}</p>"
+        )
+    } else {
+        String::new()
+    };
     let body = format!(
         "<main><h1>Incidents</h1><p id=\"list_count\">{total} records</p>\
          <table id=\"incident_list\" class=\"list_table\"><thead><tr><th>Number</th>\
          <th>Short description</th><th>Caller</th><th>State</th><th>Priority</th></tr></thead>\
-         <tbody>{lines}</tbody></table></main>"
+         <tbody>{lines}</tbody></table>{note}</main>"
     );
     page("Incidents", Some(g_ck), "", &body)
 }

@@ -1,0 +1,84 @@
+//! The official Python client, pysnc (unchanged from PyPI), against the emulator over TLS:
+//! paged queries, get, insert, update, delete, attachments (tests/pysnc_check.py does the
+//! talking). Needs the virtualenv that scripts/pysnc-check.sh (or scripts/test.sh) creates.
+
+#[path = "common/emu_client.rs"]
+mod emu_client;
+
+use std::path::Path;
+use std::process::Command;
+
+use snowbridge::emulator::{Emulator, EmulatorConfig};
+
+#[test]
+fn pysnc_works_unchanged() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let python = root.join(".venv/bin/python");
+    if !python.exists() {
+        eprintln!(
+            "\n\n*** SKIPPED pysnc_works_unchanged: no virtualenv at {}.\n*** Create it with \
+             scripts/pysnc-check.sh (python3 -m venv .venv && .venv/bin/pip install pysnc).\n\n",
+            python.display()
+        );
+        return;
+    }
+    let emu = Emulator::start(EmulatorConfig {
+        tls: true,
+        incidents: 40,
+        ..EmulatorConfig::default()
+    })
+    .unwrap();
+    let control = emu.control();
+    for i in 0..23 {
+        let impact = ["1", "2", "3"][i % 3];
+        let state = ["1", "2", "3"][i % 3];
+        control
+            .insert_incident([
+                ("short_description", format!("pysnc batch {i}")),
+                ("impact", impact.to_string()),
+                ("state", state.to_string()),
+                ("caller_id", "ada.quinn".to_string()),
+            ])
+            .unwrap();
+    }
+    // pysnc retries a 503 on its own (urllib3 Retry); its first request meets one.
+    control.fail_next(1, 503);
+    control.clear_request_log();
+
+    let output = Command::new(&python)
+        .arg(root.join("tests/pysnc_check.py"))
+        .arg(emu.url().as_str())
+        .arg(emu.ca_pem_path().unwrap())
+        .output()
+        .expect("python runs");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        output.status.success(),
+        "pysnc check failed ({}):\n{stdout}\n{stderr}",
+        output.status
+    );
+    assert!(stdout.contains("pysnc check passed"), "{stdout}\n{stderr}");
+
+    let log = control.request_log();
+    assert_eq!(
+        log.first().map(|r| r.status),
+        Some(503),
+        "the injected 503 came first"
+    );
+    assert!(
+        log.iter()
+            .any(|r| r.path_and_query.contains("sysparm_offset=20") && r.status == 200),
+        "pysnc paged by offset"
+    );
+    assert!(
+        log.iter()
+            .any(|r| r.method == "POST"
+                && r.path_and_query.starts_with("/api/now/v1/attachment/file"))
+    );
+    assert_eq!(
+        control.count("incident", "short_description=updated by pysnc"),
+        0,
+        "deleted at the end"
+    );
+}

@@ -26,6 +26,9 @@ pub struct Args {
     /// List the browsers and profiles found, and their cookie files.
     #[arg(long)]
     list: bool,
+    /// Read and decrypt, print the report, and store nothing (no request to the instance).
+    #[arg(long)]
+    dry_run: bool,
 }
 
 #[derive(Serialize)]
@@ -65,6 +68,16 @@ pub async fn run(ctx: &Context, args: Args) -> Result<()> {
             .or(configured.and_then(|c| c.user_data_dir.clone())),
     };
     let interactive = obtain::password::can_prompt();
+    if args.dry_run {
+        let import = chrome::import(&source, &instance.url, interactive).await?;
+        if ctx.json {
+            let names: Vec<&str> = import.cookies.iter().map(|c| c.name.as_str()).collect();
+            return output::json(&serde_json::json!({
+                "database": import.database, "cookies": names, "report": import.report.to_string()
+            }));
+        }
+        return output::line(&format!("{} (dry run: nothing stored)", import.report));
+    }
     let (session, report) =
         obtain::import_chrome(&instance, ctx.vault(), &source, interactive).await?;
     if ctx.json {

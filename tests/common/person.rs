@@ -132,7 +132,7 @@ impl Person {
             .unwrap_or_else(|e| panic!("#{id} did not appear: {e}"))
     }
 
-    /// The page's host (with port), once the page is fully loaded.
+    /// The page's host (with port) once the page is fully loaded; empty while it navigates.
     pub async fn host(&self) -> String {
         let found = self
             .client
@@ -140,9 +140,11 @@ impl Person {
                 "return document.readyState === 'complete' ? location.host : null",
                 vec![],
             )
-            .await
-            .unwrap();
-        found.as_str().unwrap_or_default().to_owned()
+            .await;
+        match found {
+            Ok(serde_json::Value::String(host)) => host,
+            _ => String::new(),
+        }
     }
 
     /// Logs in on the instance's login form, as a person would: user name, password, Log in.

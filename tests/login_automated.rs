@@ -92,10 +92,12 @@ async fn cookies_the_emulator_sets(
     user: &str,
     remember: bool,
 ) -> BTreeMap<String, SetCookie> {
-    let client = reqwest::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .unwrap();
+    let mut client = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none());
+    if let Some(ca) = emu.ca_pem_path() {
+        let pem = std::fs::read(ca).unwrap();
+        client = client.tls_certs_merge(reqwest::Certificate::from_pem_bundle(&pem).unwrap());
+    }
+    let client = client.build().unwrap();
     let mut jar: BTreeMap<String, SetCookie> = BTreeMap::new();
     let absorb = |jar: &mut BTreeMap<String, SetCookie>, reply: &reqwest::Response| {
         for line in reply.headers().get_all(reqwest::header::SET_COOKIE) {
@@ -214,11 +216,12 @@ fn value<'a>(cookies: &'a [Cookie], name: &str) -> Option<&'a str> {
         .map(|c| c.value.expose())
 }
 
-/// Logs itil.user in through the browser (remember me as asked) and checks what the vault holds
-/// against what the emulator set and holds.
-async fn login_and_compare(remember: bool) {
+/// Logs itil.user in through the browser (remember me as asked; over TLS with the emulator's own
+/// CA named in the instance file, or plain HTTP) and checks what the vault holds against what
+/// the emulator set and holds.
+async fn login_and_compare(remember: bool, tls: bool) {
     common::require_browser();
-    let emu = emulator(|_| {});
+    let emu = emulator(|c| c.tls = tls);
     let home = Home::new("dev", &emu);
 
     let started = OffsetDateTime::now_utc();
@@ -253,6 +256,12 @@ async fn login_and_compare(remember: bool) {
 
     // Every attribute as the emulator set it: compare with the same login done over HTTP.
     let sent = cookies_the_emulator_sets(&emu, "itil.user", remember).await;
+    assert_eq!(
+        sent.values()
+            .all(|c| c.secure && c.same_site == Some(SameSite::None)),
+        tls,
+        "over TLS every cookie is Secure; SameSite=None, over plain HTTP none is"
+    );
     assert_attributes_match(&stored, &sent, "127.0.0.1", (started, ended));
     // Values the emulator gives every session alike must have come through unchanged.
     for name in [
@@ -297,12 +306,19 @@ async fn login_and_compare(remember: bool) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_automated_login_stores_the_cookies_the_instance_set_and_rest_works() {
-    login_and_compare(true).await;
+    login_and_compare(true, false).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn without_remember_me_no_remember_me_cookies_are_kept() {
-    login_and_compare(false).await;
+    login_and_compare(false, false).await;
+}
+
+/// Chrome does not know the emulator's CA: snowbridge verifies the instance's certificate
+/// against the instance file's `ca_file` and has Chrome accept that key.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn over_tls_with_the_instances_own_ca_secure_cookies_keep_their_attributes() {
+    login_and_compare(true, true).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -372,4 +388,34 @@ async fn a_multi_factor_login_without_a_code_or_a_terminal_stops_and_says_so() {
         home.vault().load("dev").unwrap().is_none(),
         "nothing stored"
     );
+}
+
+/// Chrome is told to accept only a key snowbridge verified: the instance's certificate must
+/// chain to the CA in the instance file.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn only_a_certificate_that_chains_to_ca_file_is_pinned_for_chrome() {
+    let emu = emulator(|c| c.tls = true);
+    let own_ca = std::fs::read(emu.ca_pem_path().unwrap()).unwrap();
+    let pin = snowbridge::browser::verified_spki(&emu.url(), &own_ca)
+        .await
+        .unwrap();
+    let pin = pin.expect("the emulator's certificate chains to its CA");
+    assert_eq!(base64_len(&pin), 32, "a SHA-256 in base64: {pin}");
+
+    let key = rcgen::KeyPair::generate().unwrap();
+    let mut params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+    params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+    let other_ca = params.self_signed(&key).unwrap().pem();
+    let none = snowbridge::browser::verified_spki(&emu.url(), other_ca.as_bytes())
+        .await
+        .unwrap();
+    assert_eq!(none, None, "a certificate from another CA is not pinned");
+}
+
+fn base64_len(text: &str) -> usize {
+    use base64::Engine;
+    base64::engine::general_purpose::STANDARD
+        .decode(text)
+        .unwrap()
+        .len()
 }

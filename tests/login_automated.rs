@@ -357,7 +357,15 @@ async fn a_wrong_one_time_code_is_a_refused_login() {
     let (status, out, err) =
         automated_login(&home, &["--user", "mfa.user", "--mfa-code", "000000"]);
     assert_eq!(status.code(), Some(4), "{out}\n{err}");
-    assert!(err.contains("one-time code was not accepted"), "{err}");
+    assert!(
+        err.contains("one-time code for mfa.user was not accepted"),
+        "{err}"
+    );
+    assert!(
+        err.contains("--mfa-code"),
+        "the hint is about the code: {err}"
+    );
+    assert!(!err.contains("password"), "the password was right: {err}");
     assert!(
         home.vault().load("dev").unwrap().is_none(),
         "nothing stored"
@@ -368,6 +376,22 @@ async fn a_wrong_one_time_code_is_a_refused_login() {
             .iter()
             .any(|s| s.user == "mfa.user"),
         "no session was opened for mfa.user"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_wrong_password_is_a_refused_login_with_the_instances_message() {
+    common::require_browser();
+    let emu = emulator(|_| {});
+    let home = Home::new("dev", &emu);
+    let mut command = home.command(&["connect", "dev", "--login", "--headless"]);
+    command.env("SNOWBRIDGE_PASSWORD", "not-the-password");
+    let (status, out, err) = run_within(command, LOGIN_WITHIN);
+    assert_eq!(status.code(), Some(4), "{out}\n{err}");
+    assert!(err.contains("User ID or password invalid"), "{err}");
+    assert!(
+        home.vault().load("dev").unwrap().is_none(),
+        "nothing stored"
     );
 }
 

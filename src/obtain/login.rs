@@ -431,9 +431,12 @@ async fn fill_in(
     loop {
         match await_landing(browser, host, deadline).await? {
             Landing::MultiFactor if code_sent => {
-                return Ok(Landing::Refused(
-                    "the one-time code was not accepted".into(),
-                ));
+                // The password was right: the hint must be about the code.
+                return Err(Error::new(
+                    ErrorKind::LoginRequired,
+                    format!("the one-time code for {user} was not accepted"),
+                )
+                .with_hint("pass the current code with --mfa-code (codes change every few seconds), or log in at a terminal to be asked for it"));
             }
             Landing::MultiFactor => {
                 let code = match options

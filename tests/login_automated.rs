@@ -395,6 +395,25 @@ async fn a_wrong_password_is_a_refused_login_with_the_instances_message() {
     );
 }
 
+/// Single sign-on needs a person at a window: a headless run says so instead of waiting.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_headless_login_that_lands_at_the_identity_provider_says_a_person_is_needed() {
+    common::require_browser();
+    let emu = emulator(|_| {});
+    let home = Home::new("dev", &emu);
+    let (status, out, err) = automated_login(&home, &["--user", "sso.user"]);
+    assert_eq!(status.code(), Some(4), "{out}\n{err}");
+    assert!(err.contains("identity provider"), "{err}");
+    assert!(
+        err.contains("without --headless"),
+        "the hint says what to run: {err}"
+    );
+    assert!(
+        home.vault().load("dev").unwrap().is_none(),
+        "nothing stored"
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_multi_factor_login_without_a_code_or_a_terminal_stops_and_says_so() {
     common::require_browser();

@@ -23,6 +23,7 @@ mod driver;
 mod locate;
 mod profile;
 mod reaper;
+mod trust;
 mod wait;
 
 use std::future::Future;
@@ -40,6 +41,7 @@ pub use cdp::{BrowserCookie, CdpSameSite, PartitionKey};
 pub use chrome::{VersionMismatch, version_mismatch};
 pub use locate::{CHROME_ENV, CHROMEDRIVER_ENV, find_chrome, find_chromedriver};
 pub use reaper::{install_signal_cleanup, kill_all};
+pub use trust::verified_spki;
 pub use wait::{Wait, is_closed, poll_until};
 
 use crate::cookie::Cookie;

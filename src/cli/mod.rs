@@ -137,6 +137,11 @@ pub fn main() -> i32 {
             Err(e) => report(&e),
         };
     }
+    // Ctrl-C (and SIGTERM, SIGHUP) must not leave a chromedriver or Chrome behind; installed
+    // before any browser can start.
+    if let Err(e) = snowbridge::browser::install_signal_cleanup() {
+        tracing::warn!("{e}: a browser may outlive an interrupted snowbridge");
+    }
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()

@@ -17,7 +17,7 @@ use crate::api::envelope::{Complaint, refusal};
 use crate::api::{Attachments, Record, Table};
 use crate::browser::{Browser, Options};
 use crate::error::{Error, ErrorKind, Refusal, Result};
-use crate::obtain::login::instance_cookies;
+use crate::obtain::login::{browser_options, instance_cookies};
 use crate::session::Session;
 
 /// How to run the browser for a fallback.
@@ -41,7 +41,10 @@ const PROBE: &str = r#"
         record: (document.getElementById('sys_uniqueValue') || {}).value || null,
         state: state ? state.value : null,
         attachments: Array.from(document.querySelectorAll('#header_attachment_list a.attachment, li.attachment_list_items a'))
-            .map(a => a.textContent.trim())
+            .map(a => a.textContent.trim()),
+        neterror: location.protocol === 'chrome-error:'
+            ? ((document.querySelector('.error-code') || {}).textContent || 'the page did not load').trim()
+            : null
     });
 "#;
 
@@ -54,6 +57,8 @@ struct Page {
     state: Option<String>,
     /// The file names the form's attachment list shows.
     attachments: Vec<String>,
+    /// Chrome's own error page (certificate, DNS, connection) is showing, with this code.
+    neterror: Option<String>,
 }
 
 async fn page(client: &fantoccini::Client) -> Result<Option<Page>, CmdError> {
@@ -80,7 +85,8 @@ impl<'s> OnForm<'s> {
         table: &str,
         sys_id: &str,
     ) -> Result<OnForm<'s>> {
-        let browser = Browser::launch(&options.browser).await?;
+        let browser =
+            Browser::launch(&browser_options(session.instance(), &options.browser).await?).await?;
         browser.set_cookies(&session.cookies()).await?;
         let form = OnForm {
             browser,
@@ -96,8 +102,18 @@ impl<'s> OnForm<'s> {
             .await
             .map_err(|e| form.fail_cmd("opening the record", e))?;
         let loaded = form
-            .wait_page(|p| p.record.is_some() || p.path.ends_with("login.do"))
+            .wait_page(|p| {
+                p.record.is_some() || p.path.ends_with("login.do") || p.neterror.is_some()
+            })
             .await?;
+        if let Some(error) = loaded.neterror {
+            let e = Error::new(
+                ErrorKind::Unreachable,
+                format!("the browser could not load {url}: {error}"),
+            )
+            .with_hint("for a certificate error, name the instance's CA in the instance file (ca_file = \"...\")");
+            return Err(form.finish_with(e).await);
+        }
         if loaded.path.ends_with("login.do") {
             return Err(form
                 .finish_with(Error::login_required(

@@ -55,6 +55,8 @@ enum Landing {
     MultiFactor,
     IdentityProvider(String),
     Refused(String),
+    /// Chrome showed its own error page (certificate, DNS, connection), with the error code.
+    NotLoaded(String),
 }
 
 /// The script that reports where the page stands, as JSON.
@@ -73,7 +75,10 @@ const PROBE: &str = r#"
         error: error ? error.textContent.trim() : null,
         form: !!document.getElementById('user_name'),
         frames: window.frames.length,
-        mfa: !!document.querySelector('form[action*="validate_multifactor_auth_code"]')
+        mfa: !!document.querySelector('form[action*="validate_multifactor_auth_code"]'),
+        neterror: location.protocol === 'chrome-error:'
+            ? ((document.querySelector('.error-code') || {}).textContent || 'the page did not load').trim()
+            : null
     });
 "#;
 
@@ -88,6 +93,7 @@ struct Probe {
     form: bool,
     frames: u32,
     mfa: bool,
+    neterror: Option<String>,
 }
 
 async fn probe(client: &fantoccini::Client) -> Result<Option<Probe>, CmdError> {
@@ -129,7 +135,7 @@ pub async fn login(
     vault: Arc<Vault>,
     options: LoginOptions,
 ) -> Result<Session> {
-    let browser = Browser::launch(&options.browser).await?;
+    let browser = Browser::launch(&browser_options(instance, &options.browser).await?).await?;
     let outcome = drive(instance, &browser, &options).await;
     let captured = match outcome {
         Ok(captured) => captured,
@@ -227,6 +233,15 @@ async fn drive(instance: &Instance, browser: &Browser, options: &LoginOptions) -
                     (token, seen.or(Some(user.clone())), false)
                 }
                 Landing::MultiFactor => unreachable!("handled inside fill_in"),
+                Landing::NotLoaded(error) => {
+                    return Err(Error::new(
+                        ErrorKind::Unreachable,
+                        format!("the browser could not load {login_url}: {error}"),
+                    )
+                    .with_hint(
+                        "for a certificate error, name the instance's CA in the instance file (ca_file = \"...\")",
+                    ));
+                }
                 Landing::Refused(message) => {
                     return Err(Error::new(
                         ErrorKind::LoginRequired,
@@ -294,6 +309,37 @@ pub fn instance_cookies(instance: &Instance, cookies: Vec<Cookie>) -> Vec<Cookie
         .collect()
 }
 
+/// `options` for a browser on `instance`: where the instance file names a `ca_file`, the
+/// instance's certificate, once verified against it, is made acceptable to Chrome (which
+/// cannot be given CA certificates for one run).
+pub async fn browser_options(instance: &Instance, options: &Options) -> Result<Options> {
+    let mut options = options.clone();
+    let Some(ca) = &instance.ca_file else {
+        return Ok(options);
+    };
+    let in_file = |why: &str| {
+        Error::bad_input(format!(
+            "{}: key `ca_file`: {}: {why}",
+            instance.source.display(),
+            ca.display()
+        ))
+        .with_hint("point ca_file at a PEM file of CA certificates")
+    };
+    let pem = std::fs::read(ca).map_err(|e| in_file(&format!("cannot read it ({e})")))?;
+    let pin = crate::browser::verified_spki(&instance.url, &pem)
+        .await
+        .map_err(|e| match e.kind() {
+            ErrorKind::BadInput => in_file(e.message()),
+            _ => e,
+        })?;
+    if let Some(pin) = pin
+        && !options.trusted_spki.contains(&pin)
+    {
+        options.trusted_spki.push(pin);
+    }
+    Ok(options)
+}
+
 /// Fills the login form (in the page or its first frame) and follows what comes after it,
 /// multi-factor page included.
 async fn fill_in(
@@ -311,8 +357,11 @@ async fn fill_in(
             let Some(p) = probe(&c).await? else {
                 return Ok(None);
             };
+            if let Some(error) = p.neterror {
+                return Ok(Some(Err(Landing::NotLoaded(error))));
+            }
             if p.host != host {
-                return Ok(Some(Err(p.host)));
+                return Ok(Some(Err(Landing::IdentityProvider(p.host))));
             }
             if p.ready != "complete" {
                 return Ok(None);
@@ -334,7 +383,7 @@ async fn fill_in(
         .into_result("the login form")?;
     let in_frame = match in_frame {
         Ok(in_frame) => in_frame,
-        Err(idp) => return Ok(Landing::IdentityProvider(idp)),
+        Err(landing) => return Ok(landing),
     };
     if in_frame {
         client
@@ -382,9 +431,12 @@ async fn fill_in(
     loop {
         match await_landing(browser, host, deadline).await? {
             Landing::MultiFactor if code_sent => {
-                return Ok(Landing::Refused(
-                    "the one-time code was not accepted".into(),
-                ));
+                // The password was right: the hint must be about the code.
+                return Err(Error::new(
+                    ErrorKind::LoginRequired,
+                    format!("the one-time code for {user} was not accepted"),
+                )
+                .with_hint("pass the current code with --mfa-code (codes change every few seconds), or log in at a terminal to be asked for it"));
             }
             Landing::MultiFactor => {
                 let code = match options
@@ -445,6 +497,9 @@ async fn await_landing(browser: &Browser, host: &str, deadline: Instant) -> Resu
             let Some(p) = probe(&c).await? else {
                 return Ok(None);
             };
+            if let Some(error) = p.neterror {
+                return Ok(Some(Landing::NotLoaded(error)));
+            }
             if p.host != host {
                 return Ok(Some(Landing::IdentityProvider(p.host)));
             }

@@ -4,6 +4,10 @@
 
 #![allow(dead_code)]
 
+pub mod child;
+#[cfg(target_os = "linux")]
+pub mod person;
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::sync::Arc;
@@ -212,4 +216,20 @@ pub fn emulator(change: impl FnOnce(&mut EmulatorConfig)) -> Emulator {
 /// Reads a whole file; for assertions on vault bytes.
 pub fn bytes(path: &Path) -> Vec<u8> {
     std::fs::read(path).unwrap()
+}
+
+/// Fails the test with how to install Chromium and chromedriver when either is missing.
+pub fn require_browser() {
+    for found in [
+        snowbridge::browser::find_chromedriver(None),
+        snowbridge::browser::find_chrome(None),
+    ] {
+        if let Err(e) = found {
+            panic!(
+                "this test drives a real Chromium through chromedriver: {e}\n  fix: {}",
+                e.hint()
+                    .unwrap_or("apt-get install chromium chromium-driver")
+            );
+        }
+    }
 }

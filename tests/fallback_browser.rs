@@ -1,0 +1,388 @@
+//! The browser fallback through the real CLI: `attach` and `resolve` try REST first and, where
+//! the instance refuses an itil user (the Attachment API, the state change to Resolved), do it
+//! through the record form in a real Chromium; admins and itil admins stay on REST; a data-policy
+//! refusal is missing input, reported without opening a browser.
+//!
+//! Whether a browser was started is told by a chromedriver stand-in (passed with
+//! `--chromedriver`) that notes each start in a file and then runs the real one.
+#![cfg(unix)]
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use common::child::run_within;
+use common::{Home, emulator, form_login};
+use sha2::{Digest, Sha256};
+use snowbridge::emulator::Emulator;
+
+/// Browser starts plus page loads on a slow machine; a hang fails the test.
+const WITHIN: Duration = Duration::from_secs(120);
+
+/// A chromedriver that notes every start, then runs the real one.
+struct Spy {
+    dir: tempfile::TempDir,
+}
+
+impl Spy {
+    fn new() -> Spy {
+        common::require_browser();
+        let real = snowbridge::browser::find_chromedriver(None).unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let script = format!(
+            "#!/bin/sh\necho started >> '{}'\nexec '{}' \"$@\"\n",
+            dir.path().join("starts").display(),
+            real.display()
+        );
+        let path = dir.path().join("chromedriver");
+        std::fs::write(&path, script).unwrap();
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
+        Spy { dir }
+    }
+
+    fn path(&self) -> String {
+        self.dir.path().join("chromedriver").display().to_string()
+    }
+
+    /// How many times a browser was started through it.
+    fn starts(&self) -> usize {
+        std::fs::read_to_string(self.dir.path().join("starts"))
+            .map(|t| t.lines().count())
+            .unwrap_or(0)
+    }
+}
+
+/// Runs `snowbridge args... --headless --chromedriver SPY` to completion.
+fn run(home: &Home, spy: &Spy, args: &[&str]) -> (Option<i32>, String, String) {
+    let chromedriver = spy.path();
+    let mut all = args.to_vec();
+    all.extend_from_slice(&["--headless", "--chromedriver", &chromedriver]);
+    let (status, out, err) = run_within(home.command(&all), WITHIN);
+    (status.code(), out, err)
+}
+
+/// Puts incident `number` In Progress with no resolution, whatever the seed gave it; returns
+/// its sys_id.
+fn open_incident(emu: &Emulator, number: &str) -> String {
+    let control = emu.control();
+    let record = control.record("incident", number).unwrap();
+    let sys_id = record["sys_id"].as_str().unwrap().to_owned();
+    control
+        .set_fields(
+            "incident",
+            &sys_id,
+            [
+                ("state", "2"),
+                ("active", "true"),
+                ("close_code", ""),
+                ("close_notes", ""),
+            ],
+        )
+        .unwrap();
+    sys_id
+}
+
+fn field(emu: &Emulator, sys_id: &str, name: &str) -> String {
+    let record = emu.control().record("incident", sys_id).unwrap();
+    record[name].as_str().unwrap_or_default().to_owned()
+}
+
+/// A file to attach, with bytes that survive no careless re-encoding.
+fn file(dir: &Path, name: &str) -> (PathBuf, Vec<u8>) {
+    let mut content = "Triage notes: ünïcödé, CRLF\r\nand a NUL:\0 then binary: "
+        .as_bytes()
+        .to_vec();
+    content.extend(0u8..=255);
+    let path = dir.join(name);
+    std::fs::write(&path, &content).unwrap();
+    (path, content)
+}
+
+/// The attachment named `name` on `sys_id` holds exactly `content`.
+fn assert_attached(emu: &Emulator, sys_id: &str, name: &str, content: &[u8]) {
+    let listed = emu.control().attachments(sys_id);
+    let found = listed
+        .iter()
+        .find(|a| a.file_name == name)
+        .unwrap_or_else(|| panic!("{name} is not attached to {sys_id}: {listed:?}"));
+    assert_eq!(found.table_name, "incident");
+    assert_eq!(found.size_bytes, content.len() as u64);
+    assert_eq!(found.hash, hex::encode(Sha256::digest(content)));
+    assert_eq!(
+        emu.control().attachment_content(&found.sys_id).as_deref(),
+        Some(content),
+        "the stored bytes are the file's"
+    );
+}
+
+/// Requests for UI pages (the record form, the attachment upload) since `from` in the log.
+fn ui_requests(emu: &Emulator, from: usize) -> Vec<String> {
+    emu.control().request_log()[from..]
+        .iter()
+        .filter(|r| {
+            r.path_and_query.starts_with("/incident.do")
+                || r.path_and_query.starts_with("/sys_attachment.do")
+        })
+        .map(|r| format!("{} {} -> {}", r.method, r.path_and_query, r.status))
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_itil_user_attaches_and_resolves_through_the_browser_with_the_browser_logins_session() {
+    let spy = Spy::new();
+    let emu = emulator(|_| {});
+    let home = Home::new("dev", &emu);
+    let mut login = home.command(&["connect", "dev", "--login", "--headless"]);
+    login.env("SNOWBRIDGE_PASSWORD", "snowbridge");
+    let (status, out, err) = run_within(login, WITHIN);
+    assert!(status.success(), "browser login failed: {out}\n{err}");
+
+    // Attach: the Attachment API refuses itil users, the form's dialog does not.
+    let first = open_incident(&emu, "INC0010001");
+    let files = tempfile::tempdir().unwrap();
+    let (path, content) = file(files.path(), "triage-notes.bin");
+    let from = emu.control().request_log().len();
+    let (code, out, err) = run(
+        &home,
+        &spy,
+        &[
+            "attach",
+            "dev",
+            "incident",
+            "INC0010001",
+            path.to_str().unwrap(),
+        ],
+    );
+    assert_eq!(code, Some(0), "{out}\n{err}");
+    assert!(out.contains("through the browser"), "{out}");
+    assert_eq!(spy.starts(), 1, "one browser for the fallback");
+    let log = emu.control().request_log();
+    let refused = log[from..]
+        .iter()
+        .any(|r| r.path_and_query.starts_with("/api/now/attachment/file") && r.status == 403);
+    assert!(refused, "REST was tried first and refused: {log:?}");
+    let uploaded = log[from..].iter().any(|r| {
+        r.method == "POST"
+            && r.path_and_query.starts_with("/sys_attachment.do")
+            && r.user.as_deref() == Some("itil.user")
+    });
+    assert!(uploaded, "the form uploaded the file as itil.user: {log:?}");
+    assert_attached(&emu, &first, "triage-notes.bin", &content);
+
+    // Resolve: the Table API refuses itil users the state change, the form's UI action does not.
+    let second = open_incident(&emu, "INC0010002");
+    let notes = "Restarted the mail relay; the caller confirmed delivery.";
+    let (code, out, err) = run(
+        &home,
+        &spy,
+        &[
+            "resolve",
+            "dev",
+            "INC0010002",
+            "--code",
+            "Solution provided",
+            "--notes",
+            notes,
+        ],
+    );
+    assert_eq!(code, Some(0), "{out}\n{err}");
+    assert!(out.contains("resolved through the browser"), "{out}");
+    assert_eq!(spy.starts(), 2, "a browser for the resolve");
+    assert_eq!(field(&emu, &second, "state"), "6");
+    assert_eq!(field(&emu, &second, "close_code"), "Solution provided");
+    assert_eq!(field(&emu, &second, "close_notes"), notes);
+    assert_eq!(
+        field(&emu, &second, "resolved_by"),
+        emu.control().user_sys_id("itil.user").unwrap(),
+        "resolved by the logged-in user"
+    );
+
+    // The session, with whatever the browser rotated handed back, still works over REST.
+    let out = home.run(&["api", "dev", "/api/now/table/incident?sysparm_limit=1"]);
+    assert!(out.status.success(), "{}", common::stderr(&out));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_admin_attaches_and_resolves_through_rest_and_no_browser_starts() {
+    let spy = Spy::new();
+    let emu = emulator(|_| {});
+    let home = Home::new("dev", &emu);
+    home.store_login(&form_login(&emu, "admin", false).await);
+    let first = open_incident(&emu, "INC0010001");
+    let second = open_incident(&emu, "INC0010002");
+    let files = tempfile::tempdir().unwrap();
+    let (path, content) = file(files.path(), "admin-notes.bin");
+    let from = emu.control().request_log().len();
+
+    let (code, out, err) = run(
+        &home,
+        &spy,
+        &[
+            "attach",
+            "dev",
+            "incident",
+            "INC0010001",
+            path.to_str().unwrap(),
+        ],
+    );
+    assert_eq!(code, Some(0), "{out}\n{err}");
+    assert!(out.contains("through the REST Attachment API"), "{out}");
+    assert_attached(&emu, &first, "admin-notes.bin", &content);
+
+    let (code, out, err) = run(
+        &home,
+        &spy,
+        &[
+            "resolve",
+            "dev",
+            "INC0010002",
+            "--code",
+            "Workaround provided",
+            "--notes",
+            "Cleared the cache.",
+        ],
+    );
+    assert_eq!(code, Some(0), "{out}\n{err}");
+    assert!(out.contains("resolved through the REST Table API"), "{out}");
+    assert_eq!(field(&emu, &second, "state"), "6");
+    assert_eq!(field(&emu, &second, "close_code"), "Workaround provided");
+
+    assert_eq!(spy.starts(), 0, "no browser was started");
+    assert_eq!(
+        ui_requests(&emu, from),
+        Vec::<String>::new(),
+        "no UI page was asked for"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_missing_resolution_code_is_reported_and_no_browser_opens() {
+    let spy = Spy::new();
+    let emu = emulator(|_| {});
+    let home = Home::new("dev", &emu);
+    home.store_login(&form_login(&emu, "itil.user", false).await);
+    let sys_id = open_incident(&emu, "INC0010003");
+    let from = emu.control().request_log().len();
+
+    let (code, out, err) = run(
+        &home,
+        &spy,
+        &[
+            "resolve",
+            "dev",
+            "INC0010003",
+            "--code",
+            "",
+            "--notes",
+            "Fixed.",
+        ],
+    );
+    assert_eq!(code, Some(5), "{out}\n{err}");
+    assert!(
+        err.contains("Resolution code"),
+        "the data policy is named: {err}"
+    );
+    assert_eq!(spy.starts(), 0, "no browser for a data-policy refusal");
+    assert_eq!(ui_requests(&emu, from), Vec::<String>::new());
+    assert_eq!(
+        field(&emu, &sys_id, "state"),
+        "2",
+        "the incident is untouched"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn closing_as_an_itil_user_resolves_then_says_closing_needs_itil_admin() {
+    let spy = Spy::new();
+    let emu = emulator(|_| {});
+    let home = Home::new("dev", &emu);
+    home.store_login(&form_login(&emu, "itil.user", false).await);
+    let sys_id = open_incident(&emu, "INC0010004");
+
+    let (code, out, err) = run(
+        &home,
+        &spy,
+        &[
+            "resolve",
+            "dev",
+            "INC0010004",
+            "--code",
+            "Solution provided",
+            "--notes",
+            "Replaced the toner.",
+            "--close",
+        ],
+    );
+    assert_eq!(code, Some(5), "{out}\n{err}");
+    assert!(
+        err.contains("itil_admin"),
+        "the role needed is named: {err}"
+    );
+    assert_eq!(spy.starts(), 1, "the form was tried in a browser");
+    assert_eq!(field(&emu, &sys_id, "state"), "6", "resolved, not closed");
+    assert_eq!(field(&emu, &sys_id, "close_code"), "Solution provided");
+    assert_eq!(field(&emu, &sys_id, "close_notes"), "Replaced the toner.");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_itil_admin_closes_through_rest() {
+    let spy = Spy::new();
+    let emu = emulator(|_| {});
+    let home = Home::new("dev", &emu);
+    home.store_login(&form_login(&emu, "itil.admin", false).await);
+    let sys_id = open_incident(&emu, "INC0010005");
+    let from = emu.control().request_log().len();
+
+    let (code, out, err) = run(
+        &home,
+        &spy,
+        &[
+            "resolve",
+            "dev",
+            "INC0010005",
+            "--code",
+            "Known error",
+            "--notes",
+            "Tracked in the problem record.",
+            "--close",
+        ],
+    );
+    assert_eq!(code, Some(0), "{out}\n{err}");
+    assert!(out.contains("closed through the REST Table API"), "{out}");
+    assert_eq!(field(&emu, &sys_id, "state"), "7");
+    assert_eq!(field(&emu, &sys_id, "close_code"), "Known error");
+    assert_eq!(spy.starts(), 0, "no browser was started");
+    assert_eq!(ui_requests(&emu, from), Vec::<String>::new());
+}
+
+/// Over TLS with the emulator's own CA (named in the instance file): the fallback's Chrome
+/// accepts the instance's verified certificate, and the session's Secure cookies go in.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn over_tls_the_fallback_browser_reaches_an_instance_with_its_own_ca() {
+    let spy = Spy::new();
+    let emu = emulator(|c| c.tls = true);
+    let home = Home::new("dev", &emu);
+    home.store_login(&form_login(&emu, "itil.user", false).await);
+    let sys_id = open_incident(&emu, "INC0010006");
+
+    let (code, out, err) = run(
+        &home,
+        &spy,
+        &[
+            "resolve",
+            "dev",
+            "INC0010006",
+            "--code",
+            "User error",
+            "--notes",
+            "Showed the caller the right menu.",
+        ],
+    );
+    assert_eq!(code, Some(0), "{out}\n{err}");
+    assert!(out.contains("resolved through the browser"), "{out}");
+    assert_eq!(spy.starts(), 1);
+    assert_eq!(field(&emu, &sys_id, "state"), "6");
+    assert_eq!(field(&emu, &sys_id, "close_code"), "User error");
+}

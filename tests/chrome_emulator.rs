@@ -15,8 +15,17 @@ use snowbridge::browser::{Browser, Options};
 /// Logs in through the emulator's form in `browser`, ticking "Remember me"; returns `g_ck`.
 async fn log_in(browser: &Browser, base: &url::Url, user: &str) -> String {
     let client = browser.client();
-    client.goto(base.join("login.do").unwrap().as_str()).await.unwrap();
-    client.find(Locator::Id("user_name")).await.unwrap().send_keys(user).await.unwrap();
+    client
+        .goto(base.join("login.do").unwrap().as_str())
+        .await
+        .unwrap();
+    client
+        .find(Locator::Id("user_name"))
+        .await
+        .unwrap()
+        .send_keys(user)
+        .await
+        .unwrap();
     client
         .find(Locator::Id("user_password"))
         .await
@@ -24,8 +33,20 @@ async fn log_in(browser: &Browser, base: &url::Url, user: &str) -> String {
         .send_keys("snowbridge")
         .await
         .unwrap();
-    client.find(Locator::Id("remember_me")).await.unwrap().click().await.unwrap();
-    client.find(Locator::Id("sysverb_login")).await.unwrap().click().await.unwrap();
+    client
+        .find(Locator::Id("remember_me"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    client
+        .find(Locator::Id("sysverb_login"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
     let found = browser
         .wait_for(Instant::now() + Duration::from_secs(30), |c| async move {
             let token = c
@@ -67,9 +88,15 @@ async fn a_session_logged_in_by_chromium_is_imported_and_works() {
         .collect();
     browser.close().await.unwrap(); // Chrome writes its cookie database as it quits
 
-    assert!(set.contains_key("glide_user_session"), "remember-me cookies were set: {set:?}");
+    assert!(
+        set.contains_key("glide_user_session"),
+        "remember-me cookies were set: {set:?}"
+    );
     let live: Vec<String> = emu.control().sessions().into_iter().map(|s| s.id).collect();
-    assert!(live.contains(&set["JSESSIONID"]), "the browser holds the emulator's live session");
+    assert!(
+        live.contains(&set["JSESSIONID"]),
+        "the browser holds the emulator's live session"
+    );
 
     let out = home.run(&[
         "import-chrome",
@@ -80,9 +107,17 @@ async fn a_session_logged_in_by_chromium_is_imported_and_works() {
         profile.path().join("chromium").to_str().unwrap(),
     ]);
     assert!(out.status.success(), "import failed: {}", stderr(&out));
-    assert!(common::stdout(&out).contains("Imported"), "{}", common::stdout(&out));
+    assert!(
+        common::stdout(&out).contains("Imported"),
+        "{}",
+        common::stdout(&out)
+    );
 
-    let record = home.vault().load("dev").unwrap().expect("the import was stored");
+    let record = home
+        .vault()
+        .load("dev")
+        .unwrap()
+        .expect("the import was stored");
     let imported: BTreeMap<String, String> = record
         .cookies()
         .map(|c| (c.name.clone(), c.value.expose().to_owned()))
@@ -90,7 +125,9 @@ async fn a_session_logged_in_by_chromium_is_imported_and_works() {
     // Everything the emulator set, name for name and value for value (the emulator re-sends
     // glide_session_store on every reply, so the validation call may have refreshed it).
     for (name, value) in &set {
-        let got = imported.get(name).unwrap_or_else(|| panic!("{name} was not imported"));
+        let got = imported
+            .get(name)
+            .unwrap_or_else(|| panic!("{name} was not imported"));
         if name != "glide_session_store" {
             assert_eq!(got, value, "{name}");
         }
@@ -102,7 +139,11 @@ async fn a_session_logged_in_by_chromium_is_imported_and_works() {
     ));
 
     let out = home.run(&["api", "dev", "/api/now/table/incident?sysparm_limit=1"]);
-    assert!(out.status.success(), "REST with the imported session: {}", stderr(&out));
+    assert!(
+        out.status.success(),
+        "REST with the imported session: {}",
+        stderr(&out)
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -134,7 +175,11 @@ async fn connect_imports_on_its_own_when_the_instance_names_a_profile() {
 
     let out = home.run(&["connect", "dev"]);
     assert!(out.status.success(), "{}", stderr(&out));
-    assert!(common::stdout(&out).contains("imported from Chrome"), "{}", common::stdout(&out));
+    assert!(
+        common::stdout(&out).contains("imported from Chrome"),
+        "{}",
+        common::stdout(&out)
+    );
     let out = home.run(&["api", "dev", "/api/now/table/incident?sysparm_limit=1"]);
     assert!(out.status.success(), "{}", stderr(&out));
 }

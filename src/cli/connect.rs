@@ -35,8 +35,10 @@ pub struct Args {
     browser: BrowserArgs,
 }
 
-/// The person at the terminal, when there is one.
-struct Terminal;
+/// The person at the terminal, when there is one, logging in to `instance`.
+struct Terminal {
+    instance: String,
+}
 
 impl Person for Terminal {
     fn tell(&self, line: &str) {
@@ -47,7 +49,7 @@ impl Person for Terminal {
         if !password::can_prompt() {
             return None;
         }
-        password::prompt("One-time code: ")
+        password::prompt("One-time code: ", &self.instance)
             .ok()
             .filter(|c| !c.is_empty())
     }
@@ -99,8 +101,10 @@ async fn log_in(
         Some(user) => match password::stored(&instance.name, user) {
             Some((secret, _)) => Some((user.clone(), secret)),
             None if headless_asked => {
-                let secret =
-                    password::prompt(&format!("Password for {user} on {}: ", instance.name))?;
+                let secret = password::prompt(
+                    &format!("Password for {user} on {}: ", instance.name),
+                    &instance.name,
+                )?;
                 prompted = Some(secret.clone());
                 Some((user.clone(), secret))
             }
@@ -122,7 +126,9 @@ async fn log_in(
         mfa_code: args.mfa_code.clone().map(Secret::from),
         remember_me: !args.no_remember_me,
         timeout: Duration::from_secs(args.timeout),
-        person: Box::new(Terminal),
+        person: Box::new(Terminal {
+            instance: instance.name.clone(),
+        }),
         diagnostics: ctx.dirs.diagnostics(),
     };
     let session = login::login(instance, ctx.vault(), options).await?;

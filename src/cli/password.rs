@@ -44,7 +44,10 @@ pub fn run(ctx: &Context, args: Args) -> Result<()> {
         ));
     }
     let secret = if std::io::stdin().is_terminal() {
-        password::prompt(&format!("Password for {user} on {}: ", instance.name))?
+        password::prompt(
+            &format!("Password for {user} on {}: ", instance.name),
+            &instance.name,
+        )?
     } else {
         let mut line = String::new();
         std::io::stdin()

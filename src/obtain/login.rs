@@ -213,7 +213,17 @@ async fn drive(instance: &Instance, browser: &Browser, options: &LoginOptions) -
 
     let (token, user, automated) = match &options.credentials {
         Some((user, password)) => {
-            match fill_in(browser, &host, user, password, options, deadline).await? {
+            match fill_in(
+                browser,
+                &instance.name,
+                &host,
+                user,
+                password,
+                options,
+                deadline,
+            )
+            .await?
+            {
                 Landing::LoggedIn(token) => (token, Some(user.clone()), true),
                 Landing::IdentityProvider(idp) => {
                     if browser.is_headless() {
@@ -247,7 +257,10 @@ async fn drive(instance: &Instance, browser: &Browser, options: &LoginOptions) -
                         ErrorKind::LoginRequired,
                         format!("{} refused the login of {user}: {message}", instance.name),
                     )
-                    .with_hint("check the user name and the password (`snowbridge password NAME` stores a new one)"));
+                    .with_hint(format!(
+                        "check the user name and the password (`snowbridge password {}` stores a new one)",
+                        instance.name
+                    )));
                 }
             }
         }
@@ -344,6 +357,7 @@ pub async fn browser_options(instance: &Instance, options: &Options) -> Result<O
 /// multi-factor page included.
 async fn fill_in(
     browser: &Browser,
+    instance: &str,
     host: &str,
     user: &str,
     password: &Secret,
@@ -450,7 +464,9 @@ async fn fill_in(
                             ErrorKind::LoginRequired,
                             format!("{user} needs a one-time code (multi-factor login) and there is no one to ask"),
                         )
-                        .with_hint("pass --mfa-code CODE, or run `snowbridge connect NAME --login` at a terminal"));
+                        .with_hint(format!(
+                            "pass --mfa-code CODE, or run `snowbridge connect {instance} --login` at a terminal"
+                        )));
                     }
                 };
                 submit_code(client, &code).await?;

@@ -51,15 +51,15 @@ pub fn stored(instance: &str, user: &str) -> Option<(Secret, Source)> {
     }
 }
 
-/// Asks on the terminal (no echo).
-pub fn prompt(question: &str) -> Result<Secret> {
+/// Asks on the terminal (no echo) for a secret of `instance`.
+pub fn prompt(question: &str, instance: &str) -> Result<Secret> {
     if !can_prompt() {
         return Err(Error::new(
             ErrorKind::LoginRequired,
             "a password is needed and there is no terminal to ask on",
         )
         .with_hint(format!(
-            "store it with `snowbridge password NAME`, or set {ENV} for this run"
+            "store it with `snowbridge password {instance}`, or set {ENV} for this run"
         )));
     }
     rpassword::prompt_password(question)

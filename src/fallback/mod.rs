@@ -14,6 +14,7 @@ use fantoccini::Locator;
 use fantoccini::error::CmdError;
 
 use crate::api::envelope::{Complaint, refusal};
+use crate::api::incident::state;
 use crate::api::{Attachments, Record, Table};
 use crate::browser::{Browser, Options};
 use crate::error::{Error, ErrorKind, Refusal, Result};
@@ -176,6 +177,21 @@ impl<'s> OnForm<'s> {
         self.browser.close().await
     }
 
+    /// Presses the UI action button `id` and waits for the form to come back in one of the
+    /// `reached` states, or with an error message.
+    async fn press(&self, id: &str, label: &str, reached: &[&str]) -> Result<()> {
+        self.click(id, &format!("pressing {label}")).await?;
+        let after = self
+            .wait_page(|p| {
+                p.error.is_some() || p.state.as_deref().is_some_and(|s| reached.contains(&s))
+            })
+            .await?;
+        match after.error {
+            Some(error) => Err(form_error(&error)),
+            None => Ok(()),
+        }
+    }
+
     async fn click(&self, id: &str, doing: &str) -> Result<()> {
         self.browser
             .client()
@@ -303,13 +319,8 @@ pub async fn resolve(
     let outcome = async {
         fill(&form, "close_code", code).await?;
         fill(&form, "close_notes", notes).await?;
-        form.click("resolve_incident", "pressing Resolve Incident").await?;
-        let after = form
-            .wait_page(|p| p.error.is_some() || p.state.as_deref() == Some("6") || p.state.as_deref() == Some("7"))
+        form.press("resolve_incident", "Resolve Incident", &[state::RESOLVED, state::CLOSED])
             .await?;
-        if let Some(error) = after.error {
-            return Err(form_error(&error));
-        }
         if close {
             if form.browser.client().find(Locator::Id("close_incident")).await.is_err() {
                 return Err(Error::forbidden(
@@ -317,13 +328,7 @@ pub async fn resolve(
                     "the form does not offer Close Incident to this user (closing needs itil_admin or admin)",
                 ));
             }
-            form.click("close_incident", "pressing Close Incident").await?;
-            let after = form
-                .wait_page(|p| p.error.is_some() || p.state.as_deref() == Some("7"))
-                .await?;
-            if let Some(error) = after.error {
-                return Err(form_error(&error));
-            }
+            form.press("close_incident", "Close Incident", &[state::CLOSED]).await?;
         }
         Ok(())
     }
@@ -333,7 +338,11 @@ pub async fn resolve(
     }
     form.close().await?;
     let record = Table::new(session, "incident").get(sys_id).await?;
-    let want = if close { "7" } else { "6" };
+    let want = if close {
+        state::CLOSED
+    } else {
+        state::RESOLVED
+    };
     if record.field("state") != Some(want) || record.field("close_code") != Some(code) {
         return Err(Error::new(
             ErrorKind::Instance,

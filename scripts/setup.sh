@@ -13,6 +13,7 @@ command -v xvfb-run >/dev/null 2>&1 || need_packages+=(xvfb xauth)
 command -v gnome-keyring-daemon >/dev/null 2>&1 || need_packages+=(gnome-keyring)
 command -v dbus-run-session >/dev/null 2>&1 || need_packages+=(dbus dbus-x11)
 command -v secret-tool >/dev/null 2>&1 || need_packages+=(libsecret-tools)
+command -v curl >/dev/null 2>&1 || need_packages+=(curl)
 python3 -c 'import venv, ensurepip' >/dev/null 2>&1 || need_packages+=(python3-venv)
 
 if [ "${#need_packages[@]}" -gt 0 ]; then

@@ -306,3 +306,120 @@ async fn a_missing_session_names_the_command_to_run() {
     assert_eq!(rows[0]["state"], "missing");
     assert_eq!(api_calls(&emu.control().request_log(), "/"), 0);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn logout_ends_the_session_on_the_instance_and_deletes_it() {
+    let emu = emulator(|_| {});
+    let home = Home::new("dev", &emu);
+    let login = form_login(&emu, "itil.user", false).await;
+    home.store_login(&login);
+    let id = login
+        .cookies
+        .iter()
+        .find(|c| c.name == "JSESSIONID")
+        .unwrap()
+        .value
+        .expose()
+        .to_owned();
+    assert!(emu.control().sessions().iter().any(|s| s.id == id));
+
+    let out = home.run(&["logout", "dev"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(
+        stdout(&out).contains("ended on the instance"),
+        "{}",
+        stdout(&out)
+    );
+    assert!(
+        !emu.control().sessions().iter().any(|s| s.id == id),
+        "the instance ended it"
+    );
+    assert!(!home.vault_path().exists(), "the stored session is gone");
+
+    // An unreadable file is still the user's to delete.
+    std::fs::write(home.vault_path(), b"not a vault").unwrap();
+    let out = home.run(&["logout", "dev"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(!home.vault_path().exists());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn exported_cookies_work_for_curl() {
+    let emu = emulator(|_| {});
+    let home = Home::new("dev", &emu);
+    home.store_login(&form_login(&emu, "itil.user", false).await);
+    let jar = home.root.path().join("cookies.txt");
+    let headers = home.root.path().join("headers.txt");
+    let out = home.run(&["cookies", "dev", "--format", "netscape"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    std::fs::write(&jar, &out.stdout).unwrap();
+    let out = home.run(&["cookies", "dev", "--format", "header"]);
+    std::fs::write(&headers, &out.stdout).unwrap();
+    assert!(stdout(&out).starts_with("Cookie: "), "{}", stdout(&out));
+    let url = emu
+        .url()
+        .join("api/now/table/incident?sysparm_limit=1")
+        .unwrap();
+    for args in [
+        vec![
+            "-fsS".to_owned(),
+            "-b".into(),
+            jar.display().to_string(),
+            "-H".into(),
+            format!(
+                "X-UserToken: {}",
+                home.vault()
+                    .load("dev")
+                    .unwrap()
+                    .unwrap()
+                    .user_token
+                    .unwrap()
+                    .expose()
+            ),
+            url.to_string(),
+        ],
+        vec![
+            "-fsS".to_owned(),
+            "-H".into(),
+            format!("@{}", headers.display()),
+            url.to_string(),
+        ],
+    ] {
+        let curl = std::process::Command::new("curl")
+            .args(&args)
+            .output()
+            .expect("curl runs (apt-get install curl)");
+        assert!(
+            curl.status.success(),
+            "curl with the exported session: {}",
+            String::from_utf8_lossy(&curl.stderr)
+        );
+        let reply: serde_json::Value = serde_json::from_slice(&curl.stdout).unwrap();
+        assert_eq!(reply["result"].as_array().unwrap().len(), 1);
+    }
+}
+
+#[test]
+fn a_broken_instance_file_names_the_file_the_line_and_the_key() {
+    let emu = emulator(|_| {});
+    let home = Home::with_extra("dev", &emu, "fallbak = \"auto\"\n");
+    let out = home.run(&["connect", "dev"]);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    let text = stderr(&out);
+    assert!(text.contains("dev.toml:4"), "{text}");
+    assert!(text.contains("fallbak"), "{text}");
+    assert!(text.contains("fix the key"), "{text}");
+    let out = home.run(&["instances"]);
+    assert!(out.status.success());
+    assert!(stdout(&out).contains("BROKEN"), "{}", stdout(&out));
+
+    std::fs::write(
+        home.dirs.user_instances().join("web.toml"),
+        "url = \"http://acme.service-now.com\"\n",
+    )
+    .unwrap();
+    let out = home.run(&["connect", "web"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stderr(&out).contains("key `url`"), "{}", stderr(&out));
+    assert!(stderr(&out).contains("https"), "{}", stderr(&out));
+}

@@ -135,6 +135,7 @@ pub async fn login(
     vault: Arc<Vault>,
     options: LoginOptions,
 ) -> Result<Session> {
+    super::supported(instance)?;
     let browser = Browser::launch(&browser_options(instance, &options.browser).await?).await?;
     let outcome = drive(instance, &browser, &options).await;
     let captured = match outcome {

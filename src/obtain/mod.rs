@@ -12,7 +12,7 @@ pub mod password;
 use std::sync::Arc;
 
 use crate::error::{Error, ErrorKind, Result};
-use crate::instance::Instance;
+use crate::instance::{AuthMethod, Instance};
 use crate::session::{Session, Validity};
 use crate::vault::{Obtained, SessionRecord, Vault};
 
@@ -33,6 +33,7 @@ pub enum Connected {
 /// Chrome profile, the cookies imported from it. Fails with login required, naming the command
 /// to run, when none can be had.
 pub async fn connect(instance: &Instance, vault: Arc<Vault>) -> Result<(Session, Connected)> {
+    supported(instance)?;
     let why = match stored(instance, vault.clone()).await {
         Ok(found) => return Ok(found),
         Err(e) if e.is_login_required() => e,
@@ -54,6 +55,23 @@ pub async fn connect(instance: &Instance, vault: Arc<Vault>) -> Result<(Session,
             ),
         )),
     }
+}
+
+/// Refuses the `auth` methods this version cannot use yet, rather than failing later in a
+/// misleading way.
+pub fn supported(instance: &Instance) -> Result<()> {
+    if instance.auth == AuthMethod::Browser {
+        return Ok(());
+    }
+    Err(Error::new(
+        ErrorKind::Usage,
+        format!(
+            "{}: auth = \"{}\" is not supported by this version of snowbridge; only browser sessions are",
+            instance.source.display(),
+            instance.auth
+        ),
+    )
+    .with_hint("use auth = \"browser\" (a browser login, or cookies imported from Chrome)"))
 }
 
 async fn stored(instance: &Instance, vault: Arc<Vault>) -> Result<(Session, Connected)> {

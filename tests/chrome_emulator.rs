@@ -98,6 +98,19 @@ async fn a_session_logged_in_by_chromium_is_imported_and_works() {
         "the browser holds the emulator's live session"
     );
 
+    let listed = home.run(&[
+        "import-chrome",
+        "--list",
+        "--browser",
+        "chromium",
+        "--user-data-dir",
+        profile.path().join("chromium").to_str().unwrap(),
+    ]);
+    assert!(listed.status.success(), "{}", stderr(&listed));
+    let text = common::stdout(&listed);
+    assert!(text.contains("Default"), "{text}");
+    assert!(text.contains("Cookies"), "the cookie file is shown: {text}");
+
     let out = home.run(&[
         "import-chrome",
         "dev",

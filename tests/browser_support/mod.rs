@@ -143,43 +143,26 @@ async fn record(State(seen): State<Arc<Mutex<Vec<Seen>>>>, request: Request) -> 
     response
 }
 
+#[cfg(target_os = "linux")]
+#[path = "../common/procs.rs"]
+mod procs;
+
 /// Live (not zombie) processes in process group `pgid` or naming `profile` on their command
 /// line, as "pid: command line".
 #[cfg(target_os = "linux")]
 pub fn live_processes(pgid: u32, profile: &Path) -> Vec<String> {
     let needle = format!("--user-data-dir={}", profile.display());
-    let mut found = Vec::new();
-    for entry in std::fs::read_dir("/proc").unwrap().flatten() {
-        let Some(pid) = entry
-            .file_name()
-            .to_str()
-            .and_then(|s| s.parse::<u32>().ok())
-        else {
-            continue;
-        };
-        let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
-            continue;
-        };
-        // Fields after the parenthesised command: state ppid pgrp ...
-        let Some((_, rest)) = stat.rsplit_once(')') else {
-            continue;
-        };
-        let fields: Vec<&str> = rest.split_whitespace().collect();
-        if fields.first() == Some(&"Z") {
-            continue;
-        }
-        let group = fields.get(2).and_then(|g| g.parse::<u32>().ok());
-        let cmdline = std::fs::read(format!("/proc/{pid}/cmdline"))
-            .map(|c| String::from_utf8_lossy(&c).replace('\0', " "))
-            .unwrap_or_default();
-        if group == Some(pgid) || cmdline.contains(&needle) {
-            found.push(format!(
-                "{pid}: {}",
-                cmdline.chars().take(160).collect::<String>()
-            ));
-        }
-    }
-    found
+    procs::processes()
+        .into_iter()
+        .filter(|p| p.group == pgid || p.cmdline.contains(&needle))
+        .map(|p| {
+            format!(
+                "{}: {}",
+                p.pid,
+                p.cmdline.chars().take(160).collect::<String>()
+            )
+        })
+        .collect()
 }
 
 /// Waits (polling /proc, up to 30 s) until no process of `pgid` or `profile` is left; panics

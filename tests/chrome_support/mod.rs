@@ -244,20 +244,14 @@ impl Chromium {
     }
 }
 
+#[path = "../common/procs.rs"]
+mod procs;
+
 /// Live processes whose command line names `--user-data-dir=<dir>`.
 pub fn processes_using(dir: &Path) -> Vec<u32> {
-    let flag = format!("--user-data-dir={}", dir.display());
-    let Ok(entries) = std::fs::read_dir("/proc") else {
-        return Vec::new();
-    };
-    entries
-        .flatten()
-        .filter_map(|e| e.file_name().to_str()?.parse::<u32>().ok())
-        .filter(|pid| {
-            std::fs::read(format!("/proc/{pid}/cmdline"))
-                .map(|c| c.split(|b| *b == 0).any(|arg| arg == flag.as_bytes()))
-                .unwrap_or(false)
-        })
+    procs::using_profile(dir)
+        .into_iter()
+        .map(|p| p.pid)
         .collect()
 }
 

@@ -7,6 +7,7 @@
 pub mod child;
 #[cfg(target_os = "linux")]
 pub mod person;
+pub mod procs;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};

@@ -209,50 +209,7 @@ async fn start_chromedriver() -> (std::process::Child, String) {
     panic!("the test's chromedriver did not start");
 }
 
-/// One process as /proc shows it.
-#[derive(Debug, Clone)]
-pub struct Proc {
-    pub pid: u32,
-    pub group: u32,
-    pub cmdline: String,
-}
-
-/// Live (not zombie) processes.
-pub fn processes() -> Vec<Proc> {
-    let mut found = Vec::new();
-    for entry in std::fs::read_dir("/proc").unwrap().flatten() {
-        let Some(pid) = entry
-            .file_name()
-            .to_str()
-            .and_then(|s| s.parse::<u32>().ok())
-        else {
-            continue;
-        };
-        let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
-            continue;
-        };
-        // After the parenthesised command: state ppid pgrp ...
-        let Some((_, rest)) = stat.rsplit_once(')') else {
-            continue;
-        };
-        let fields: Vec<&str> = rest.split_whitespace().collect();
-        if fields.first() == Some(&"Z") {
-            continue;
-        }
-        let Some(group) = fields.get(2).and_then(|g| g.parse::<u32>().ok()) else {
-            continue;
-        };
-        let cmdline = std::fs::read(format!("/proc/{pid}/cmdline"))
-            .map(|c| String::from_utf8_lossy(&c).replace('\0', " "))
-            .unwrap_or_default();
-        found.push(Proc {
-            pid,
-            group,
-            cmdline,
-        });
-    }
-    found
-}
+pub use super::procs::{Proc, processes};
 
 /// The processes running Chrome on `profile`.
 pub fn chrome_on(profile: &Path) -> Vec<Proc> {

@@ -217,3 +217,113 @@ async fn the_request_log_shows_a_post_sent_once() {
     assert_eq!(posts[0].status, 201);
     assert_eq!(posts[0].user.as_deref(), Some("admin"));
 }
+
+/// A hibernating developer instance answers every path of the instance, REST and JSONv2
+/// included, `200` with an HTML page naming where to wake it; waking it brings everything back.
+#[tokio::test]
+async fn a_hibernating_instance_answers_every_path_with_its_page() {
+    let emu = start(3);
+    let control = emu.control();
+    control.set_hibernating(true);
+    for path in [
+        PATH,
+        "/api/now/attachment?sysparm_limit=1",
+        "/incident.do?JSONv2&sysparm_action=getKeys",
+        "/login.do",
+        "/navpage.do",
+        "/no/such/thing",
+    ] {
+        let response = basic(&emu, Method::GET, path, "admin")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 200, "{path}");
+        let h = response.headers().clone();
+        assert!(
+            header(&h, "content-type").unwrap().starts_with("text/html"),
+            "{path}"
+        );
+        assert!(h.get("set-cookie").is_none(), "{path}: asleep, no session");
+        let page = response.text().await.unwrap();
+        assert!(
+            page.contains("<title>Instance Hibernating page</title>"),
+            "{page}"
+        );
+        assert!(page.contains("Your instance is hibernating"));
+        assert!(page.contains("href=\"https://developer.servicenow.com/"));
+    }
+    let posted = basic(&emu, Method::POST, "/api/now/table/incident", "admin")
+        .json(&serde_json::json!({"short_description": "while asleep"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(posted.status(), 200);
+    assert_eq!(
+        control.count("incident", "short_description=while asleep"),
+        0
+    );
+    assert!(control.request_log().iter().all(|r| r.status == 200));
+
+    control.set_hibernating(false);
+    let awake = basic(&emu, Method::GET, PATH, "admin")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(awake.status(), 200);
+    let body: Value = awake.json().await.unwrap();
+    assert_eq!(body["result"].as_array().unwrap().len(), 1);
+}
+
+/// The repeated-row fault: a list page of two or more rows lists its first row again at its
+/// end; a page of one row is left alone.
+#[tokio::test]
+async fn a_page_can_list_a_row_twice() {
+    let emu = start(5);
+    let control = emu.control();
+    control.set_repeat_row(true);
+    let ids = |body: &Value| -> Vec<String> {
+        body["result"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| r["sys_id"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    let response = basic(
+        &emu,
+        Method::GET,
+        "/api/now/table/incident?sysparm_limit=3&sysparm_offset=1&sysparm_fields=sys_id,number",
+        "admin",
+    )
+    .send()
+    .await
+    .unwrap();
+    let body: Value = response.json().await.unwrap();
+    let listed = ids(&body);
+    assert_eq!(listed.len(), 4, "three rows and one again: {listed:?}");
+    assert_eq!(listed[0], listed[3]);
+    assert_eq!(
+        listed[..3]
+            .iter()
+            .collect::<std::collections::BTreeSet<_>>()
+            .len(),
+        3
+    );
+    let one = basic(&emu, Method::GET, PATH, "admin")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(ids(&one.json().await.unwrap()).len(), 1);
+
+    control.set_repeat_row(false);
+    let response = basic(
+        &emu,
+        Method::GET,
+        "/api/now/table/incident?sysparm_limit=3&sysparm_offset=1&sysparm_fields=sys_id",
+        "admin",
+    )
+    .send()
+    .await
+    .unwrap();
+    assert_eq!(ids(&response.json().await.unwrap()).len(), 3);
+}

@@ -23,23 +23,16 @@ async fn get_json(
     (status, headers, body)
 }
 
+/// (rel, target) of every entry of the `Link` header, read as RFC 8288 says: targets hold raw
+/// commas (`sysparm_fields=sys_id,caller_id`).
 fn links(headers: &reqwest::header::HeaderMap) -> Vec<(String, String)> {
-    header(headers, "link")
-        .unwrap_or_default()
-        .split(',')
-        .filter_map(|part| {
-            let (url, rel) = part.split_once(';')?;
-            let url = url
-                .trim()
-                .trim_start_matches('<')
-                .trim_end_matches('>')
-                .to_string();
-            let rel = rel
-                .trim()
-                .trim_start_matches("rel=\"")
-                .trim_end_matches('"')
-                .to_string();
-            Some((rel, url))
+    snowbridge::api::link::parse(&header(headers, "link").unwrap_or_default())
+        .into_iter()
+        .flat_map(|l| {
+            l.rels
+                .iter()
+                .map(|r| (r.clone(), l.target.clone()))
+                .collect::<Vec<_>>()
         })
         .collect()
 }
@@ -759,4 +752,53 @@ async fn without_orderby_rows_come_in_sys_id_order() {
     let mut sorted = ids.clone();
     sorted.sort();
     assert_eq!(ids, sorted);
+}
+
+/// As instances do: no `Link` when every row fits in one page, none ever with
+/// `sysparm_suppress_pagination_header`, and otherwise absolute URLs whose `sysparm_fields`
+/// keeps its commas raw.
+#[tokio::test]
+async fn link_as_instances_send_it() {
+    let emu = start(30);
+    let fields = "&sysparm_fields=number,short_description";
+    for (query, has_link) in [
+        ("sysparm_query=ORDERBYnumber", false),
+        ("sysparm_query=ORDERBYnumber&sysparm_limit=30", false),
+        ("sysparm_query=ORDERBYnumber&sysparm_limit=31", false),
+        ("sysparm_query=ORDERBYnumber&sysparm_limit=29", true),
+        (
+            "sysparm_query=ORDERBYnumber&sysparm_limit=7&sysparm_offset=28",
+            true,
+        ),
+        (
+            "sysparm_query=ORDERBYnumber&sysparm_limit=7&sysparm_suppress_pagination_header=true",
+            false,
+        ),
+    ] {
+        let (status, headers, body) = get_json(
+            &emu,
+            "admin",
+            &format!("/api/now/table/incident?{query}{fields}"),
+        )
+        .await;
+        assert_eq!(status, 200);
+        assert_eq!(header(&headers, "link").is_some(), has_link, "{query}");
+        assert_eq!(header(&headers, "x-total-count").as_deref(), Some("30"));
+        assert!(!body["result"].as_array().unwrap().is_empty());
+    }
+
+    let (_, headers, _) = get_json(
+        &emu,
+        "admin",
+        &format!("/api/now/table/incident?sysparm_query=active%3Dtrue%5EORDERBYnumber{fields}&sysparm_offset=7&sysparm_limit=7"),
+    )
+    .await;
+    let raw = header(&headers, "link").unwrap();
+    let base = emu.url().as_str().trim_end_matches('/').to_owned();
+    assert!(
+        raw.contains(&format!("<{base}/api/now/table/incident?sysparm_query=active%3Dtrue%5EORDERBYnumber&sysparm_fields=number,short_description&sysparm_offset=14&sysparm_limit=7>;rel=\"next\"")),
+        "absolute, encoded, commas raw: {raw}"
+    );
+    let rels: Vec<String> = links(&headers).into_iter().map(|(rel, _)| rel).collect();
+    assert_eq!(rels, ["first", "prev", "next", "last"]);
 }

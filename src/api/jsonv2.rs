@@ -1,10 +1,14 @@
 //! The JSONv2 processor (`/<table>.do?JSONv2`): every action, paging by `ORDERBYsys_id` and
 //! `sys_id>LAST` (the processor has no offset), and per-record failures surfaced as errors.
+//!
+//! Paging ends on an empty page only: the record count applies before ACLs filter rows, so a
+//! short page proves nothing, and with no offset there is no stepping past a page the ACLs
+//! emptied. Each page must move the key forward; one that does not is an error, not a loop.
 
 use reqwest::Method;
 use serde::Deserialize;
 
-use super::{Record, enc};
+use super::{Record, SysIds, enc};
 use crate::error::{Error, ErrorKind, Result};
 use crate::session::{Body, Call, Session};
 
@@ -105,15 +109,36 @@ impl<'s> JsonV2<'s> {
                 &[("sysparm_query", &q), ("sysparm_record_count", &page)],
             );
             let Records { records } = self.call(Call::get(target)).await?;
+            if records.is_empty() {
+                return Ok(total);
+            }
+            surface_failures(&records)?;
+            let listed = records.len();
+            // Rows at or before the key were passed on already; a row listed twice goes once.
+            let mut here = SysIds::default();
+            let records: Vec<Record> = records
+                .into_iter()
+                .filter(|r| match r.sys_id() {
+                    Some(id) => last.as_deref().is_none_or(|l| id > l) && here.insert(id),
+                    None => true,
+                })
+                .collect();
             let Some(max) = records
                 .iter()
                 .filter_map(Record::sys_id)
                 .max()
                 .map(str::to_owned)
             else {
-                return Ok(total);
+                return Err(Error::new(
+                    ErrorKind::Instance,
+                    format!(
+                        "{} is not paging through {} over JSONv2: a page of {listed} rows holds none past sys_id {} (or none with a sys_id); stopped rather than read it again",
+                        self.session.instance().name,
+                        self.table,
+                        last.as_deref().unwrap_or("(start)")
+                    ),
+                ));
             };
-            surface_failures(&records)?;
             total += records.len() as u64;
             last = Some(max);
             each(records)?;

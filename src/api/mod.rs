@@ -8,9 +8,10 @@ pub mod attachment;
 pub mod envelope;
 pub mod incident;
 pub mod jsonv2;
+pub mod link;
 pub mod table;
 
-use std::collections::HashMap;
+use std::collections::HashSet;
 
 use serde::{Deserialize, Serialize};
 
@@ -47,24 +48,55 @@ pub fn enc(text: &str) -> String {
         .replace('+', "%20")
 }
 
-/// The URLs of a `Link` header by relation (`next`, `last`, ...).
-pub fn links(header: &str) -> HashMap<String, String> {
-    let mut out = HashMap::new();
-    for part in header.split(',') {
-        let mut pieces = part.split(';');
-        let Some(url) = pieces.next() else { continue };
-        let url = url.trim().trim_start_matches('<').trim_end_matches('>');
-        for param in pieces {
-            if let Some((key, value)) = param.split_once('=')
-                && key.trim().eq_ignore_ascii_case("rel")
-            {
-                for rel in value.trim().trim_matches('"').split_whitespace() {
-                    out.insert(rel.to_owned(), url.to_owned());
-                }
-            }
+/// A set of sys_ids in little memory: one `u128` for each 32-digit lowercase hex sys_id (what
+/// instances issue), the text for anything else, so no two different ids can ever collide.
+/// Paging keeps one to print each record once; 100,000 records take a few MB.
+#[derive(Debug, Default)]
+pub struct SysIds {
+    hex: HashSet<u128>,
+    other: HashSet<Box<str>>,
+}
+
+impl SysIds {
+    /// Adds `sys_id`; true when it was not there yet.
+    pub fn insert(&mut self, sys_id: &str) -> bool {
+        match packed(sys_id) {
+            Some(n) => self.hex.insert(n),
+            None => self.other.insert(sys_id.into()),
         }
     }
-    out
+
+    /// True when `sys_id` was added before.
+    pub fn contains(&self, sys_id: &str) -> bool {
+        match packed(sys_id) {
+            Some(n) => self.hex.contains(&n),
+            None => self.other.contains(sys_id),
+        }
+    }
+
+    /// How many ids are held.
+    pub fn len(&self) -> usize {
+        self.hex.len() + self.other.len()
+    }
+
+    /// True when none are held.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+/// A sys_id of exactly 32 lowercase hex digits as a number (`from_str_radix` alone would take a
+/// sign or capitals, and so map two different texts to one number).
+fn packed(sys_id: &str) -> Option<u128> {
+    let hex = sys_id.len() == 32
+        && sys_id
+            .bytes()
+            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b));
+    if hex {
+        u128::from_str_radix(sys_id, 16).ok()
+    } else {
+        None
+    }
 }
 
 #[cfg(test)]
@@ -72,18 +104,17 @@ mod tests {
     use super::*;
 
     #[test]
-    fn link_headers_are_read_by_relation() {
-        let h = r#"<https://x/api/now/table/incident?sysparm_offset=0>;rel="first",<https://x/api/now/table/incident?sysparm_offset=10>;rel="next""#;
-        let l = links(h);
-        assert_eq!(
-            l["next"],
-            "https://x/api/now/table/incident?sysparm_offset=10"
-        );
-        assert_eq!(
-            l["first"],
-            "https://x/api/now/table/incident?sysparm_offset=0"
-        );
-        assert!(!l.contains_key("last"));
+    fn sys_id_sets_tell_every_id_apart() {
+        let mut ids = SysIds::default();
+        assert!(ids.insert("0123456789abcdef0123456789abcdef"));
+        assert!(!ids.insert("0123456789abcdef0123456789abcdef"));
+        // Same number, other text: not the same sys_id.
+        assert!(ids.insert("0123456789ABCDEF0123456789ABCDEF"));
+        assert!(ids.insert("+123456789abcdef0123456789abcdef"));
+        assert!(ids.insert("123456789abcdef0123456789abcdef"));
+        assert!(ids.insert("custom-id"));
+        assert!(ids.contains("custom-id") && !ids.contains("other"));
+        assert_eq!(ids.len(), 5);
     }
 
     #[test]

@@ -1,15 +1,30 @@
-//! The Table API: records streamed page by page, ordered by sys_id so no row repeats or goes
-//! missing, in memory bounded by one page whatever the count.
+//! The Table API: records streamed page by page, each record once, in memory bounded by one page
+//! (plus a set of sys_ids when the caller orders the rows) whatever the count.
 //!
-//! Paging is by key (`sys_id>LAST^ORDERBYsys_id`) rather than by offset, so rows inserted or
-//! deleted meanwhile cannot shift a page. The end is where the instance's `Link` header stops
-//! offering `next`: a short page proves nothing, because ACLs filter rows after the limit.
+//! Two ways to page, chosen by the query:
+//! - no `ORDERBY` of the caller's: by key (`sys_id>LAST^ORDERBYsys_id`), so rows inserted or
+//!   deleted meanwhile cannot shift a page;
+//! - the caller's `ORDERBY` (or an `^NQ` query): by offset, following the instance's
+//!   `Link: rel="next"` where it sends one, with `ORDERBYsys_id` added to break ties.
+//!
+//! Where the end is ([`Pages::next`]): the limit applies before ACLs filter rows, so a short page
+//! proves nothing by itself. The reply's own word decides: a `Link` with `next` means more; a
+//! `Link` without `next` means the end; no `Link` at all (instances leave it out when every row
+//! fits in one page) defers to `X-Total-Count` (more while offset + limit < count); with neither,
+//! only an empty page ends. Every loop is bound to progress: no URL is requested twice, and a
+//! page whose rows are all ones already read is an error that says so, never a reason to ask
+//! again. A row the instance lists twice (seen on ACL-filtered, offset-paged queries) is passed
+//! on once.
+
+use std::collections::HashSet;
 
 use reqwest::Method;
 use serde::{Deserialize, Serialize};
 
-use super::{Record, enc, links};
-use crate::error::Result;
+use url::Url;
+
+use super::{Record, SysIds, enc, link};
+use crate::error::{Error, ErrorKind, Result};
 use crate::session::{Body, Call, Session};
 
 /// `sysparm_display_value`.
@@ -90,7 +105,8 @@ impl<'s> Table<'s> {
         }
     }
 
-    /// Reads the records matching `query`, a page at a time.
+    /// Reads the records matching `query`, a page at a time (see the module doc for the order
+    /// and the end).
     pub fn pages(&self, query: Query) -> Pages<'s> {
         let (filter, ordered) = split_order(&query.query);
         Pages {
@@ -102,10 +118,12 @@ impl<'s> Table<'s> {
             query,
             last: None,
             offset: 0,
+            next_link: None,
+            requested: HashSet::new(),
+            seen: SysIds::default(),
             delivered: 0,
             total: None,
             done: false,
-            next_link: None,
         }
     }
 
@@ -183,12 +201,30 @@ pub struct Pages<'s> {
     filter: String,
     order: Option<String>,
     keyset: bool,
+    /// Keyset paging: the largest sys_id passed on so far.
     last: Option<String>,
+    /// The offset of the next request we build (keyset: past `last`).
     offset: u64,
+    /// Offset paging: the instance's `next` page, when it named one.
+    next_link: Option<Url>,
+    /// Every URL requested, so none is requested twice.
+    requested: HashSet<String>,
+    /// Offset paging: every sys_id passed on (keyset paging needs only `last`).
+    seen: SysIds,
     delivered: u64,
     total: Option<u64>,
     done: bool,
-    next_link: Option<String>,
+}
+
+/// What one reply says about the pages after it.
+struct Reply {
+    rows: Vec<Record>,
+    /// `X-Total-Count`: matches before ACLs, for the query as sent.
+    count: Option<u64>,
+    /// Whether any `Link` field came.
+    has_link: bool,
+    /// The unresolved `rel="next"` target.
+    next: Option<String>,
 }
 
 impl Pages<'_> {
@@ -197,7 +233,7 @@ impl Pages<'_> {
         self.total
     }
 
-    fn target(&self, page: usize) -> String {
+    fn target(&self, page: u64) -> String {
         let mut query = match (&self.order, &self.last) {
             (Some(ordered), _) => format!("{ordered}^ORDERBYsys_id"),
             (None, Some(last)) if self.filter.is_empty() => format!("sys_id>{last}^ORDERBYsys_id"),
@@ -227,7 +263,13 @@ impl Pages<'_> {
         target
     }
 
-    /// The next page, or `None` at the end.
+    /// The next page, or `None` at the end. A page may be empty (every row of it filtered out
+    /// by ACLs) while more follow.
+    ///
+    /// Errors: those of [`Session::send`]; [`ErrorKind::Instance`] when the instance's paging
+    /// would not progress (a `next` link to a page already read, a page of rows already read)
+    /// or names another origin; [`ErrorKind::Unreachable`] for a reply that is not the Table
+    /// API's JSON.
     pub async fn next(&mut self) -> Result<Option<Vec<Record>>> {
         if self.done {
             return Ok(None);
@@ -241,35 +283,46 @@ impl Pages<'_> {
             self.done = true;
             return Ok(None);
         }
-        let page = (self.query.page_size.max(1) as u64).min(remaining) as usize;
-        let target = match (&self.next_link, self.keyset) {
-            (Some(link), false) => link.clone(),
-            _ => self.target(page),
+        let size = (self.query.page_size.max(1) as u64).min(remaining);
+        let (url, offset, size) = match self.next_link.take() {
+            Some(link) => {
+                let offset = query_number(&link, "sysparm_offset").unwrap_or(self.offset);
+                let size = query_number(&link, "sysparm_limit").unwrap_or(size);
+                (link, offset, size)
+            }
+            None => (
+                self.session.instance().join(&self.target(size))?,
+                self.offset,
+                size,
+            ),
         };
-        let response = self.session.send(&Call::get(target)).await?;
-        let headers = response.headers().clone();
-        let reply: ListReply =
-            super::envelope::parse_json(self.session.instance(), response).await?;
-        if self.total.is_none() {
-            self.total = headers
-                .get("x-total-count")
-                .and_then(|v| v.to_str().ok())
-                .and_then(|v| v.parse().ok());
+        if !self.requested.insert(url.as_str().to_owned()) {
+            return Err(self.stuck(&url, "its paging leads back to a page already read"));
         }
-        let link = headers
-            .get_all(reqwest::header::LINK)
-            .iter()
-            .filter_map(|v| v.to_str().ok())
-            .find_map(|v| links(v).remove("next"));
-        let had_link_header = headers.contains_key(reqwest::header::LINK);
-        let mut rows = reply.result;
-        rows.truncate(page);
+        let reply = self.fetch(&url).await?;
+        if self.total.is_none() {
+            self.total = reply.count;
+        }
+        let listed = reply.rows.len();
+        let (mut rows, advanced) = if self.keyset {
+            self.past_last(reply.rows)
+        } else {
+            self.unseen(reply.rows)
+        };
+        if listed > 0 && !advanced {
+            return Err(self.stuck(
+                &url,
+                "the page holds only rows already read (or rows without a sys_id)",
+            ));
+        }
+        rows.truncate(usize::try_from(remaining).unwrap_or(usize::MAX));
         self.delivered += rows.len() as u64;
 
-        let more = if had_link_header {
-            link.is_some()
-        } else {
-            !rows.is_empty()
+        let more = match (&reply.next, reply.has_link, reply.count) {
+            (Some(_), _, _) => true,
+            (None, true, _) => false,
+            (None, false, Some(count)) => offset.saturating_add(size) < count,
+            (None, false, None) => listed > 0,
         };
         if !more {
             self.done = true;
@@ -280,13 +333,93 @@ impl Pages<'_> {
                     self.offset = 0;
                 }
                 // Every row of this page was filtered out after the limit: step past it.
-                None => self.offset += page as u64,
+                None => self.offset = offset.saturating_add(size),
             }
         } else {
-            self.next_link = link;
+            self.offset = offset.saturating_add(size);
+            if let Some(next) = &reply.next {
+                self.next_link = Some(link::resolve(self.session.instance(), &url, next)?);
+            }
         }
         Ok(Some(rows))
     }
+
+    async fn fetch(&self, url: &Url) -> Result<Reply> {
+        let response = self.session.send(&Call::get(url.as_str())).await?;
+        let headers = response.headers();
+        let count = headers
+            .get("x-total-count")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.trim().parse().ok());
+        let has_link = headers.contains_key(reqwest::header::LINK);
+        let next = link::next_target(headers);
+        let reply: ListReply =
+            super::envelope::parse_json(self.session.instance(), response).await?;
+        Ok(Reply {
+            rows: reply.result,
+            count,
+            has_link,
+            next,
+        })
+    }
+
+    /// Keyset paging: the rows past `last`, each once, and whether any was.
+    fn past_last(&self, rows: Vec<Record>) -> (Vec<Record>, bool) {
+        let mut here = SysIds::default();
+        let mut advanced = false;
+        let kept = rows
+            .into_iter()
+            .filter(|row| match row.sys_id() {
+                Some(id) if self.last.as_deref().is_some_and(|last| id <= last) => false,
+                Some(id) => {
+                    let new = here.insert(id);
+                    advanced |= new;
+                    new
+                }
+                None => true,
+            })
+            .collect();
+        (kept, advanced)
+    }
+
+    /// Offset paging: the rows not passed on before, each once, and whether any was.
+    fn unseen(&mut self, rows: Vec<Record>) -> (Vec<Record>, bool) {
+        let mut advanced = false;
+        let kept = rows
+            .into_iter()
+            .filter(|row| match row.sys_id() {
+                Some(id) => {
+                    let new = self.seen.insert(id);
+                    advanced |= new;
+                    new
+                }
+                None => true,
+            })
+            .collect();
+        (kept, advanced)
+    }
+
+    fn stuck(&self, url: &Url, why: &str) -> Error {
+        let at = match url.query() {
+            Some(q) => format!("{}?{q}", url.path()),
+            None => url.path().to_owned(),
+        };
+        Error::new(
+            ErrorKind::Instance,
+            format!(
+                "{} is not paging through {}: {why} ({at}); stopped rather than read it again",
+                self.session.instance().name,
+                self.table
+            ),
+        )
+    }
+}
+
+/// A number in the query of `url` (`sysparm_offset`, `sysparm_limit`).
+fn query_number(url: &Url, name: &str) -> Option<u64> {
+    url.query_pairs()
+        .find(|(k, _)| k == name)
+        .and_then(|(_, v)| v.trim().parse().ok())
 }
 
 #[cfg(test)]

@@ -1,9 +1,10 @@
 //! `snowbridge api INSTANCE PATH`: one authenticated request, like `gh api`; prints the reply.
 
+use std::collections::HashSet;
 use std::io::{IsTerminal, Read, Write};
 
 use reqwest::Method;
-use snowbridge::api::links;
+use snowbridge::api::{SysIds, link};
 use snowbridge::session::{Body, Call, Session};
 use snowbridge::{Error, Result};
 
@@ -112,18 +113,21 @@ async fn single(session: &Session, args: &Args) -> Result<()> {
     Ok(())
 }
 
+/// Follows `Link: rel="next"` (RFC 8288, resolved against each page's URL, on the instance's
+/// origin only) until a reply names none. Bound to end: a `next` already requested, or a page
+/// whose rows all carry sys_ids already read, is an error that says so.
 async fn paginate(session: &Session, args: &Args) -> Result<()> {
     let mut target = args.path.clone();
+    let mut requested: HashSet<String> = HashSet::new();
+    let mut seen = SysIds::default();
     let mut results: Vec<serde_json::Value> = Vec::new();
     let mut pages: Vec<serde_json::Value> = Vec::new();
     loop {
         let response = session.send(&call_for(args, &target)?).await?;
-        let next = response
-            .headers()
-            .get_all(reqwest::header::LINK)
-            .iter()
-            .filter_map(|v| v.to_str().ok())
-            .find_map(|v| links(v).remove("next"));
+        // No redirect is followed, so this is the URL asked for.
+        let here = response.url().clone();
+        requested.insert(here.as_str().to_owned());
+        let next = link::next_target(response.headers());
         let page: serde_json::Value =
             snowbridge::api::envelope::parse_json(session.instance(), response).await?;
         match page {
@@ -131,15 +135,25 @@ async fn paginate(session: &Session, args: &Args) -> Result<()> {
                 if map.get("result").is_some_and(|r| r.is_array()) =>
             {
                 if let Some(serde_json::Value::Array(rows)) = map.remove("result") {
+                    let ids: Vec<&str> = rows
+                        .iter()
+                        .filter_map(|r| r.get("sys_id").and_then(|v| v.as_str()))
+                        .collect();
+                    let fresh = ids.iter().filter(|id| seen.insert(id)).count();
+                    if !ids.is_empty() && fresh == 0 {
+                        return Err(stuck(session, &here, "its rows were all read before"));
+                    }
                     results.extend(rows);
                 }
             }
             other => pages.push(other),
         }
-        match next {
-            Some(next) if next != target => target = next,
-            _ => break,
+        let Some(next) = next else { break };
+        let next = link::resolve(session.instance(), &here, &next)?;
+        if requested.contains(next.as_str()) {
+            return Err(stuck(session, &next, "it was requested before"));
         }
+        target = next.into();
     }
     if pages.is_empty() {
         output::json(&serde_json::json!({ "result": results }))
@@ -150,4 +164,16 @@ async fn paginate(session: &Session, args: &Args) -> Result<()> {
         }
         Ok(())
     }
+}
+
+fn stuck(session: &Session, url: &url::Url, why: &str) -> Error {
+    Error::new(
+        snowbridge::ErrorKind::Instance,
+        format!(
+            "{}: paging does not advance at {}{}: {why}; stopped rather than loop",
+            session.instance().name,
+            url.path(),
+            url.query().map(|q| format!("?{q}")).unwrap_or_default()
+        ),
+    )
 }

@@ -370,8 +370,8 @@ pub async fn list(
     if let Ok(v) = HeaderValue::from_str(&total.to_string()) {
         h.insert("x-total-count", v);
     }
-    if !params.flag("sysparm_suppress_pagination_header") {
-        let link = link_header(
+    if !params.flag("sysparm_suppress_pagination_header")
+        && let Some(link) = link_header(
             &ctx.base,
             uri.path(),
             &params,
@@ -379,10 +379,10 @@ pub async fn list(
             limit,
             Some(total),
             returned,
-        );
-        if let Ok(v) = HeaderValue::from_str(&link) {
-            h.insert(header::LINK, v);
-        }
+        )
+        && let Ok(v) = HeaderValue::from_str(&link)
+    {
+        h.insert(header::LINK, v);
     }
     Ok(response)
 }

@@ -51,6 +51,9 @@ pub struct EmulatorConfig {
     pub jsonv2_unauthenticated: Jsonv2Unauthenticated,
     /// Seed for the generated data (users' and incidents' ids and fields).
     pub seed: u64,
+    /// A hibernating developer instance: every path of the instance host, REST included,
+    /// answers `200` with the page asking the owner to wake it (the IdP host is unaffected).
+    pub hibernating: bool,
 }
 
 impl Default for EmulatorConfig {
@@ -76,6 +79,7 @@ impl Default for EmulatorConfig {
             instance_name: "emulator".to_string(),
             jsonv2_unauthenticated: Jsonv2Unauthenticated::Unauthorized,
             seed: 0x5eed_2024,
+            hibernating: false,
         }
     }
 }
@@ -98,6 +102,10 @@ pub struct Faults {
     pub error_rate: f64,
     /// Share of API requests whose connection is closed with no reply (0.0..=1.0).
     pub drop_rate: f64,
+    /// Every Table API list page of two or more rows lists its first row again at its end (one
+    /// row more than the page holds), as real instances do now and then on ACL-filtered,
+    /// offset-paged queries.
+    pub repeat_row: bool,
 }
 
 /// JSONv2 with no credentials: real instances differ by the `glide.basicauth.required.jsonv2`
@@ -233,6 +241,10 @@ mod tests {
             })
         );
         assert_eq!(config.faults.latency_ms, 10);
+        assert!(!config.faults.repeat_row && !config.hibernating);
+        let config: EmulatorConfig =
+            toml::from_str("hibernating = true\n[faults]\nrepeat_row = true\n").unwrap();
+        assert!(config.hibernating && config.faults.repeat_row);
         assert!(toml::from_str::<EmulatorConfig>("prot = 1").is_err());
     }
 

@@ -1,5 +1,5 @@
-//! [`Control`]: the test's handle on a running emulator. Switches faults, rate limits and
-//! session-store rotation at run time, moves the virtual clock, kills sessions, and reads what
+//! [`Control`]: the test's handle on a running emulator. Switches faults, rate limits,
+//! session-store rotation and hibernation at run time, moves the virtual clock, kills sessions, and reads what
 //! happened (sessions, records, attachments, issued `glide_session_store` values, the request
 //! log). Every method is synchronous and thread-safe.
 //!
@@ -98,6 +98,18 @@ impl Control {
 
     pub fn set_rotate_session_store(&self, on: bool) {
         self.state.configure(|c| c.rotate_session_store = on);
+    }
+
+    /// Puts the instance to sleep (every path answers the hibernation page, `200`) or wakes it.
+    /// Sessions, records and the clock are kept, as a real instance keeps its data.
+    pub fn set_hibernating(&self, on: bool) {
+        self.state.configure(|c| c.hibernating = on);
+    }
+
+    /// Table API list pages of two or more rows list their first row twice (see
+    /// [`Faults::repeat_row`]).
+    pub fn set_repeat_row(&self, on: bool) {
+        self.state.configure(|c| c.faults.repeat_row = on);
     }
 
     /// Changes any run-time switch (policies, timeouts, passwords, login in iframe, JSONv2

@@ -1,7 +1,8 @@
 //! The per-request context and the instance's outer layer.
 //!
-//! The layer runs around every request to the instance host: it answers over-long URLs with
-//! `414`, injects faults on the API paths, resolves the session from `JSESSIONID` (re-creating
+//! The layer runs around every request to the instance host: while hibernating it answers
+//! every path with the hibernation page and nothing else (no cookies, no instance headers: the
+//! instance itself is asleep); it answers over-long URLs with `414`, injects faults on the API paths, resolves the session from `JSESSIONID` (re-creating
 //! one from the remember-me cookies when it died), and afterwards stamps the reply the way every
 //! instance reply is stamped: session cookies (`glide_session_store` on every reply),
 //! `X-Is-Logged-In`, `Server`, `X-Transaction-ID`, and a request-log entry.
@@ -179,6 +180,16 @@ pub async fn instance_layer(
     let conn = req.extensions().get::<ConnInfo>().cloned();
     let tls = conn.as_ref().is_some_and(|c| c.tls);
     let api = is_api(req.uri().path(), req.uri().query());
+
+    if state.config().hibernating {
+        state.log_request(RequestInfo {
+            method,
+            path_and_query,
+            status: 200,
+            user: None,
+        });
+        return reply::html(StatusCode::OK, super::ui::pages::hibernating().to_owned());
+    }
 
     if path_and_query.len() > MAX_URL {
         let response = reply::html(

@@ -2,7 +2,9 @@
 //! `GET/PUT/PATCH/DELETE /api/now/[v1|v2/]table/{table}/{sys_id}`.
 //!
 //! Lists page with `sysparm_limit`/`sysparm_offset`, answer `X-Total-Count` and a `Link` header
-//! (absolute URLs, same parameters), and render per `sysparm_display_value`,
+//! as instances send it: absolute URLs with the same parameters, percent-encoded except the
+//! commas of `sysparm_fields`, and no header at all when every row fits in one page (or with
+//! `sysparm_suppress_pagination_header=true`). They render per `sysparm_display_value`,
 //! `sysparm_exclude_reference_link` and `sysparm_fields`. Writes go through `rules`.
 
 use std::sync::Arc;
@@ -162,6 +164,7 @@ pub async fn list(
     let (show, exclude_links, fields) = view_params(&params);
     let base = ctx.base.clone();
     let restriction = rules::read_restriction(&principal, table);
+    let repeat_row = state.config().faults.repeat_row;
     // Query and render in one pass on the blocking pool: rows go straight into the JSON text.
     let (body, returned, total) = state
         .store
@@ -181,6 +184,8 @@ pub async fn list(
             });
             let mut body = String::with_capacity(64 * 1024);
             body.push_str("{\"result\":[");
+            let mut first_row: Option<std::ops::Range<usize>> = None;
+            let mut written = 0usize;
             let returned = store::select_cells(
                 conn,
                 table,
@@ -197,9 +202,22 @@ pub async fn list(
                     if !body.ends_with('[') {
                         body.push(',');
                     }
+                    let start = body.len();
                     view.write(&mut body, cells);
+                    if first_row.is_none() {
+                        first_row = Some(start..body.len());
+                    }
+                    written += 1;
                 },
             )?;
+            if repeat_row
+                && written >= 2
+                && let Some(first) = first_row
+            {
+                let again = body[first].to_owned();
+                body.push(',');
+                body.push_str(&again);
+            }
             body.push_str("]}");
             Ok((body, returned, total))
         })
@@ -213,8 +231,8 @@ pub async fn list(
     {
         h.insert("x-total-count", v);
     }
-    if !params.flag("sysparm_suppress_pagination_header") {
-        let link = link_header(
+    if !params.flag("sysparm_suppress_pagination_header")
+        && let Some(link) = link_header(
             &ctx.base,
             uri.path(),
             &params,
@@ -222,15 +240,21 @@ pub async fn list(
             limit,
             total,
             returned,
-        );
-        if let Ok(v) = HeaderValue::from_str(&link) {
-            h.insert(header::LINK, v);
-        }
+        )
+        && let Ok(v) = HeaderValue::from_str(&link)
+    {
+        h.insert(header::LINK, v);
     }
     Ok(response)
 }
 
-/// The `Link` header: first, prev, next, last, each the same URL with another offset.
+/// The `Link` header: first, prev, next, last, each the same absolute URL with another offset,
+/// or `None` when every row fits in one page (offset 0, and the count, or without one the rows
+/// listed before the ACLs, within the limit), as instances leave it out then.
+///
+/// Parameters keep their order (a missing offset and limit are added) and are percent-encoded,
+/// except that `sysparm_fields` keeps its commas raw, as instances write it; `listed` counts
+/// the rows the query gave before the read ACL filtered them.
 pub fn link_header(
     base: &str,
     path: &str,
@@ -238,34 +262,45 @@ pub fn link_header(
     offset: usize,
     limit: usize,
     total: Option<usize>,
-    returned: usize,
-) -> String {
+    listed: usize,
+) -> Option<String> {
+    let fits = offset == 0
+        && match total {
+            Some(total) => total <= limit,
+            None => listed < limit,
+        };
+    if fits {
+        return None;
+    }
     let url = |at: usize| {
-        let mut query = url::form_urlencoded::Serializer::new(String::new());
-        let mut seen_limit = false;
-        let mut seen_offset = false;
+        let mut pairs: Vec<(&str, String)> = Vec::new();
         for (k, v) in &params.0 {
-            match k.as_str() {
-                "sysparm_offset" => {
-                    seen_offset = true;
-                    query.append_pair(k, &at.to_string());
-                }
-                "sysparm_limit" => {
-                    seen_limit = true;
-                    query.append_pair(k, &limit.to_string());
-                }
-                _ => {
-                    query.append_pair(k, v);
-                }
-            }
+            let value = match k.as_str() {
+                "sysparm_offset" => at.to_string(),
+                "sysparm_limit" => limit.to_string(),
+                _ => v.clone(),
+            };
+            pairs.push((k, value));
         }
-        if !seen_limit {
-            query.append_pair("sysparm_limit", &limit.to_string());
+        if !params.0.iter().any(|(k, _)| k == "sysparm_offset") {
+            pairs.push(("sysparm_offset", at.to_string()));
         }
-        if !seen_offset {
-            query.append_pair("sysparm_offset", &at.to_string());
+        if !params.0.iter().any(|(k, _)| k == "sysparm_limit") {
+            pairs.push(("sysparm_limit", limit.to_string()));
         }
-        format!("<{base}{path}?{}>", query.finish())
+        let query: Vec<String> = pairs
+            .iter()
+            .map(|(k, v)| {
+                let value = encode(v);
+                let value = if *k == "sysparm_fields" {
+                    value.replace("%2C", ",")
+                } else {
+                    value
+                };
+                format!("{}={value}", encode(k))
+            })
+            .collect();
+        format!("<{base}{path}?{}>", query.join("&"))
     };
     let mut links = vec![format!("{};rel=\"first\"", url(0))];
     if offset > 0 {
@@ -276,7 +311,7 @@ pub fn link_header(
     }
     let more = match total {
         Some(total) => offset.saturating_add(limit) < total,
-        None => returned == limit,
+        None => listed == limit,
     };
     if more {
         links.push(format!(
@@ -292,7 +327,11 @@ pub fn link_header(
         };
         links.push(format!("{};rel=\"last\"", url(last)));
     }
-    links.join(",")
+    Some(links.join(","))
+}
+
+fn encode(text: &str) -> String {
+    url::form_urlencoded::byte_serialize(text.as_bytes()).collect()
 }
 
 /// `GET /api/now/table/{table}/{sys_id}`.
@@ -559,7 +598,7 @@ mod tests {
     #[test]
     fn link_header_pages() {
         let params = Params::parse(Some(
-            "sysparm_query=active%3Dtrue&sysparm_limit=10&sysparm_offset=10",
+            "sysparm_query=active%3Dtrue%5EORDERBYnumber&sysparm_fields=number%2Cshort_description&sysparm_limit=10&sysparm_offset=10",
         ));
         let link = link_header(
             "http://h",
@@ -569,16 +608,19 @@ mod tests {
             10,
             Some(35),
             10,
+        )
+        .unwrap();
+        let parts: Vec<&str> = link.split(">;").collect();
+        assert_eq!(parts.len(), 5, "{link}");
+        assert!(
+            link.starts_with(
+                "<http://h/api/now/table/incident?sysparm_query=active%3Dtrue%5EORDERBYnumber&sysparm_fields=number,short_description&sysparm_limit=10&sysparm_offset=0>;rel=\"first\","
+            ),
+            "{link}"
         );
-        let parts: Vec<&str> = link.split(',').collect();
-        assert_eq!(parts.len(), 4);
-        assert_eq!(
-            parts[0],
-            "<http://h/api/now/table/incident?sysparm_query=active%3Dtrue&sysparm_limit=10&sysparm_offset=0>;rel=\"first\""
-        );
-        assert!(parts[1].contains("sysparm_offset=0>;rel=\"prev\""));
-        assert!(parts[2].contains("sysparm_offset=20>;rel=\"next\""));
-        assert!(parts[3].contains("sysparm_offset=30>;rel=\"last\""));
+        assert!(link.contains("sysparm_offset=0>;rel=\"prev\""));
+        assert!(link.contains("sysparm_offset=20>;rel=\"next\""));
+        assert!(link.contains("sysparm_offset=30>;rel=\"last\""));
     }
 
     #[test]
@@ -592,20 +634,31 @@ mod tests {
             usize::MAX,
             Some(5),
             0,
-        );
+        )
+        .unwrap();
         assert!(link.contains("rel=\"prev\"") && !link.contains("rel=\"next\""));
     }
 
     #[test]
-    fn link_header_edges() {
+    fn no_link_when_every_row_fits_in_one_page() {
         let params = Params::parse(None);
-        let link = link_header("http://h", "/p", &params, 0, 10, Some(10), 10);
-        assert!(!link.contains("next") && !link.contains("prev"));
-        assert!(link.contains("sysparm_limit=10&sysparm_offset=0>;rel=\"last\""));
-        let link = link_header("http://h", "/p", &params, 0, 10, Some(0), 0);
-        assert!(link.contains("rel=\"last\""));
+        assert_eq!(
+            link_header("http://h", "/p", &params, 0, 10, Some(10), 10),
+            None
+        );
+        assert_eq!(
+            link_header("http://h", "/p", &params, 0, 10, Some(0), 0),
+            None
+        );
+        assert_eq!(link_header("http://h", "/p", &params, 0, 10, None, 9), None);
+        // Past the first page, the links stay, even when it is the last.
+        let link = link_header("http://h", "/p", &params, 10, 10, Some(12), 2).unwrap();
+        assert!(link.contains("sysparm_offset=10&sysparm_limit=10>;rel=\"last\""));
+        assert!(!link.contains("next"));
         // Without a count, "next" is offered while pages come back full.
-        let link = link_header("http://h", "/p", &params, 0, 10, None, 10);
+        let link = link_header("http://h", "/p", &params, 0, 10, None, 10).unwrap();
         assert!(link.contains("rel=\"next\"") && !link.contains("last"));
+        let link = link_header("http://h", "/p", &params, 0, 10, Some(11), 10).unwrap();
+        assert!(link.contains("rel=\"next\""));
     }
 }

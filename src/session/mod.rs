@@ -8,6 +8,7 @@
 //! ServiceNow APIs live in [`crate::api`].
 
 mod jar;
+pub mod page;
 mod validate;
 
 use std::path::PathBuf;
@@ -383,30 +384,58 @@ impl Session {
             if !status.is_success() {
                 return Err(envelope::error_from_response(&self.instance, response).await);
             }
-            if envelope::is_html(response.headers()) && url.path().ends_with(".do") {
-                // A processor that answers with a page instead of JSON is showing the login form.
-                let text = response.text().await.unwrap_or_default();
-                if envelope::looks_like_login_page(&text) {
-                    self.mark_dead();
-                    return Err(Error::login_required(
-                        &self.instance.name,
-                        format!(
-                            "the session for {} has expired (the login page came back)",
-                            self.instance.name
-                        ),
-                    ));
-                }
-                return Err(Error::new(
-                    ErrorKind::Unreachable,
-                    format!(
-                        "{} answered {} with an HTML page, not JSON",
-                        self.instance.base(),
-                        url.path()
-                    ),
-                ));
+            if expects_json(&url) && is_page(response.headers()) {
+                return Err(self.page_error(&url, response).await);
             }
             self.mark_alive();
             return Ok(response);
+        }
+    }
+
+    /// The error for an HTML page where an API path should have answered JSON: never a working
+    /// session, whatever the status (see [`page`]).
+    async fn page_error(&self, url: &url::Url, response: reqwest::Response) -> Error {
+        let text = response.text().await.unwrap_or_default();
+        let name = &self.instance.name;
+        let base = self.instance.base();
+        let path = url.path();
+        let titled =
+            |title: Option<String>| title.map(|t| format!(" titled {t:?}")).unwrap_or_default();
+        match page::classify(&text) {
+            page::Page::Login { title } => {
+                self.mark_dead();
+                Error::login_required(
+                    name,
+                    format!(
+                        "the session for {name} is not accepted: {base} answered {path} with a \
+                         login page{} instead of JSON (an expired session, or a single sign-on \
+                         front door or proxy asking for a login)",
+                        titled(title)
+                    ),
+                )
+            }
+            page::Page::Hibernating { wake } => Error::new(
+                ErrorKind::Unreachable,
+                format!(
+                    "the instance is hibernating: wake it at {wake} ({base} answered {path} with \
+                     its hibernation page)"
+                ),
+            )
+            .with_hint(format!(
+                "sign in at {wake} to wake {name}, wait until {base} opens, then try again"
+            )),
+            page::Page::Other { title } => Error::new(
+                ErrorKind::Unreachable,
+                format!(
+                    "{base} is not ServiceNow's API: {path} answered with an HTML page{} instead \
+                     of JSON (a proxy, a captive portal, or the wrong URL?)",
+                    titled(title)
+                ),
+            )
+            .with_hint(format!(
+                "open {base} in a browser to see what answers, and check `url` in {}",
+                self.instance.source.display()
+            )),
         }
     }
 
@@ -562,6 +591,28 @@ fn retry_after(headers: &HeaderMap) -> Option<Duration> {
     Some(Duration::try_from(wait).unwrap_or(Duration::ZERO))
 }
 
+/// Is `url` an API path, whose answer is JSON whatever the status: the REST APIs (`/api/...`)
+/// and the JSONv2 processor (`*.do?JSONv2`)? Other `*.do` paths are UI pages.
+fn expects_json(url: &url::Url) -> bool {
+    let path = url.path();
+    path.starts_with("/api/")
+        || (path.ends_with(".do")
+            && url.query().is_some_and(|q| {
+                q.split('&')
+                    .any(|pair| pair.split('=').next() == Some("JSONv2"))
+            }))
+}
+
+/// Is the reply an HTML page? An attachment's own bytes (which come with
+/// `X-Attachment-Metadata`) may be HTML and are not a page of the instance's.
+fn is_page(headers: &HeaderMap) -> bool {
+    let html = header(headers, "content-type").is_some_and(|v| {
+        let v = v.trim_start().to_ascii_lowercase();
+        v.starts_with("text/html") || v.starts_with("application/xhtml+xml")
+    });
+    html && !headers.contains_key("x-attachment-metadata")
+}
+
 /// Does a redirect to `location` mean the session is gone?
 pub fn is_login_bounce(location: &str) -> bool {
     let path = location.split(['?', '#']).next().unwrap_or_default();
@@ -671,6 +722,40 @@ mod tests {
         assert!(is_login_bounce("logout_success.do"));
         assert!(!is_login_bounce("/navpage.do"));
         assert!(!is_login_bounce("/api/now/table/incident"));
+    }
+
+    #[test]
+    fn api_paths_expect_json() {
+        let url = |s: &str| url::Url::parse(s).unwrap();
+        assert!(expects_json(&url("https://a/api/now/table/incident")));
+        assert!(expects_json(&url(
+            "https://a/incident.do?JSONv2&sysparm_action=getKeys"
+        )));
+        assert!(expects_json(&url(
+            "https://a/incident.do?sysparm_action=get&JSONv2="
+        )));
+        assert!(!expects_json(&url("https://a/incident.do?sys_id=x")));
+        assert!(!expects_json(&url("https://a/navpage.do")));
+        assert!(!expects_json(&url("https://a/apiary/x")));
+    }
+
+    #[test]
+    fn pages_are_html_but_not_attachments() {
+        let mut h = HeaderMap::new();
+        h.insert(
+            "content-type",
+            HeaderValue::from_static("Text/HTML; charset=UTF-8"),
+        );
+        assert!(is_page(&h));
+        h.insert("x-attachment-metadata", HeaderValue::from_static("{}"));
+        assert!(!is_page(&h));
+        let mut h = HeaderMap::new();
+        h.insert(
+            "content-type",
+            HeaderValue::from_static("application/json;charset=UTF-8"),
+        );
+        assert!(!is_page(&h));
+        assert!(!is_page(&HeaderMap::new()));
     }
 
     #[test]

@@ -182,6 +182,23 @@ pub fn incident_list(g_ck: &str, rows: &[ListRow], total: usize, removed: usize)
     page("Incidents", Some(g_ck), "", &body)
 }
 
+/// The page a hibernating developer instance answers every path with (`200`): served by the
+/// developer program in front of the instance, not by the instance, so not in the UI's frame.
+/// Its shape (title, class `instance-hibernating-page`, the heading, the sign-in button to the
+/// developer portal) follows a real one captured in a public CI log.
+pub fn hibernating() -> &'static str {
+    "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\
+     <title>Instance Hibernating page</title><style>body{background-color:#293D40;\
+     font-family:Helvetica,Arial,sans-serif}h1,p{color:#fff}.instance-hibernating-page\
+     {max-width:600px;margin:auto;padding:10px}</style></head><body>\
+     <div class=\"instance-hibernating-page\"><h1>Your instance is hibernating</h1>\
+     <p class=\"information\">Sign in to the site to wake your instance</p>\
+     <button onclick=\"location.href='https://developer.servicenow.com/dev.do#!/home?wu=true';\" \
+     class=\"button-text\">Sign in</button>\
+     <p><a id=\"wake\" href=\"https://developer.servicenow.com/dev.do#!/home?wu=true\">\
+     Wake your instance at developer.servicenow.com</a></p></div></body></html>"
+}
+
 pub fn logged_out() -> String {
     page(
         "Logged out",

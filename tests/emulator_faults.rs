@@ -274,8 +274,8 @@ async fn a_hibernating_instance_answers_every_path_with_its_page() {
     assert_eq!(body["result"].as_array().unwrap().len(), 1);
 }
 
-/// The repeated-row fault: a list page of two or more rows lists its first row again at its
-/// end; a page of one row is left alone.
+/// The repeated-row fault: a list page of two or more rows lists its first row again after its
+/// second; a page of one row is left alone.
 #[tokio::test]
 async fn a_page_can_list_a_row_twice() {
     let emu = start(5);
@@ -301,14 +301,9 @@ async fn a_page_can_list_a_row_twice() {
     let body: Value = response.json().await.unwrap();
     let listed = ids(&body);
     assert_eq!(listed.len(), 4, "three rows and one again: {listed:?}");
-    assert_eq!(listed[0], listed[3]);
-    assert_eq!(
-        listed[..3]
-            .iter()
-            .collect::<std::collections::BTreeSet<_>>()
-            .len(),
-        3
-    );
+    assert_eq!(listed[0], listed[2]);
+    let distinct: std::collections::BTreeSet<&String> = listed.iter().collect();
+    assert_eq!(distinct.len(), 3, "{listed:?}");
     let one = basic(&emu, Method::GET, PATH, "admin")
         .send()
         .await

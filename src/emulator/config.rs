@@ -102,9 +102,9 @@ pub struct Faults {
     pub error_rate: f64,
     /// Share of API requests whose connection is closed with no reply (0.0..=1.0).
     pub drop_rate: f64,
-    /// Every Table API list page of two or more rows lists its first row again at its end (one
-    /// row more than the page holds), as real instances do now and then on ACL-filtered,
-    /// offset-paged queries.
+    /// Every Table API list page of two or more rows lists its first row again after its
+    /// second (one row more than the limit), as real instances do now and then on
+    /// ACL-filtered, offset-paged queries.
     pub repeat_row: bool,
 }
 

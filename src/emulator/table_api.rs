@@ -184,8 +184,9 @@ pub async fn list(
             });
             let mut body = String::with_capacity(64 * 1024);
             body.push_str("{\"result\":[");
+            // Where the first row's JSON sits, and where the second row's ends.
             let mut first_row: Option<std::ops::Range<usize>> = None;
-            let mut written = 0usize;
+            let mut second_end: Option<usize> = None;
             let returned = store::select_cells(
                 conn,
                 table,
@@ -204,19 +205,16 @@ pub async fn list(
                     }
                     let start = body.len();
                     view.write(&mut body, cells);
-                    if first_row.is_none() {
-                        first_row = Some(start..body.len());
+                    match first_row {
+                        None => first_row = Some(start..body.len()),
+                        Some(_) if second_end.is_none() => second_end = Some(body.len()),
+                        Some(_) => {}
                     }
-                    written += 1;
                 },
             )?;
-            if repeat_row
-                && written >= 2
-                && let Some(first) = first_row
-            {
-                let again = body[first].to_owned();
-                body.push(',');
-                body.push_str(&again);
+            if repeat_row && let (Some(first), Some(at)) = (first_row, second_end) {
+                let again = format!(",{}", &body[first]);
+                body.insert_str(at, &again);
             }
             body.push_str("]}");
             Ok((body, returned, total))

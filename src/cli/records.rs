@@ -1,5 +1,7 @@
-//! `snowbridge records INSTANCE TABLE`: stream a table's records as JSON, NDJSON or CSV, with a
-//! progress bar when stderr is a terminal. Memory holds one page, whatever the count.
+//! `snowbridge records INSTANCE TABLE`: stream a table's records as JSON, NDJSON or CSV, each
+//! once, with a progress bar when stderr is a terminal. Memory holds one page whatever the count
+//! (plus the sys_ids read so far when `--query` orders the rows); the paging and its end are
+//! [`snowbridge::api::table`]'s.
 
 use std::io::{BufWriter, IsTerminal, Write};
 

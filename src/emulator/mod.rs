@@ -8,9 +8,12 @@
 //! `X-Is-Logged-In`), the Table, Attachment and JSONv2 APIs with encoded queries whose invalid
 //! terms are silently dropped, rows in primary-key (sys_id) order when no `ORDERBY` is given,
 //! read ACLs applied after the limit (users without itil see only incidents they called in, so
-//! pages come back short while `X-Total-Count` counts every match), write ACLs and the
-//! resolution data policy, the incident form with its UI actions and attachment dialog, `414`,
-//! `429` and injected faults. pysnc works against it unchanged.
+//! pages come back short while `X-Total-Count` counts every match), `Link` as instances send it
+//! (absolute, `sysparm_fields` commas raw, left out when every row fits in one page), write ACLs
+//! and the resolution data policy, the incident form with its UI actions and attachment dialog,
+//! `414`, `429`, injected faults (a row listed twice in a page among them) and a hibernating
+//! developer instance (every path answers `200` with the page asking to wake it). pysnc works
+//! against it unchanged.
 //!
 //! Seeded users (password `snowbridge` unless configured): `admin` (admin), `itil.user` (itil),
 //! `itil.admin` (itil, itil_admin), `mfa.user` (itil; one-time code `123456` after the password),
@@ -34,7 +37,12 @@
 //!   ([`Jsonv2Unauthenticated`]); whole-call JSONv2 failures use status 400; `deleteMultiple`
 //!   answers `{"records":[{"count":"N"}]}`.
 //! - The SSO assertion is SAML-shaped XML signed with a per-run HMAC key, not XML-DSig.
-//! - `sysparm_no_count=true` leaves out `X-Total-Count` (and the `last` link).
+//! - `sysparm_no_count=true` leaves out `X-Total-Count` (and the `last` link); without a count,
+//!   "every row fits in one page" means the first page listed fewer rows than the limit.
+//! - The repeated-row fault puts the page's first row again after its second, so the page holds
+//!   one row more than the limit and loses none (where real instances put it is not recorded).
+//! - The hibernation page's shape comes from a public CI log of a real one; while hibernating the
+//!   instance host sets no cookies and no instance headers, the IdP host answers as usual.
 //! - Bearer scopes: Table API `table_read` / `table_read_write`, Attachment API also
 //!   `attachment_read` / `attachment_write`, JSONv2 `useraccount` only; `useraccount` grants all.
 //! - In the request log, a connection closed without a reply has status 0.

@@ -2,9 +2,11 @@
 //!
 //! It sends the CSRF token on REST calls and takes a fresh one when the instance offers it; it
 //! never follows redirects blindly, so a bounce to the login page reads as "expired", not as a
-//! 200; it retries what is safe to retry (429 after `Retry-After`, 5xx and resets on idempotent
-//! calls); and it merges the cookies the instance rotates back into the vault under the lock, so
-//! the next process starts from them. It knows HTTP and the session's life; the shapes of the
+//! 200; an HTML page where an API path owes JSON is never success (a login page is login required,
+//! a hibernating instance and any other page are errors that say so: [`page`]); it retries what
+//! is safe to retry (429 after `Retry-After`, 5xx and resets on idempotent calls); and it merges
+//! the cookies the instance rotates back into the vault under the lock, so the next process
+//! starts from them. It knows HTTP and the session's life; the shapes of the
 //! ServiceNow APIs live in [`crate::api`].
 
 mod jar;

@@ -1,5 +1,6 @@
 //! Is the session still good? One cheap authenticated call, skipped when a call succeeded
-//! within the instance's validation window.
+//! within the instance's validation window. The call goes through [`Session::send`], so an HTML
+//! page in place of the reply's JSON (a login page, a hibernating instance) is never `Valid`.
 
 use time::OffsetDateTime;
 
@@ -18,7 +19,8 @@ pub enum Validity {
     Expired(String),
     /// The session works, but the instance refused the check (ACL, scope).
     Forbidden(String),
-    /// The instance could not be reached or answered nonsense.
+    /// The instance could not be reached, is hibernating, or answered something that is not
+    /// ServiceNow's API (an HTML page of a proxy's, say); the message says which.
     Unreachable(String),
 }
 

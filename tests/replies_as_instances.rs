@@ -286,7 +286,7 @@ async fn links_to_another_origin_are_refused() {
                 "--paginate",
             ],
         ] {
-            let (status, _, err) = run(&home, &args);
+            let (status, out, err) = run(&home, &args);
             assert_eq!(status.code(), Some(1), "{args:?}: {err}");
             assert!(
                 err.contains("refused") && err.contains(&foreign),
@@ -296,6 +296,13 @@ async fn links_to_another_origin_are_refused() {
                 fake.foreign_hits().is_empty(),
                 "{args:?}: the other host was called"
             );
+            if args[0] == "records" {
+                assert_eq!(
+                    rows(&out).len(),
+                    7,
+                    "the page read is printed before the refusal"
+                );
+            }
         }
     }
 

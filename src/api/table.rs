@@ -205,8 +205,10 @@ pub struct Pages<'s> {
     last: Option<String>,
     /// The offset of the next request we build (keyset: past `last`).
     offset: u64,
-    /// Offset paging: the instance's `next` page, when it named one.
-    next_link: Option<Url>,
+    /// Offset paging: the instance's `next` target and the URL of the page that named it,
+    /// resolved (and refused if on another origin) when it is needed, so the page that named
+    /// it is passed on first.
+    next_link: Option<(Url, String)>,
     /// Every URL requested, so none is requested twice.
     requested: HashSet<String>,
     /// Offset paging: every sys_id passed on (keyset paging needs only `last`).
@@ -285,7 +287,8 @@ impl Pages<'_> {
         }
         let size = (self.query.page_size.max(1) as u64).min(remaining);
         let (url, offset, size) = match self.next_link.take() {
-            Some(link) => {
+            Some((page, target)) => {
+                let link = link::resolve(self.session.instance(), &page, &target)?;
                 let offset = query_number(&link, "sysparm_offset").unwrap_or(self.offset);
                 let size = query_number(&link, "sysparm_limit").unwrap_or(size);
                 (link, offset, size)
@@ -337,9 +340,7 @@ impl Pages<'_> {
             }
         } else {
             self.offset = offset.saturating_add(size);
-            if let Some(next) = &reply.next {
-                self.next_link = Some(link::resolve(self.session.instance(), &url, next)?);
-            }
+            self.next_link = reply.next.map(|next| (url, next));
         }
         Ok(Some(rows))
     }

@@ -243,3 +243,38 @@ async fn rest_uploads_carry_the_content_type_of_what_the_file_is() {
         );
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_upload_whose_reply_is_lost_is_judged_by_what_the_record_holds() {
+    let emu = emulator(|_| {});
+    let home = Home::new("dev", &emu);
+    home.store_login(&form_login(&emu, "admin", false).await);
+    let sys_id = sys_id_of(&emu, "INC0010011");
+    let dir = tempfile::tempdir().unwrap();
+    let content = b"the instance keeps this, then the reply is lost\n";
+    let path = file(dir.path(), "kept.txt", content);
+    emu.control()
+        .lose_next_reply_to("POST", "/api/now/attachment/file");
+
+    let out = home.run(&[
+        "attach",
+        "dev",
+        "incident",
+        "INC0010011",
+        path.to_str().unwrap(),
+    ]);
+    assert!(out.status.success(), "{}", common::stderr(&out));
+    assert!(
+        common::stdout(&out).contains("through the REST Attachment API"),
+        "{}",
+        common::stdout(&out)
+    );
+    assert_eq!(copies(&emu, &sys_id, content), 1, "attached exactly once");
+    let posts = emu
+        .control()
+        .request_log()
+        .iter()
+        .filter(|r| r.method == "POST" && r.path_and_query.starts_with("/api/now/attachment"))
+        .count();
+    assert_eq!(posts, 1, "the upload was not sent again");
+}

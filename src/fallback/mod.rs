@@ -484,9 +484,16 @@ impl OnForm<'_> {
 
     /// Opens the dialog, chooses the file at `path` (absolute) and presses Upload.
     async fn upload(&self, path: &str) -> Result<()> {
-        self.click("header_add_attachment", "opening the attachment dialog")
-            .await?;
         let client = self.browser.client();
+        // The paperclip toggles the dialog on some releases: press it only while it is shut.
+        let open = match client.find(Locator::Id("attachFile")).await {
+            Ok(input) => input.is_displayed().await.unwrap_or(false),
+            Err(_) => false,
+        };
+        if !open {
+            self.click("header_add_attachment", "opening the attachment dialog")
+                .await?;
+        }
         let input = client
             .find(Locator::Id("attachFile"))
             .await

@@ -65,8 +65,9 @@ pub struct LocalFile {
 }
 
 impl LocalFile {
-    /// Reads `path` once to learn its size and SHA-256. Errors ([`ErrorKind::Usage`]) name the
-    /// file: not a regular file, no usable (UTF-8) name, unreadable.
+    /// Reads `path` once to learn its size and SHA-256. Errors name the file: no usable (UTF-8)
+    /// name is [`ErrorKind::Usage`]; missing, not a regular file or unreadable is
+    /// [`ErrorKind::BadInput`] (a file that cannot be read).
     pub async fn read(path: &Path) -> Result<LocalFile> {
         let name = path
             .file_name()
@@ -93,7 +94,7 @@ impl LocalFile {
         })
         .await
         .map_err(|e| Error::internal(format!("hashing {} failed: {e}", path.display())))?
-        .map_err(|e| Error::usage(format!("cannot attach {}: {e}", path.display())))?;
+        .map_err(|e| Error::bad_input(format!("cannot attach {}: {e}", path.display())))?;
         Ok(LocalFile {
             path: path.to_path_buf(),
             name,
@@ -259,6 +260,7 @@ impl<'s> Attachments<'s> {
             Err(e) => Err(e),
         }
     }
+
     /// The attachments of the record `table`/`sys_id`.
     pub async fn list(&self, table: &str, sys_id: &str) -> Result<Vec<Attachment>> {
         let target = format!(

@@ -370,15 +370,17 @@ impl OnForm<'_> {
     ) -> Result<Attachment> {
         let before = Held::new(&self.held(listing, table, sys_id).await?);
         let marker = self.mark().await?;
+        // A message already showing is not this upload's.
+        let old_error = self.wait_page(|_| true).await?.error;
         let uploaded = self.upload(path).await;
         // The page after the upload: a new document (the dialog posts the form) or, where the
-        // dialog uploads in place, a list with a new sys_id or an error message.
+        // dialog uploads in place, a list with a new sys_id or a new error message.
         let outcome = match uploaded {
             Ok(()) => {
                 self.wait_page(|p| {
                     p.neterror.is_some()
                         || p.path.ends_with("login.do")
-                        || p.error.is_some()
+                        || (p.error.is_some() && p.error != old_error)
                         || (p.record.is_some() && p.marker.as_deref() != Some(marker.as_str()))
                         || p.attachments.iter().any(|a| !before.contains(&a.sys_id))
                 })
@@ -387,9 +389,9 @@ impl OnForm<'_> {
             Err(e) => Err(e),
         };
         let page = match outcome {
-            Ok(page) => Some(page),
-            // Closed windows and logged-out sessions are not worth looking past.
-            Err(e) if matches!(e.kind(), ErrorKind::Cancelled) => return Err(e),
+            Ok(page) => page,
+            // A closed window is not worth looking past.
+            Err(e) if e.kind() == ErrorKind::Cancelled => return Err(e),
             Err(e) => {
                 tracing::info!(error = %e, "the upload did not finish as expected; looking at the record");
                 return self
@@ -397,33 +399,42 @@ impl OnForm<'_> {
                     .await;
             }
         };
-        if let Some(page) = &page {
-            if page.path.ends_with("login.do") {
-                return Err(Error::login_required(
-                    &self.session.instance().name,
-                    "the browser was sent to the login page while uploading: the session has expired",
-                ));
-            }
-            if page.record.as_deref() != Some(sys_id) && *listing == Listing::Form {
-                // Not back on the form: its list cannot be read, so reload it to look.
-                let e = Error::new(
-                    ErrorKind::Instance,
-                    format!(
-                        "the upload of {:?} did not come back to the record's form",
-                        file.name
-                    ),
-                );
-                return self
-                    .look_after(listing, table, sys_id, file, &before, e)
-                    .await;
-            }
+        if page.path.ends_with("login.do") {
+            return Err(Error::login_required(
+                &self.session.instance().name,
+                "the browser was sent to the login page while uploading: the session has expired",
+            ));
+        }
+        if page.record.as_deref() != Some(sys_id) && *listing == Listing::Form {
+            // Not back on the form, whose list is the evidence: open it again to look.
+            let e = Error::new(
+                ErrorKind::Instance,
+                format!(
+                    "the upload of {:?} did not come back to the record's form{}",
+                    file.name,
+                    page.neterror
+                        .map(|n| format!(" (the browser showed {n})"))
+                        .unwrap_or_default()
+                ),
+            );
+            return self
+                .look_after(listing, table, sys_id, file, &before, e)
+                .await;
         }
         let after = self.held(listing, table, sys_id).await?;
         if let Some(found) = before.new_copy_of(&after, file) {
             return Ok(found.clone());
         }
-        Err(match page.and_then(|p| p.error) {
+        Err(match page.error.filter(|e| Some(e) != old_error.as_ref()) {
             Some(message) => form_error(&message),
+            None if page.neterror.is_some() => Error::new(
+                ErrorKind::Browser,
+                format!(
+                    "the browser showed {} after uploading {:?}, and the record holds no new attachment with its content",
+                    page.neterror.unwrap_or_default(),
+                    file.name
+                ),
+            ),
             None => Error::new(
                 ErrorKind::Instance,
                 format!(

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs what the demo and the tests need on a fresh Debian machine, when missing:
 # Chromium and chromedriver, Xvfb (headed Chrome), gnome-keyring and D-Bus (the Secret Service
-# tests), and a Python virtual environment in .venv with pysnc. Sourced by demo.sh and test.sh.
+# tests), curl and wget (the cookie-export checks), and a Python virtual environment in .venv with
+# pysnc and requests. Sourced by demo.sh and test.sh.
 set -euo pipefail
 
 snowbridge_root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -14,6 +15,7 @@ command -v gnome-keyring-daemon >/dev/null 2>&1 || need_packages+=(gnome-keyring
 command -v dbus-run-session >/dev/null 2>&1 || need_packages+=(dbus dbus-x11)
 command -v secret-tool >/dev/null 2>&1 || need_packages+=(libsecret-tools)
 command -v curl >/dev/null 2>&1 || need_packages+=(curl)
+command -v wget >/dev/null 2>&1 || need_packages+=(wget)
 python3 -c 'import venv, ensurepip' >/dev/null 2>&1 || need_packages+=(python3-venv)
 
 if [ "${#need_packages[@]}" -gt 0 ]; then
@@ -28,12 +30,14 @@ if ! command -v cargo >/dev/null 2>&1; then
   exit 1
 fi
 
-# Python: pysnc (the official client, unchanged) for the compatibility check.
+# Python: pysnc (the official client, unchanged) for the compatibility check; requests for the
+# check that a Netscape cookie export loads in MozillaCookieJar and authenticates.
 venv="$snowbridge_root/.venv"
 if [ ! -x "$venv/bin/python" ]; then
   python3 -m venv "$venv"
 fi
-if ! "$venv/bin/python" -c "import pysnc, cryptography" >/dev/null 2>&1; then
-  echo "setup: installing pysnc and cryptography into .venv" >&2
-  "$venv/bin/pip" install -q --disable-pip-version-check pysnc cryptography
+if ! "$venv/bin/python" -c "import pysnc, cryptography, requests" >/dev/null 2>&1; then
+  echo "setup: installing pysnc, cryptography and requests into .venv" >&2
+  # `python -m pip`, not .venv/bin/pip: a copied venv's pip script names another interpreter.
+  "$venv/bin/python" -m pip install -q --disable-pip-version-check pysnc cryptography requests
 fi

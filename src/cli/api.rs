@@ -1,14 +1,14 @@
 //! `snowbridge api INSTANCE PATH`: one authenticated request, like `gh api`; prints the reply.
 
 use std::collections::HashSet;
-use std::io::{IsTerminal, Read, Write};
+use std::io::{IsTerminal, Write};
 
 use reqwest::Method;
 use snowbridge::api::{SysIds, link};
 use snowbridge::session::{Body, Call, Session};
 use snowbridge::{Error, Result};
 
-use super::{Context, output};
+use super::{Context, body, output};
 
 /// Arguments of `api`.
 #[derive(Debug, clap::Args)]
@@ -20,60 +20,78 @@ pub struct Args {
     /// The HTTP method (default GET, or POST with -d).
     #[arg(short = 'X', long = "method")]
     method: Option<String>,
-    /// A JSON body, or @FILE to read it from a file (@- for stdin).
+    /// A JSON body, or @FILE to read it from a file (@- for stdin). UTF-8 (a byte-order mark
+    /// allowed) or UTF-16 with a byte-order mark; checked as JSON before sending, unless -H gives
+    /// a Content-Type that is not JSON (then sent as is).
     #[arg(short = 'd', long = "data")]
     data: Option<String>,
-    /// An extra header, `Name: value` (repeatable).
+    /// Send the -d body even when it is empty (else refused: leave out -d to send none).
+    #[arg(long, requires = "data")]
+    allow_empty_body: bool,
+    /// An extra header, `Name: value` (repeatable). The session's own (Cookie, X-UserToken,
+    /// Authorization, Host, Content-Length, ...) are refused.
     #[arg(short = 'H', long = "header")]
     headers: Vec<String>,
     /// Follow `Link: rel="next"` to the last page; the pages' `result` arrays are joined.
     #[arg(long)]
     paginate: bool,
+    /// The method, body and headers, checked once before anything is sent (a body from stdin
+    /// can be read only once, and every page of --paginate sends the same).
+    #[arg(skip)]
+    prepared: Option<Prepared>,
 }
 
-fn read_body(data: &str) -> Result<Vec<u8>> {
-    let Some(source) = data.strip_prefix('@') else {
-        return Ok(data.as_bytes().to_vec());
-    };
-    if source == "-" {
-        let mut body = Vec::new();
-        std::io::stdin()
-            .read_to_end(&mut body)
-            .map_err(|e| Error::bad_input(format!("cannot read the body from stdin: {e}")))?;
-        return Ok(body);
-    }
-    std::fs::read(source)
-        .map_err(|e| Error::usage(format!("cannot read the body file {source}: {e}")))
+/// What every request of one `api` run carries besides its target.
+#[derive(Debug, Clone)]
+struct Prepared {
+    method: Method,
+    body: Body,
+    headers: Vec<(reqwest::header::HeaderName, reqwest::header::HeaderValue)>,
 }
 
-fn call_for(args: &Args, target: &str) -> Result<Call> {
+/// Checks the method, reads and checks the body, parses the headers: every mistake is found
+/// here, before the instance is asked anything.
+fn prepare(args: &Args) -> Result<Prepared> {
     let method = match (&args.method, &args.data) {
         (Some(m), _) => Method::from_bytes(m.to_ascii_uppercase().as_bytes())
             .map_err(|_| Error::usage(format!("{m:?} is not an HTTP method")))?,
         (None, Some(_)) => Method::POST,
         (None, None) => Method::GET,
     };
-    let mut call = Call::new(method, target);
-    if let Some(data) = &args.data {
-        call = call.body(Body::Bytes(
-            read_body(data)?.into(),
-            "application/json".into(),
+    let headers = body::headers(&args.headers)?;
+    if headers.content_type.is_some() && args.data.is_none() {
+        return Err(Error::usage(
+            "-H Content-Type names the type of a body, and there is none (give it with -d)",
         ));
     }
-    for header in &args.headers {
-        let (name, value) = header
-            .split_once(':')
-            .ok_or_else(|| Error::usage(format!("{header:?} is not `Name: value`")))?;
-        let name = reqwest::header::HeaderName::from_bytes(name.trim().as_bytes())
-            .map_err(|_| Error::usage(format!("{name:?} is not a header name")))?;
-        let value = reqwest::header::HeaderValue::from_str(value.trim())
-            .map_err(|_| Error::usage(format!("{value:?} is not a header value")))?;
+    let body = match &args.data {
+        Some(data) => {
+            let read = body::read(data, headers.content_type.as_deref(), args.allow_empty_body)?;
+            Body::Bytes(read.bytes, read.content_type)
+        }
+        None => Body::Empty,
+    };
+    Ok(Prepared {
+        method,
+        body,
+        headers: headers.extra,
+    })
+}
+
+fn call_for(args: &Args, target: &str) -> Result<Call> {
+    let prepared = match &args.prepared {
+        Some(prepared) => prepared.clone(),
+        None => prepare(args)?,
+    };
+    let mut call = Call::new(prepared.method, target).body(prepared.body);
+    for (name, value) in prepared.headers {
         call = call.header(name, value);
     }
     Ok(call)
 }
 
-pub async fn run(ctx: &Context, args: Args) -> Result<()> {
+pub async fn run(ctx: &Context, mut args: Args) -> Result<()> {
+    args.prepared = Some(prepare(&args)?);
     let instance = ctx.instance(&args.instance)?;
     let session = Session::open(&instance, ctx.vault())?;
     let result = if args.paginate {

@@ -5,6 +5,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use serde::Serialize;
+use snowbridge::api::attachment::{Attached, LocalFile};
 use snowbridge::api::{Attachments, incident};
 use snowbridge::fallback::{self, FallbackOptions};
 use snowbridge::instance::Fallback;
@@ -35,11 +36,24 @@ struct Done {
     instance: String,
     table: String,
     sys_id: String,
+    /// The files' names, in the order given.
     files: Vec<String>,
+    /// Each file with the attachment the instance holds for it.
+    attachments: Vec<AttachmentOut>,
     /// "rest" or "browser"
     path: &'static str,
     /// Why the browser was used.
     reason: Option<String>,
+}
+
+#[derive(Serialize)]
+struct AttachmentOut {
+    /// The local file as given.
+    file: String,
+    /// The attachment's sys_id.
+    sys_id: String,
+    /// Its name as the instance lists it.
+    file_name: String,
 }
 
 /// May this refusal be worked around through the UI?
@@ -49,19 +63,33 @@ pub fn ui_can_help(e: &Error) -> bool {
 
 pub async fn run(ctx: &Context, args: Args) -> Result<()> {
     let instance = ctx.instance(&args.instance)?;
-    for file in &args.files {
-        if !file.is_file() {
-            return Err(Error::usage(format!(
-                "{} is not a readable file",
-                file.display()
-            )));
-        }
+    // Every file is read (and hashed) before anything is sent: a typo fails the run whole.
+    let mut files = Vec::with_capacity(args.files.len());
+    for path in &args.files {
+        files.push(LocalFile::read(path).await?);
     }
     let session = Session::open(&instance, ctx.vault())?;
-    let result = attach(ctx, &session, &args).await;
+    let mut attached = Vec::new();
+    let result = attach(ctx, &session, &args, &files, &mut attached).await;
     let saved = session.save();
-    let done = result?;
+    let route = result.map_err(|e| partial(e, &files, &attached))?;
     saved?;
+    let done = Done {
+        instance: instance.name.clone(),
+        table: args.table.clone(),
+        sys_id: route.sys_id,
+        files: files.iter().map(|f| f.name.clone()).collect(),
+        attachments: attached
+            .iter()
+            .map(|a| AttachmentOut {
+                file: a.file.path.display().to_string(),
+                sys_id: a.attachment.sys_id.clone(),
+                file_name: a.attachment.file_name.clone(),
+            })
+            .collect(),
+        path: route.path,
+        reason: route.reason,
+    };
     if ctx.json {
         return output::json(&done);
     }
@@ -72,13 +100,69 @@ pub async fn run(ctx: &Context, args: Args) -> Result<()> {
     output::line(&format!(
         "{}: attached {} to {} {} {how}",
         instance.name,
-        done.files.join(", "),
+        names(files.iter()),
         done.table,
         args.record
     ))
 }
 
-async fn attach(ctx: &Context, session: &Session, args: &Args) -> Result<Done> {
+/// File names, quoted where spaces or quotes would make them ambiguous.
+fn names<'a>(files: impl Iterator<Item = &'a LocalFile>) -> String {
+    files
+        .map(|f| {
+            if f.name
+                .chars()
+                .all(|c| c.is_alphanumeric() || "._-+@".contains(c))
+            {
+                f.name.clone()
+            } else {
+                format!("{:?}", f.name)
+            }
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// `e`, saying which files were attached before it and which were not tried.
+fn partial(e: Error, files: &[LocalFile], attached: &[Attached]) -> Error {
+    if files.len() < 2 {
+        return e;
+    }
+    let done = names(attached.iter().map(|a| &a.file));
+    let left = names(files.iter().skip(attached.len() + 1));
+    let failed = files.get(attached.len()).map(|f| names(std::iter::once(f)));
+    let mut note = match failed {
+        Some(failed) => format!("failed on {failed}"),
+        None => String::new(),
+    };
+    note.push_str(&format!(
+        "; attached before it: {}",
+        if done.is_empty() { "none" } else { &done }
+    ));
+    if !left.is_empty() {
+        note.push_str(&format!("; not tried: {left}"));
+    }
+    e.with_note(&note)
+}
+
+/// How the files went in.
+struct Route {
+    /// The record's sys_id.
+    sys_id: String,
+    /// "rest" or "browser".
+    path: &'static str,
+    /// Why the browser was used.
+    reason: Option<String>,
+}
+
+/// Attaches `files` in order, pushing each onto `attached` once the instance holds it.
+async fn attach(
+    ctx: &Context,
+    session: &Session,
+    args: &Args,
+    files: &[LocalFile],
+    attached: &mut Vec<Attached>,
+) -> Result<Route> {
     let instance = session.instance();
     let record = incident::find(session, &args.table, &args.record).await?;
     let sys_id = record
@@ -86,10 +170,24 @@ async fn attach(ctx: &Context, session: &Session, args: &Args) -> Result<Done> {
         .ok_or_else(|| Error::new(ErrorKind::Instance, "the record came back without a sys_id"))?
         .to_owned();
     let api = Attachments::new(session);
-    let mut attached = Vec::new();
-    for (i, file) in args.files.iter().enumerate() {
-        match api.upload(&args.table, &sys_id, file).await {
-            Ok(a) => attached.push(a.file_name),
+    // What the record holds before: an upload whose reply is lost is judged against it.
+    let mut held = match api.held(&args.table, &sys_id).await {
+        Ok(held) => held,
+        Err(e) if e.is_login_required() => return Err(e),
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot list the record's attachments; a lost reply will count as a failure");
+            None
+        }
+    };
+    for (i, file) in files.iter().enumerate() {
+        match api
+            .upload_judged(&args.table, &sys_id, file, &mut held)
+            .await
+        {
+            Ok(attachment) => attached.push(Attached {
+                file: file.clone(),
+                attachment,
+            }),
             Err(e) if ui_can_help(&e) && instance.fallback == Fallback::Auto => {
                 tracing::info!(error = %e, "the Attachment API refused; using the browser");
                 let profile = tempfile::Builder::new()
@@ -103,15 +201,17 @@ async fn attach(ctx: &Context, session: &Session, args: &Args) -> Result<Done> {
                     diagnostics: ctx.dirs.diagnostics(),
                     timeout: Duration::from_secs(60),
                 };
-                let names =
-                    fallback::attach(session, &args.table, &sys_id, &args.files[i..], &options)
-                        .await?;
-                attached.extend(names);
-                return Ok(Done {
-                    instance: instance.name.clone(),
-                    table: args.table.clone(),
+                fallback::attach(
+                    session,
+                    &args.table,
+                    &sys_id,
+                    &files[i..],
+                    &options,
+                    attached,
+                )
+                .await?;
+                return Ok(Route {
                     sys_id,
-                    files: attached,
                     path: "browser",
                     reason: Some(e.message().to_owned()),
                 });
@@ -122,11 +222,8 @@ async fn attach(ctx: &Context, session: &Session, args: &Args) -> Result<Done> {
             Err(e) => return Err(e),
         }
     }
-    Ok(Done {
-        instance: instance.name.clone(),
-        table: args.table.clone(),
+    Ok(Route {
         sys_id,
-        files: attached,
         path: "rest",
         reason: None,
     })

@@ -3,6 +3,7 @@
 
 mod api;
 mod attach;
+mod body;
 mod browser_args;
 mod connect;
 mod cookies;

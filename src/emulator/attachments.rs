@@ -2,7 +2,9 @@
 //! list, metadata, download, delete) and the storage both it and the form's upload dialog use.
 //!
 //! Uploading or deleting needs write access to the record; itil users are refused outright when
-//! `itil_rest_attachments_refused` is on (the form's dialog is not subject to that switch).
+//! `itil_rest_attachments_refused` is on, and refused reads when
+//! `itil_rest_attachment_reads_refused` is (the form's dialog and list are subject to neither).
+//! Files over `attachment_max_size_mb` are refused by the API and the form alike.
 
 use std::sync::Arc;
 
@@ -121,6 +123,9 @@ async fn principal(
         ]
     };
     auth::require_scope(&principal, scopes)?;
+    if !write && state.config().itil_rest_attachment_reads_refused && !principal.is_admin() {
+        return Err(reply::acl_denied("Read"));
+    }
     Ok(principal)
 }
 
@@ -172,12 +177,27 @@ struct Upload {
     data: Bytes,
 }
 
+/// The refusal of a file over `com.glide.attachment.max_size`, as the form and the API word it.
+pub fn too_large(state: &AppState, file_name: &str, size: usize) -> Option<String> {
+    let limit = state.config().attachment_max_size_mb;
+    (size as u64 > state.config().attachment_max_bytes()).then(|| {
+        format!("Failed to create the attachment {file_name}: it exceeds the maximum attachment size of {limit} MB")
+    })
+}
+
 async fn store_upload(
     state: &Arc<AppState>,
     ctx: &Ctx,
     principal: &Principal,
     upload: Upload,
 ) -> Reply {
+    if let Some(message) = too_large(state, &upload.file_name, upload.data.len()) {
+        return Err(reply::envelope(
+            StatusCode::BAD_REQUEST,
+            &message,
+            Some("com.glide.attachment.max_size"),
+        ));
+    }
     let now = state.now();
     let user = principal.user.clone();
     let record = state

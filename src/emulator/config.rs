@@ -33,6 +33,13 @@ pub struct EmulatorConfig {
     pub idp_host: Option<String>,
     /// itil users (anyone without admin) get 403 from the Attachment API.
     pub itil_rest_attachments_refused: bool,
+    /// itil users (anyone without admin) get 403 from the Attachment API's reads too (listing,
+    /// metadata, download), as where an ACL or REST access policy closes the whole API; off by
+    /// default, since most instances let users read the attachments of records they can read.
+    pub itil_rest_attachment_reads_refused: bool,
+    /// The largest attachment accepted, in MB, from the API and the form alike (the instance
+    /// property `com.glide.attachment.max_size`, 1024 by default).
+    pub attachment_max_size_mb: u64,
     /// Users without itil_admin/admin may not move an incident to Resolved/Closed through web services.
     pub itil_web_service_state_acl: bool,
     /// Every reply sets a new `glide_session_store` value.
@@ -70,6 +77,8 @@ impl Default for EmulatorConfig {
             remember_me_days: 15,
             idp_host: None,
             itil_rest_attachments_refused: true,
+            itil_rest_attachment_reads_refused: false,
+            attachment_max_size_mb: 1024,
             itil_web_service_state_acl: true,
             rotate_session_store: false,
             login_in_iframe: false,
@@ -152,6 +161,9 @@ impl EmulatorConfig {
         if self.rate_limit.is_some_and(|limit| limit.limit == 0) {
             return Err("rate_limit.limit must be above 0".into());
         }
+        if self.attachment_max_size_mb == 0 {
+            return Err("attachment_max_size_mb must be above 0".into());
+        }
         if self.default_limit == 0 {
             return Err("default_limit must be above 0".into());
         }
@@ -203,6 +215,11 @@ impl EmulatorConfig {
     /// The IdP's host name.
     pub fn idp_host(&self) -> &str {
         self.idp_host.as_deref().unwrap_or("localhost")
+    }
+
+    /// The largest attachment accepted, in bytes.
+    pub fn attachment_max_bytes(&self) -> u64 {
+        self.attachment_max_size_mb.saturating_mul(1024 * 1024)
     }
 
     /// Remember-me lifetime in days, within what instances allow.

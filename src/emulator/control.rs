@@ -87,6 +87,13 @@ impl Control {
             .fetch_add(n, std::sync::atomic::Ordering::SeqCst);
     }
 
+    /// The next API request with `method` whose path and query start with `prefix` is carried
+    /// out (a record stored, an attachment kept), then its connection is closed before the reply
+    /// goes out: a reply lost on the way back, as when a proxy times out after the instance acted.
+    pub fn lose_next_reply_to(&self, method: &str, prefix: &str) {
+        lock(&self.state.lose_reply).push((method.to_owned(), prefix.to_owned()));
+    }
+
     pub fn set_faults(&self, faults: Faults) {
         self.state.configure(|c| c.faults = faults);
     }

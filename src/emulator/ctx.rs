@@ -269,7 +269,25 @@ pub async fn instance_layer(
             }
             None => {
                 req.extensions_mut().insert(ctx.clone());
-                next.run(req).await
+                let response = next.run(req).await;
+                if state.take_lost_reply(&method, &path_and_query) {
+                    let status = response.status().as_u16();
+                    let response = finish(
+                        &state,
+                        &ctx,
+                        response,
+                        method.clone(),
+                        path_and_query.clone(),
+                    );
+                    if let Some(conn) = conn {
+                        tracing::debug!(target: "snowbridge::emulator", status, "losing the reply");
+                        conn.kill.cancel();
+                        // As for a dropped connection: no reply is sent.
+                        std::future::pending::<()>().await;
+                    }
+                    return response;
+                }
+                response
             }
         }
     } else {

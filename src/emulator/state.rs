@@ -56,6 +56,8 @@ pub struct AppState {
     pub tokens: Mutex<HashMap<String, BearerToken>>,
     pub queued: Mutex<Queued>,
     pub drop_next: AtomicUsize,
+    /// API requests (method, path prefix) to carry out once and then close without a reply.
+    pub lose_reply: Mutex<Vec<(String, String)>>,
     pub windows: Mutex<HashMap<String, Window>>,
     pub log: Mutex<Vec<RequestInfo>>,
     pub issued_store: Mutex<Vec<String>>,
@@ -89,6 +91,7 @@ impl AppState {
             tokens: Mutex::new(HashMap::new()),
             queued: Mutex::new(Queued::default()),
             drop_next: AtomicUsize::new(0),
+            lose_reply: Mutex::new(Vec::new()),
             windows: Mutex::new(HashMap::new()),
             log: Mutex::new(Vec::new()),
             issued_store: Mutex::new(Vec::new()),
@@ -128,6 +131,21 @@ impl AppState {
         self.drop_next
             .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
             .is_ok()
+    }
+
+    /// Takes the first queued "carry out, then lose the reply" that matches this request.
+    pub fn take_lost_reply(&self, method: &str, path_and_query: &str) -> bool {
+        let mut queued = lock(&self.lose_reply);
+        match queued
+            .iter()
+            .position(|(m, prefix)| m == method && path_and_query.starts_with(prefix.as_str()))
+        {
+            Some(i) => {
+                queued.remove(i);
+                true
+            }
+            None => false,
+        }
     }
 
     /// Takes one queued failure status if any.

@@ -3,16 +3,18 @@
 //!
 //! The browser is seeded with the session's own cookies (no new login), drives the form by the
 //! element names and ids ServiceNow documents (`incident.<field>`, `sys_uniqueValue`, UI action
-//! ids, `attachFile`), checks the result through the API afterwards, keeps a screenshot and the
-//! page of a failure, and hands the cookies the browser rotated back to the session. It decides
-//! nothing about *when* to fall back: that is the caller's.
+//! ids, `attachFile`), judges the result by what the instance holds afterwards (attachments by
+//! sys_id, records through the API), keeps a screenshot and the page of a failure, and hands
+//! the cookies the browser rotated back to the session. It decides nothing about *when* to fall
+//! back: that is the caller's.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use fantoccini::Locator;
 use fantoccini::error::CmdError;
 
+use crate::api::attachment::{Attached, Attachment, Held, LocalFile};
 use crate::api::envelope::{Complaint, refusal};
 use crate::api::incident::state;
 use crate::api::{Attachments, Record, Table};
@@ -32,17 +34,28 @@ pub struct FallbackOptions {
     pub timeout: Duration,
 }
 
+/// What the page shows, read in one script. Attachments are read by sys_id from their download
+/// links (`sys_attachment.do?sys_id=...`), never by how the page renders their names; `marker`
+/// tells the document seen before an upload from the one after it.
 const PROBE: &str = r#"
     const error = document.querySelector('.outputmsg_error');
     const state = document.getElementById('incident.state');
+    const attachments = [];
+    for (const a of document.querySelectorAll('a[href*="sys_attachment.do"]')) {
+        let sys_id = null;
+        try { sys_id = new URL(a.href, location.href).searchParams.get('sys_id'); } catch (e) {}
+        if (sys_id && !attachments.some(x => x.sys_id === sys_id)) {
+            attachments.push({ sys_id: sys_id, name: a.textContent });
+        }
+    }
     return JSON.stringify({
         path: location.pathname,
         ready: document.readyState,
+        marker: window.__snowbridge_marker || null,
         error: error ? error.textContent.trim() : null,
         record: (document.getElementById('sys_uniqueValue') || {}).value || null,
         state: state ? state.value : null,
-        attachments: Array.from(document.querySelectorAll('#header_attachment_list a.attachment, li.attachment_list_items a'))
-            .map(a => a.textContent.trim()),
+        attachments: attachments,
         neterror: location.protocol === 'chrome-error:'
             ? ((document.querySelector('.error-code') || {}).textContent || 'the page did not load').trim()
             : null
@@ -53,13 +66,38 @@ const PROBE: &str = r#"
 struct Page {
     path: String,
     ready: String,
+    /// Set by [`OnForm::mark`] on the document it ran in; absent on a newer one.
+    marker: Option<String>,
     error: Option<String>,
     record: Option<String>,
     state: Option<String>,
-    /// The file names the form's attachment list shows.
-    attachments: Vec<String>,
+    /// The attachments the form lists.
+    attachments: Vec<Shown>,
     /// Chrome's own error page (certificate, DNS, connection) is showing, with this code.
     neterror: Option<String>,
+}
+
+/// An attachment as a form lists it.
+#[derive(Debug, Clone, serde::Deserialize)]
+struct Shown {
+    sys_id: String,
+    /// The name as the page's text holds it (whitespace and escaping are the page's).
+    name: String,
+}
+
+impl Shown {
+    fn into_attachment(self, table: &str, record: &str) -> Attachment {
+        Attachment {
+            sys_id: self.sys_id,
+            file_name: self.name,
+            size_bytes: String::new(),
+            content_type: String::new(),
+            table_name: table.to_owned(),
+            table_sys_id: record.to_owned(),
+            hash: None,
+            download_link: None,
+        }
+    }
 }
 
 async fn page(client: &fantoccini::Client) -> Result<Option<Page>, CmdError> {
@@ -94,20 +132,12 @@ impl<'s> OnForm<'s> {
             session,
             options,
         };
-        let url = session
-            .instance()
-            .join(&format!("/{table}.do?sys_id={}", crate::api::enc(sys_id)))?;
-        form.browser
-            .client()
-            .goto(url.as_str())
-            .await
-            .map_err(|e| form.fail_cmd("opening the record", e))?;
-        let loaded = form
-            .wait_page(|p| {
-                p.record.is_some() || p.path.ends_with("login.do") || p.neterror.is_some()
-            })
-            .await?;
+        let loaded = match form.goto_form(table, sys_id).await {
+            Ok(page) => page,
+            Err(e) => return Err(form.finish_with(e).await),
+        };
         if let Some(error) = loaded.neterror {
+            let url = form.form_url(table, sys_id)?;
             let e = Error::new(
                 ErrorKind::Unreachable,
                 format!("the browser could not load {url}: {error}"),
@@ -131,6 +161,26 @@ impl<'s> OnForm<'s> {
             return Err(form.finish_with(e).await);
         }
         Ok(form)
+    }
+
+    fn form_url(&self, table: &str, sys_id: &str) -> Result<url::Url> {
+        self.session
+            .instance()
+            .join(&format!("/{table}.do?sys_id={}", crate::api::enc(sys_id)))
+    }
+
+    /// Loads the record's form and waits for it (or the login page, or Chrome's error page).
+    async fn goto_form(&self, table: &str, sys_id: &str) -> Result<Page> {
+        let url = self.form_url(table, sys_id)?;
+        self.browser
+            .client()
+            .goto(url.as_str())
+            .await
+            .map_err(|e| self.fail_cmd("opening the record", e))?;
+        self.wait_page(|p| {
+            p.record.is_some() || p.path.ends_with("login.do") || p.neterror.is_some()
+        })
+        .await
     }
 
     fn fail_cmd(&self, doing: &str, e: CmdError) -> Error {
@@ -216,93 +266,263 @@ fn form_error(message: &str) -> Error {
     }
 }
 
-/// Attaches `files` to `table`/`sys_id` through the form's attachment dialog; returns the file
-/// names as the instance lists them afterwards.
+/// Where the attachments a record holds are read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Listing {
+    /// The Attachment API, while it answers.
+    Api,
+    /// The form's own list, where the API refuses this user.
+    Form,
+}
+
+/// Attaches `files` to `table`/`sys_id` through the form's attachment dialog, one file per
+/// upload, pushing each onto `attached` as soon as the instance holds it: on an error, `attached`
+/// says which files were attached before it (a caller reports them; a rerun need not repeat them).
+///
+/// Success is judged by what the record holds, by sys_id: its attachments are listed before
+/// each upload (through the Attachment API where it answers, else the form's list) and after it,
+/// and a new one (with the file's SHA-256 and size, where the API gives them) is the file. After
+/// a timeout the record is looked at again before a failure is reported. File names are never
+/// compared: pages trim and collapse spaces, browsers rewrite quotes in uploads.
 pub async fn attach(
     session: &Session,
     table: &str,
     sys_id: &str,
-    files: &[PathBuf],
+    files: &[LocalFile],
     options: &FallbackOptions,
-) -> Result<Vec<String>> {
-    let names: Vec<String> = files.iter().map(|f| file_name(f)).collect::<Result<_>>()?;
-    let absolute: Vec<String> = files
-        .iter()
-        .map(|f| std::path::absolute(f).map(|p| p.display().to_string()))
-        .collect::<std::io::Result<_>>()
-        .map_err(|e| Error::usage(format!("cannot resolve a file path: {e}")))?;
+    attached: &mut Vec<Attached>,
+) -> Result<()> {
+    let mut absolute = Vec::with_capacity(files.len());
+    for file in files {
+        let path = std::path::absolute(&file.path)
+            .map_err(|e| Error::usage(format!("cannot resolve {}: {e}", file.path.display())))?;
+        let text = path.to_str().ok_or_else(|| {
+            Error::usage(format!(
+                "{} is not a UTF-8 path, which chromedriver cannot pass to the browser",
+                path.display()
+            ))
+        })?;
+        // chromedriver reads a newline in the keys sent to a file input as a second file.
+        if text.contains(['\n', '\r']) {
+            return Err(Error::usage(format!(
+                "{:?} has a line break in its path, which chromedriver cannot pass to the browser: rename it",
+                file.path.display()
+            )));
+        }
+        absolute.push(text.to_owned());
+    }
     let form = OnForm::open(session, options, table, sys_id).await?;
-    let outcome = async {
-        form.click("header_add_attachment", "opening the attachment dialog").await?;
-        let input = form
-            .browser
+    let mut listing = Listing::Api;
+    for (file, path) in files.iter().zip(&absolute) {
+        match form
+            .attach_one(&mut listing, table, sys_id, file, path)
+            .await
+        {
+            Ok(attachment) => attached.push(Attached {
+                file: file.clone(),
+                attachment,
+            }),
+            Err(e) => return Err(form.finish_with(e).await),
+        }
+    }
+    form.close().await
+}
+
+impl OnForm<'_> {
+    /// The attachments the record holds: through the API while it answers, else the list of
+    /// the form on screen (which must be the record's, loaded).
+    async fn held(
+        &self,
+        listing: &mut Listing,
+        table: &str,
+        sys_id: &str,
+    ) -> Result<Vec<Attachment>> {
+        if *listing == Listing::Api {
+            match Attachments::new(self.session).list(table, sys_id).await {
+                Ok(listed) => return Ok(listed),
+                Err(e) if e.kind() == ErrorKind::Forbidden => {
+                    tracing::info!(
+                        "the Attachment API refuses this user its listing; reading the form's list"
+                    );
+                    *listing = Listing::Form;
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        let page = self
+            .wait_page(|p| p.record.as_deref() == Some(sys_id) || p.neterror.is_some())
+            .await?;
+        Ok(page
+            .attachments
+            .into_iter()
+            .map(|shown| shown.into_attachment(table, sys_id))
+            .collect())
+    }
+
+    /// Uploads one file through the dialog and returns the attachment the record holds for it.
+    async fn attach_one(
+        &self,
+        listing: &mut Listing,
+        table: &str,
+        sys_id: &str,
+        file: &LocalFile,
+        path: &str,
+    ) -> Result<Attachment> {
+        let before = Held::new(&self.held(listing, table, sys_id).await?);
+        let marker = self.mark().await?;
+        // A message already showing is not this upload's.
+        let old_error = self.wait_page(|_| true).await?.error;
+        let uploaded = self.upload(path).await;
+        // The page after the upload: a new document (the dialog posts the form) or, where the
+        // dialog uploads in place, a list with a new sys_id or a new error message.
+        let outcome = match uploaded {
+            Ok(()) => {
+                self.wait_page(|p| {
+                    p.neterror.is_some()
+                        || p.path.ends_with("login.do")
+                        || (p.error.is_some() && p.error != old_error)
+                        || (p.record.is_some() && p.marker.as_deref() != Some(marker.as_str()))
+                        || p.attachments.iter().any(|a| !before.contains(&a.sys_id))
+                })
+                .await
+            }
+            Err(e) => Err(e),
+        };
+        let page = match outcome {
+            Ok(page) => page,
+            // A closed window is not worth looking past.
+            Err(e) if e.kind() == ErrorKind::Cancelled => return Err(e),
+            Err(e) => {
+                tracing::info!(error = %e, "the upload did not finish as expected; looking at the record");
+                return self
+                    .look_after(listing, table, sys_id, file, &before, e)
+                    .await;
+            }
+        };
+        if page.path.ends_with("login.do") {
+            return Err(Error::login_required(
+                &self.session.instance().name,
+                "the browser was sent to the login page while uploading: the session has expired",
+            ));
+        }
+        if page.record.as_deref() != Some(sys_id) && *listing == Listing::Form {
+            // Not back on the form, whose list is the evidence: open it again to look.
+            let e = Error::new(
+                ErrorKind::Instance,
+                format!(
+                    "the upload of {:?} did not come back to the record's form{}",
+                    file.name,
+                    page.neterror
+                        .map(|n| format!(" (the browser showed {n})"))
+                        .unwrap_or_default()
+                ),
+            );
+            return self
+                .look_after(listing, table, sys_id, file, &before, e)
+                .await;
+        }
+        let after = self.held(listing, table, sys_id).await?;
+        if let Some(found) = before.new_copy_of(&after, file) {
+            return Ok(found.clone());
+        }
+        Err(match page.error.filter(|e| Some(e) != old_error.as_ref()) {
+            Some(message) => form_error(&message),
+            None if page.neterror.is_some() => Error::new(
+                ErrorKind::Browser,
+                format!(
+                    "the browser showed {} after uploading {:?}, and the record holds no new attachment with its content",
+                    page.neterror.unwrap_or_default(),
+                    file.name
+                ),
+            ),
+            None => Error::new(
+                ErrorKind::Instance,
+                format!(
+                    "the upload of {:?} looked done but the record holds no new attachment with its content",
+                    file.name
+                ),
+            ),
+        })
+    }
+
+    /// After `e` (a timeout, a page that went elsewhere): opens the record's form again and
+    /// judges by what it holds; `e` stands only when the file is not there.
+    async fn look_after(
+        &self,
+        listing: &mut Listing,
+        table: &str,
+        sys_id: &str,
+        file: &LocalFile,
+        before: &Held,
+        e: Error,
+    ) -> Result<Attachment> {
+        if *listing == Listing::Form
+            && let Err(reload) = self.goto_form(table, sys_id).await
+        {
+            return Err(e.with_note(&format!(
+                "whether the file was attached is unknown: the form did not open again: {}",
+                reload.message()
+            )));
+        }
+        match self.held(listing, table, sys_id).await {
+            Ok(after) => match before.new_copy_of(&after, file) {
+                Some(found) => {
+                    tracing::info!(sys_id = %found.sys_id, "the record holds the file after all");
+                    Ok(found.clone())
+                }
+                None => Err(e.with_note("the record holds no new attachment with the file's content")),
+            },
+            Err(look) => Err(e.with_note(&format!(
+                "whether the file was attached is unknown: listing the record's attachments failed: {}",
+                look.message()
+            ))),
+        }
+    }
+
+    /// Marks the document on screen, so the one that replaces it can be told apart.
+    async fn mark(&self) -> Result<String> {
+        let marker = uuid::Uuid::new_v4().to_string();
+        self.browser
             .client()
+            .execute(
+                "window.__snowbridge_marker = arguments[0]; return true;",
+                vec![marker.clone().into()],
+            )
+            .await
+            .map_err(|e| self.fail_cmd("reading the form", e))?;
+        Ok(marker)
+    }
+
+    /// Opens the dialog, chooses the file at `path` (absolute) and presses Upload.
+    async fn upload(&self, path: &str) -> Result<()> {
+        let client = self.browser.client();
+        // The paperclip toggles the dialog on some releases: press it only while it is shut.
+        let open = match client.find(Locator::Id("attachFile")).await {
+            Ok(input) => input.is_displayed().await.unwrap_or(false),
+            Err(_) => false,
+        };
+        if !open {
+            self.click("header_add_attachment", "opening the attachment dialog")
+                .await?;
+        }
+        let input = client
             .find(Locator::Id("attachFile"))
             .await
-            .map_err(|e| form.fail_cmd("finding the file input of the attachment dialog", e))?;
-        // chromedriver takes several files for a `multiple` input as one newline-separated list.
+            .map_err(|e| self.fail_cmd("finding the file input of the attachment dialog", e))?;
         input
-            .send_keys(&absolute.join("\n"))
+            .send_keys(path)
             .await
-            .map_err(|e| form.fail_cmd("choosing the files", e))?;
-        form.browser
-            .client()
+            .map_err(|e| self.fail_cmd("choosing the file", e))?;
+        client
             .find(Locator::XPath(
                 "//input[@id='attachFile']/ancestor::form//*[(self::button or self::input) and (@type='submit' or @id='attachButton')]",
             ))
             .await
-            .map_err(|e| form.fail_cmd("finding the upload button", e))?
+            .map_err(|e| self.fail_cmd("finding the upload button", e))?
             .click()
             .await
-            .map_err(|e| form.fail_cmd("uploading", e))?;
-        let names = &names;
-        let shown = form
-            .wait_page(|p| p.error.is_some() || (p.record.is_some() && names.iter().all(|n| p.attachments.contains(n))))
-            .await?;
-        if let Some(error) = shown.error {
-            return Err(form_error(&error));
-        }
-        Ok(())
+            .map_err(|e| self.fail_cmd("uploading", e))
     }
-    .await;
-    if let Err(e) = outcome {
-        return Err(form.finish_with(e).await);
-    }
-    form.close().await?;
-    // Check through the API where it answers; itil users are often refused the attachment API,
-    // and then the form's own list (checked above) is the evidence.
-    match Attachments::new(session).list(table, sys_id).await {
-        Ok(listed) => {
-            let missing: Vec<&String> = names
-                .iter()
-                .filter(|n| !listed.iter().any(|a| &a.file_name == *n))
-                .collect();
-            if !missing.is_empty() {
-                return Err(Error::new(
-                    ErrorKind::Instance,
-                    format!("the upload looked done but the instance does not list {missing:?}"),
-                ));
-            }
-        }
-        Err(e) if e.kind() == ErrorKind::Forbidden => {
-            tracing::info!("the attachment API refuses this user; the form listed the files")
-        }
-        Err(e) => return Err(e),
-    }
-    Ok(names)
-}
-
-fn file_name(path: &Path) -> Result<String> {
-    if !path.is_file() {
-        return Err(Error::usage(format!(
-            "{} is not a readable file",
-            path.display()
-        )));
-    }
-    path.file_name()
-        .and_then(|n| n.to_str())
-        .map(str::to_owned)
-        .ok_or_else(|| Error::usage(format!("{} has no usable file name", path.display())))
 }
 
 /// Resolves an incident through the form's "Resolve Incident" action with `code` and `notes`,

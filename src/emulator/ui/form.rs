@@ -400,6 +400,23 @@ pub async fn upload(
         flash(state, ctx, true, "Choose a file to attach".into());
         return back;
     }
+    // Files over the size limit are refused one by one; the others are kept.
+    let mut refused = Vec::new();
+    files.retain(
+        |(file, _, data)| match attachments::too_large(state, file, data.len()) {
+            Some(message) => {
+                refused.push(message);
+                false
+            }
+            None => true,
+        },
+    );
+    for message in refused {
+        flash(state, ctx, true, message);
+    }
+    if files.is_empty() {
+        return back;
+    }
     let now = state.now();
     let user = principal.user.clone();
     let id = sys_id.clone();

@@ -120,7 +120,7 @@ async fn principal(
             "table_read_write",
         ]
     };
-    auth::require_scope(&principal, scopes)?;
+    auth::require_scope(state, &principal, scopes)?;
     Ok(principal)
 }
 

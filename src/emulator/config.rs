@@ -7,6 +7,8 @@ use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
 
+use super::auth_config::{self, ApiKey, AuthScopes, MtlsSettings, OAuthSettings, Properties};
+
 /// How the emulator behaves. `Default` gives a small instance on a random port over plain HTTP.
 #[derive(Clone, Debug, Deserialize, Serialize)]
 #[serde(default, deny_unknown_fields)]
@@ -51,6 +53,16 @@ pub struct EmulatorConfig {
     pub jsonv2_unauthenticated: Jsonv2Unauthenticated,
     /// Seed for the generated data (users' and incidents' ids and fields).
     pub seed: u64,
+    /// Instance properties, under their real names (`[properties]`).
+    pub properties: Properties,
+    /// The OAuth provider: registered apps, refresh replies, code lifespan (`[oauth]`).
+    pub oauth: OAuthSettings,
+    /// API keys accepted as `x-sn-apikey` (`[[api_keys]]`).
+    pub api_keys: Vec<ApiKey>,
+    /// Auth scopes on the Table API (`[auth_scopes]`).
+    pub auth_scopes: AuthScopes,
+    /// Client certificates on the TLS listener (`[mtls]`).
+    pub mtls: MtlsSettings,
 }
 
 impl Default for EmulatorConfig {
@@ -76,6 +88,11 @@ impl Default for EmulatorConfig {
             instance_name: "emulator".to_string(),
             jsonv2_unauthenticated: Jsonv2Unauthenticated::Unauthorized,
             seed: 0x5eed_2024,
+            properties: Properties::default(),
+            oauth: OAuthSettings::default(),
+            api_keys: auth_config::default_api_keys(),
+            auth_scopes: AuthScopes::default(),
+            mtls: MtlsSettings::default(),
         }
     }
 }
@@ -189,6 +206,7 @@ impl EmulatorConfig {
                 self.instance_name
             ));
         }
+        auth_config::validate(&self.oauth, &self.api_keys, &self.auth_scopes)?;
         Ok(())
     }
 

@@ -47,11 +47,17 @@
 
 mod attachments;
 mod auth;
+mod auth_config;
+mod authorize;
 mod clock;
 mod config;
 mod control;
+mod control_auth;
 mod ctx;
 mod jsonv2;
+mod jwt;
+mod mtls;
+mod oauth;
 mod query;
 mod render;
 mod reply;
@@ -79,8 +85,14 @@ use axum::routing::{get, post};
 use tokio::sync::watch;
 use url::Url;
 
+pub use auth_config::{
+    ApiKey, AuthScopes, CertificateMapping, DEFAULT_REDIRECT_URI, HttpMethod, JwtKeyType,
+    JwtUserField, JwtVerifier, MtlsSettings, OAuthApp, OAuthSettings, Properties,
+    RefreshTokenReply, ScopeRefusal, TableAuthScope,
+};
 pub use config::{EmulatorConfig, Faults, Jsonv2Unauthenticated, RateLimit};
 pub use control::{AttachmentInfo, Control, SessionInfo, SessionKind};
+pub use control_auth::ClientCertificateFiles;
 pub use state::RequestInfo;
 
 use state::AppState;
@@ -147,8 +159,19 @@ impl Emulator {
             l.set_nonblocking(true)?;
         }
 
+        // jsonwebtoken picks its crypto backend from its features; name it, so that a second
+        // backend enabled elsewhere in the build cannot leave it without one.
+        let _ = jsonwebtoken::crypto::aws_lc::DEFAULT_PROVIDER.install_default();
+        let oauth = oauth::OAuthState::prepare(data_dir.clone(), &config.oauth.apps)?;
+        let client_auth = if config.tls && config.mtls.request_client_certificate {
+            let users = seed::USERS.iter().map(|u| u.user_name);
+            Some(mtls::ClientAuth::prepare(&data_dir, &config.mtls, users)?)
+        } else {
+            None
+        };
         let (tls, ca_pem) = if config.tls {
-            let server_config = tls::server_config(&data_dir, config.idp_host())?;
+            let client_verifier = client_auth.as_ref().map(|c| c.handshake_verifier());
+            let server_config = tls::server_config(&data_dir, config.idp_host(), client_verifier)?;
             (
                 Some(tokio_rustls::TlsAcceptor::from(server_config)),
                 Some(data_dir.join("ca.pem")),
@@ -169,6 +192,8 @@ impl Emulator {
             clock,
             url.clone(),
             idp_url.clone(),
+            oauth,
+            client_auth,
         ));
         let sites = server::Sites {
             instance: instance_router(Arc::clone(&state)),
@@ -325,11 +350,17 @@ fn instance_router(state: Arc<AppState>) -> Router {
             "/api/now/{version}/attachment/{sys_id}/file",
             get(att::versioned::file),
         )
+        .merge(oauth::router())
         .fallback(ui::dispatch)
         .method_not_allowed_fallback(table_api::method_not_supported)
         .layer(axum::middleware::from_fn_with_state(
             Arc::clone(&state),
             ctx::instance_layer,
+        ))
+        // Outermost: the load balancer judges client certificates before the instance runs.
+        .layer(axum::middleware::from_fn_with_state(
+            Arc::clone(&state),
+            mtls::layer,
         ))
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
         .with_state(state)

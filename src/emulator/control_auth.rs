@@ -7,11 +7,9 @@ use std::io;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use super::auth_config::{
-    ApiKey, JwtKeyType, OAuthApp, RefreshTokenReply, ScopeRefusal, TableAuthScope,
-};
+use super::auth_config::{ApiKey, OAuthApp, RefreshTokenReply, ScopeRefusal, TableAuthScope};
 use super::control::Control;
-use super::{jwt, mtls, oauth};
+use super::{mtls, oauth};
 
 /// A client certificate and its key, as files.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -35,9 +33,9 @@ impl Control {
             .find(|a| a.client_id == client_id)
     }
 
-    /// Registers `app`, replacing one with the same client id; makes key pairs for its JWT
-    /// verifiers that name no public key. Refused (and nothing changed) when the result would
-    /// not validate.
+    /// Registers `app`, replacing one with the same client id. Refused (and nothing changed)
+    /// when the result would not validate. Key pairs of its JWT verifiers that name no public
+    /// key are made by [`Control::jwt_key_paths`].
     pub fn register_oauth_app(&self, app: OAuthApp) -> io::Result<()> {
         let mut config = self.config();
         config.oauth.apps.retain(|a| a.client_id != app.client_id);
@@ -45,11 +43,6 @@ impl Control {
         config
             .validate()
             .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
-        for verifier in app.jwt_verifiers.iter().filter(|v| v.public_key.is_none()) {
-            self.state()
-                .oauth
-                .make_key(&verifier.kid, verifier.key_type)?;
-        }
         self.configure(|c| c.oauth.apps = config.oauth.apps);
         Ok(())
     }
@@ -102,18 +95,19 @@ impl Control {
         ))
     }
 
-    /// The private (PKCS#8 PEM) and public key files the emulator made for JWT verifier `kid`,
-    /// if it made them (verifiers without a configured `public_key`).
-    pub fn jwt_key_paths(&self, kid: &str) -> Option<(PathBuf, PathBuf)> {
-        let (private, public) = jwt::key_paths(self.state().oauth.data_dir(), kid);
-        private.exists().then_some((private, public))
-    }
-
-    /// Makes (or reloads) a key pair for `kid` in `DATA/jwt/`, usable by verifiers of that kid
-    /// without a `public_key`; returns the private key's path.
-    pub fn make_jwt_key(&self, kid: &str, key_type: JwtKeyType) -> io::Result<PathBuf> {
-        self.state().oauth.make_key(kid, key_type)?;
-        Ok(jwt::key_paths(self.state().oauth.data_dir(), kid).0)
+    /// The private (PKCS#8 PEM) and public key files of JWT verifier `kid`
+    /// (`DATA/jwt/<kid>.key`, `.pem`), made now if they are not yet; `None` when no app has a
+    /// verifier of that kid without a configured `public_key`.
+    pub fn jwt_key_paths(&self, kid: &str) -> io::Result<Option<(PathBuf, PathBuf)>> {
+        let verifier = self
+            .oauth_apps()
+            .into_iter()
+            .flat_map(|a| a.jwt_verifiers)
+            .find(|v| v.kid == kid && v.public_key.is_none());
+        match verifier {
+            Some(v) => self.state().oauth.key_paths(kid, v.key_type).map(Some),
+            None => Ok(None),
+        }
     }
 
     /// Accepts `key` as an API key of `user`, limited to `scopes` (`useraccount`: all).

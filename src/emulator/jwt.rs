@@ -36,32 +36,52 @@ fn algorithm(key_type: JwtKeyType) -> &'static rcgen::SignatureAlgorithm {
     }
 }
 
-/// Makes (or reloads) the key pair of every verifier without a configured public key, and
-/// returns their public keys (PEM) by `kid`.
-pub fn prepare_keys(data_dir: &Path, apps: &[OAuthApp]) -> io::Result<HashMap<String, String>> {
+/// The public keys (PEM, by `kid`) of the key pairs for verifiers without a configured public
+/// key: those already in `DATA/jwt/`, and with `make` the missing ones made. (An RSA key takes
+/// a quarter of a second to make: a test's emulator makes one only when asked.)
+pub fn prepare_keys(
+    data_dir: &Path,
+    apps: &[OAuthApp],
+    make: bool,
+) -> io::Result<HashMap<String, String>> {
     let mut made = HashMap::new();
     for verifier in apps.iter().flat_map(|a| &a.jwt_verifiers) {
         if verifier.public_key.is_some() || made.contains_key(&verifier.kid) {
             continue;
         }
-        let public = load_or_make(data_dir, &verifier.kid, verifier.key_type)?;
+        let public = match load(data_dir, &verifier.kid, verifier.key_type)? {
+            Some(public) => public,
+            None if make => load_or_make(data_dir, &verifier.kid, verifier.key_type)?,
+            None => continue,
+        };
         made.insert(verifier.kid.clone(), public);
     }
     Ok(made)
 }
 
+/// The public key PEM of `kid`'s stored key pair, if there is one of `key_type`.
+fn load(data_dir: &Path, kid: &str, key_type: JwtKeyType) -> io::Result<Option<String>> {
+    let (private_path, public_path) = key_paths(data_dir, kid);
+    let Ok(pem) = fs::read_to_string(&private_path) else {
+        return Ok(None);
+    };
+    match KeyPair::from_pem(&pem) {
+        Ok(key) if key.algorithm() == algorithm(key_type) => {
+            let public = key.public_key_pem();
+            fs::write(&public_path, &public)?;
+            Ok(Some(public))
+        }
+        _ => Ok(None),
+    }
+}
+
 /// The public key PEM of `kid`'s key pair in `DATA/jwt/`, made when missing or of another type.
 pub fn load_or_make(data_dir: &Path, kid: &str, key_type: JwtKeyType) -> io::Result<String> {
-    let (private_path, public_path) = key_paths(data_dir, kid);
-    let wanted = algorithm(key_type);
-    if let Ok(pem) = fs::read_to_string(&private_path)
-        && let Ok(key) = KeyPair::from_pem(&pem)
-        && key.algorithm() == wanted
-    {
-        let public = key.public_key_pem();
-        fs::write(&public_path, &public)?;
+    if let Some(public) = load(data_dir, kid, key_type)? {
         return Ok(public);
     }
+    let (private_path, public_path) = key_paths(data_dir, kid);
+    let wanted = algorithm(key_type);
     fs::create_dir_all(data_dir.join(DIR))?;
     let key = KeyPair::generate_for(wanted).map_err(|e| io::Error::other(e.to_string()))?;
     write_private(&private_path, key.serialize_pem().as_bytes())?;
@@ -117,9 +137,9 @@ pub fn verify(
         .ok_or(format!("no JWT verifier map has kid {kid:?}"))?;
     let pem = match &verifier.public_key {
         Some(pem) => pem,
-        None => made
-            .get(&kid)
-            .ok_or(format!("the key of kid {kid:?} was not made"))?,
+        None => made.get(&kid).ok_or(format!(
+            "the key pair of kid {kid:?} was never made, so nobody could sign with it"
+        ))?,
     };
     let key = decoding_key(pem)?;
     let mut validation = Validation::new_for_family(key.family());
@@ -204,7 +224,13 @@ mod tests {
             ("k-ec", JwtKeyType::Ec, Algorithm::ES256),
         ] {
             let app = app(kid, key_type);
-            let made = prepare_keys(dir.path(), std::slice::from_ref(&app)).unwrap();
+            assert!(
+                prepare_keys(dir.path(), std::slice::from_ref(&app), false)
+                    .unwrap()
+                    .is_empty(),
+                "not made unless asked"
+            );
+            let made = prepare_keys(dir.path(), std::slice::from_ref(&app), true).unwrap();
             let claims = json!({"sub": "itil.user", "aud": "client-1", "exp": exp, "jti": "j1"});
             let good = sign(dir.path(), kid, alg, claims.clone());
             let verified = verify(&good, &app, &made, now).unwrap();
@@ -232,7 +258,8 @@ mod tests {
         }
         // Reloaded, not remade, on the next start.
         let before = fs::read(key_paths(dir.path(), "k-ec").1).unwrap();
-        prepare_keys(dir.path(), &[app("k-ec", JwtKeyType::Ec)]).unwrap();
+        let reloaded = prepare_keys(dir.path(), &[app("k-ec", JwtKeyType::Ec)], false).unwrap();
+        assert!(reloaded.contains_key("k-ec"));
         assert_eq!(fs::read(key_paths(dir.path(), "k-ec").1).unwrap(), before);
     }
 
@@ -241,7 +268,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let mut app = app("k", JwtKeyType::Ec);
         app.jwt_clock_skew_secs = 300;
-        let made = prepare_keys(dir.path(), std::slice::from_ref(&app)).unwrap();
+        let made = prepare_keys(dir.path(), std::slice::from_ref(&app), true).unwrap();
         let now = OffsetDateTime::now_utc();
         let claims = json!({"sub": "u", "aud": "client-1", "exp": now.unix_timestamp() - 100});
         let token = sign(dir.path(), "k", Algorithm::ES256, claims);

@@ -162,7 +162,13 @@ impl Emulator {
         // jsonwebtoken picks its crypto backend from its features; name it, so that a second
         // backend enabled elsewhere in the build cannot leave it without one.
         let _ = jsonwebtoken::crypto::aws_lc::DEFAULT_PROVIDER.install_default();
-        let oauth = oauth::OAuthState::prepare(data_dir.clone(), &config.oauth.apps)?;
+        // A kept data folder (the CLI, a demo) gets its JWT keys at once; a temporary one (a
+        // test) when asked, since an RSA key costs a quarter of a second.
+        let oauth = oauth::OAuthState::prepare(
+            data_dir.clone(),
+            &config.oauth.apps,
+            config.data_dir.is_some(),
+        )?;
         let client_auth = if config.tls && config.mtls.request_client_certificate {
             let users = seed::USERS.iter().map(|u| u.user_name);
             Some(mtls::ClientAuth::prepare(&data_dir, &config.mtls, users)?)

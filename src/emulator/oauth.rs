@@ -99,9 +99,14 @@ pub struct OAuthState {
 }
 
 impl OAuthState {
-    /// Makes the verifier maps' missing key pairs in `DATA/jwt/`.
-    pub fn prepare(data_dir: PathBuf, apps: &[OAuthApp]) -> std::io::Result<OAuthState> {
-        let made = jwt::prepare_keys(&data_dir, apps)?;
+    /// Loads the verifier maps' key pairs from `DATA/jwt/`, and with `make_keys` makes the
+    /// missing ones (otherwise they are made when asked for, see [`OAuthState::key_paths`]).
+    pub fn prepare(
+        data_dir: PathBuf,
+        apps: &[OAuthApp],
+        make_keys: bool,
+    ) -> std::io::Result<OAuthState> {
+        let made = jwt::prepare_keys(&data_dir, apps, make_keys)?;
         Ok(OAuthState {
             data_dir,
             made_keys: RwLock::new(made),
@@ -113,17 +118,25 @@ impl OAuthState {
         })
     }
 
-    /// The data folder (made keys live under it).
-    pub fn data_dir(&self) -> &std::path::Path {
-        &self.data_dir
-    }
-
-    /// Makes (or reloads) a key pair for `kid` and lets verifiers without a public key use it.
-    pub fn make_key(
+    /// The private and public key files of `kid`, made first where they are missing.
+    pub fn key_paths(
         &self,
         kid: &str,
         key_type: super::auth_config::JwtKeyType,
-    ) -> std::io::Result<()> {
+    ) -> std::io::Result<(PathBuf, PathBuf)> {
+        let known = self
+            .made_keys
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .contains_key(kid);
+        if !known {
+            self.make_key(kid, key_type)?;
+        }
+        Ok(jwt::key_paths(&self.data_dir, kid))
+    }
+
+    /// Makes (or reloads) a key pair for `kid` and lets verifiers without a public key use it.
+    fn make_key(&self, kid: &str, key_type: super::auth_config::JwtKeyType) -> std::io::Result<()> {
         let public = jwt::load_or_make(&self.data_dir, kid, key_type)?;
         self.made_keys
             .write()

@@ -1,7 +1,7 @@
 //! The emulator's OAuth 2 provider over TLS, with plain reqwest: every grant's success and its
 //! refusals (always the one documented `401`), refresh, revocation, token expiry, the
-//! authorization code flow through the login, the identity provider and the consent page, and
-//! auth scopes on the Table API.
+//! authorization code flow through the login, the identity provider and the consent page, auth
+//! scopes on the Table API, and API keys (which auth scopes bind too).
 
 #[path = "common/emu_client.rs"]
 mod emu_client;
@@ -1010,4 +1010,77 @@ async fn auth_scopes_per_table_and_method() {
     // And with no policy on the table, scoped tokens pass.
     control.set_table_auth_scopes(Vec::new());
     assert_eq!(post_incident(&emu, &reader).await.0, 201);
+}
+
+#[tokio::test]
+async fn api_keys_by_header_or_query() {
+    let emu = start();
+    let control = emu.control();
+    let plain = client(&emu);
+    let full = "6f7e2d1c0b9a48f7e6d5c4b3a2918070";
+    let read_only = "a1b2c3d4e5f60718293a4b5c6d7e8f90";
+
+    let by_header = plain
+        .get(emu.url().join("/api/now/table/incident").unwrap())
+        .header("x-sn-apikey", full)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(by_header.status(), 200);
+    assert_eq!(last_user(&control).as_deref(), Some("itil.user"));
+
+    let mut url = emu.url().join("/api/now/table/incident").unwrap();
+    url.query_pairs_mut().append_pair("x-sn-apikey", full);
+    assert_eq!(plain.get(url).send().await.unwrap().status(), 200);
+
+    let wrong = plain
+        .get(emu.url().join("/api/now/table/incident").unwrap())
+        .header("x-sn-apikey", "not-a-key")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(wrong.status(), 401);
+    assert_eq!(
+        wrong.json::<Value>().await.unwrap(),
+        json!({"error": {"message": "User Not Authenticated",
+            "detail": "Required to provide Auth information"}, "status": "failure"})
+    );
+
+    // A key limited to incident_read: scopes apply to API keys.
+    let read = |method: reqwest::Method| {
+        plain
+            .request(method, emu.url().join("/api/now/table/incident").unwrap())
+            .header("x-sn-apikey", read_only)
+            .json(&json!({"short_description": "by key"}))
+    };
+    assert_eq!(
+        read(reqwest::Method::GET).send().await.unwrap().status(),
+        200
+    );
+    let refused = read(reqwest::Method::POST).send().await.unwrap();
+    assert_eq!(refused.status(), 403);
+    assert_eq!(
+        refused.json::<Value>().await.unwrap()["error"]["detail"],
+        "Missing required api access scope: incident_write"
+    );
+
+    // Keys come and go at run time.
+    control.add_api_key("fresh-key", "itil.admin", &["useraccount"]);
+    let fresh = plain
+        .post(emu.url().join("/api/now/table/incident").unwrap())
+        .header("x-sn-apikey", "fresh-key")
+        .json(&json!({"short_description": "by a new key"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(fresh.status(), 201);
+    assert_eq!(last_user(&control).as_deref(), Some("itil.admin"));
+    assert!(control.remove_api_key("fresh-key"));
+    let gone = plain
+        .get(emu.url().join("/api/now/table/incident").unwrap())
+        .header("x-sn-apikey", "fresh-key")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(gone.status(), 401);
 }

@@ -28,12 +28,13 @@ if ! command -v cargo >/dev/null 2>&1; then
   exit 1
 fi
 
-# Python: pysnc (the official client, unchanged) for the compatibility check.
+# Python: pysnc (the official client, unchanged) for the compatibility check, with
+# requests-oauthlib, which its OAuth password-grant flow needs.
 venv="$snowbridge_root/.venv"
 if [ ! -x "$venv/bin/python" ]; then
   python3 -m venv "$venv"
 fi
-if ! "$venv/bin/python" -c "import pysnc, cryptography" >/dev/null 2>&1; then
-  echo "setup: installing pysnc and cryptography into .venv" >&2
-  "$venv/bin/pip" install -q --disable-pip-version-check pysnc cryptography
+if ! "$venv/bin/python" -c "import pysnc, cryptography, requests_oauthlib" >/dev/null 2>&1; then
+  echo "setup: installing pysnc, cryptography and requests-oauthlib into .venv" >&2
+  "$venv/bin/python" -m pip install -q --disable-pip-version-check pysnc cryptography requests-oauthlib
 fi

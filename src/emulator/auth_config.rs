@@ -562,4 +562,22 @@ mod tests {
         assert_eq!(doc.auth_scopes.refusal, ScopeRefusal::Message);
         assert!(toml::from_str::<OAuthSettings>("refresh_token_reply = \"rotate\"").is_err());
     }
+
+    #[test]
+    fn the_readme_example_loads() {
+        let readme = include_str!("../../README.md");
+        let section = &readme[readme.find("## The emulator").unwrap()..];
+        let start = section.find("```toml\n").unwrap() + "```toml\n".len();
+        let end = start + section[start..].find("```").unwrap();
+        let config: crate::emulator::EmulatorConfig = toml::from_str(&section[start..end])
+            .unwrap_or_else(|e| panic!("the README's emulator settings: {e}"));
+        config.validate().unwrap();
+        assert_eq!(config.oauth.apps.len(), 1);
+        assert_eq!(
+            config.oauth.apps[0].jwt_verifiers[0].key_type,
+            JwtKeyType::Ec
+        );
+        assert_eq!(config.api_keys.len(), 1);
+        assert!(config.properties.client_credentials_grant_enabled);
+    }
 }

@@ -10,21 +10,30 @@
 //! read ACLs applied after the limit (users without itil see only incidents they called in, so
 //! pages come back short while `X-Total-Count` counts every match), write ACLs and the
 //! resolution data policy, the incident form with its UI actions and attachment dialog, `414`,
-//! `429` and injected faults. pysnc works against it unchanged.
+//! `429` and injected faults. It also speaks the other ways in: an OAuth 2 provider
+//! (`/oauth_token.do` with the password, refresh, authorization code with PKCE, client
+//! credentials and JWT bearer grants; `/oauth_auth.do` with its login and consent page;
+//! `/oauth_revoke_token.do`), Bearer tokens, API keys (`x-sn-apikey`), auth scopes on the Table
+//! API by table and method, and client certificates on the TLS listener. pysnc works against it
+//! unchanged, its OAuth flows included.
 //!
 //! Seeded users (password `snowbridge` unless configured): `admin` (admin), `itil.user` (itil),
 //! `itil.admin` (itil, itil_admin), `mfa.user` (itil; one-time code `123456` after the password),
 //! `sso.user` (itil; no local password: logs in through the IdP at [`Emulator::idp_url`]), and
 //! callers without roles (`ada.quinn`, `ben.ortiz`, ...). Incidents are numbered from
-//! `INC0010001`.
+//! `INC0010001`. The default OAuth apps, API keys and auth scopes are in `auth_config`; the
+//! README's emulator section lists them.
 //!
 //! This is a separate room: nothing else in the crate imports it, and it imports nothing from
 //! the rest of the crate (its errors are `std::io::Error` or strings). Files by concern:
-//! `server` (listener, hand-rolled TLS accept), `tls` (CA and certificates), `ctx` (the outer
-//! layer: sessions, cookies, headers, faults), `auth` (principals), `sessions`, `ui` (pages,
-//! login, form), `sso`, `table_api`, `jsonv2`, `attachments`, `query` (encoded queries),
-//! `rules` (ACLs, data policy, business rules), `render`, `store`/`seed`/`schema` (SQLite),
-//! `control` (the test handle), `state`, `clock`, `reply`.
+//! `server` (listener, hand-rolled TLS accept), `tls` (CA and certificates), `mtls` (client CA,
+//! users' certificates, the per-request verdict), `ctx` (the outer layer: sessions, cookies,
+//! headers, faults), `auth` (principals, auth scopes), `oauth` (token endpoint, revocation),
+//! `authorize` (authorize call, consent page), `jwt` (assertions, verifier keys), `sessions`,
+//! `ui` (pages, login, form), `sso`, `table_api`, `jsonv2`, `attachments`, `query` (encoded
+//! queries), `rules` (ACLs, data policy, business rules), `render`, `store`/`seed`/`schema`
+//! (SQLite), `control` and `control_auth` (the test handle), `config` and `auth_config`,
+//! `state`, `clock`, `reply`.
 //!
 //! Deviations and choices where the wire facts leave room (all documented here once):
 //! - Over plain HTTP cookies carry neither `Secure` nor `SameSite=None` (browsers drop
@@ -35,8 +44,21 @@
 //!   answers `{"records":[{"count":"N"}]}`.
 //! - The SSO assertion is SAML-shaped XML signed with a per-run HMAC key, not XML-DSig.
 //! - `sysparm_no_count=true` leaves out `X-Total-Count` (and the `last` link).
-//! - Bearer scopes: Table API `table_read` / `table_read_write`, Attachment API also
-//!   `attachment_read` / `attachment_write`, JSONv2 `useraccount` only; `useraccount` grants all.
+//! - Auth scopes bind OAuth tokens and API keys: the Table API by the configured policies (by
+//!   default `incident_read`/`incident_write` on incident, `table_read`/`table_read_write`
+//!   elsewhere), the Attachment API `attachment_read`/`attachment_write` (or the table
+//!   scopes), JSONv2 `useraccount` only; `useraccount` grants all. The `403` says
+//!   "User Not Authorized" with "Missing required api access scope: NAME" in `detail`
+//!   (configurable: which side holds which text is unverified).
+//! - OAuth: a refresh reply holds no refresh token (configurable); `expires_in` is the
+//!   lifespan less one second, as instances answer 1799 for 1800; revoking a refresh token
+//!   revokes its access tokens (RFC 7009); an authorization code is spent by its first exchange
+//!   whatever the outcome; a logged-out authorize call goes through `login.do` (real instances
+//!   use `oauth_login.do`); the consent page's ids are this emulator's (see `authorize`); a JWT
+//!   without `jti` is accepted (nothing to check for replay); API keys are read on `/api/`
+//!   paths only.
+//! - Client certificates are mapped by their SHA-256 fingerprint; the handshake accepts any
+//!   certificate and the instance layer answers an untrusted one with nginx's `400` page.
 //! - In the request log, a connection closed without a reply has status 0.
 //! - Element ids of the UI (login, MFA, shell, form, attachment dialog) are listed in the `ui`
 //!   module docs; the attachment dialog's ids are this emulator's, real ones are unverified.

@@ -223,7 +223,10 @@ pub async fn decide(
                 expires: now + time::Duration::seconds(i64::try_from(lifespan).unwrap_or(60)),
                 ..pending.grant
             };
-            lock(&state.oauth.codes).insert(code.clone(), grant);
+            let mut codes = lock(&state.oauth.codes);
+            codes.retain(|_, c| c.expires > now);
+            codes.insert(code.clone(), grant);
+            drop(codes);
             reply::redirect(&with_query(
                 &pending.redirect_to,
                 &[("code", &code), ("state", &pending.state)],

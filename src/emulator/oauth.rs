@@ -8,6 +8,10 @@
 //! every failed grant alike: `401 {"error_description":"access_denied","error":"server_error"}`.
 //! Why it refused is kept for tests ([`Control::oauth_refusals`](super::Control)).
 //! Access tokens live in `AppState::tokens`, where Bearer authentication finds them.
+//!
+//! Hand-written rather than built on an OAuth server crate: the instance's quirks (one refusal
+//! for every cause, form bodies only, the client-credentials property and application user)
+//! are what the emulator is for, and the grants themselves are a few checks each.
 
 use std::collections::HashMap;
 use std::path::PathBuf;

@@ -12,8 +12,8 @@ use emu_client::{g_ck, input_value, location};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 use snowbridge::emulator::{
-    Control, DEFAULT_REDIRECT_URI, Emulator, EmulatorConfig, JwtUserField, RefreshTokenReply,
-    ScopeRefusal,
+    Control, DEFAULT_REDIRECT_URI, Emulator, EmulatorConfig, JwtUserField, JwtVerifier, OAuthApp,
+    RefreshTokenReply, ScopeRefusal,
 };
 
 const CONFIDENTIAL: (&str, &str) = ("3e57bb02663102004d010ee8f561307a", "confidential-secret");
@@ -1083,4 +1083,62 @@ async fn api_keys_by_header_or_query() {
         .await
         .unwrap();
     assert_eq!(gone.status(), 401);
+}
+
+#[tokio::test]
+async fn apps_registered_at_run_time() {
+    use jsonwebtoken::{Algorithm, EncodingKey, Header};
+    let emu = start();
+    let control = emu.control();
+    // The integration's own key pair; the instance holds only the public half.
+    let key = rcgen::KeyPair::generate_for(&rcgen::PKCS_RSA_SHA256).unwrap();
+    let app = OAuthApp {
+        name: "run-time app".into(),
+        client_id: "run-time-client".into(),
+        client_secret: Some("run-time-secret".into()),
+        access_token_lifespan_secs: 5,
+        jwt_verifiers: vec![JwtVerifier {
+            kid: "integration-key".into(),
+            public_key: Some(key.public_key_pem()),
+            ..JwtVerifier::default()
+        }],
+        ..OAuthApp::default()
+    };
+    control.register_oauth_app(app.clone()).unwrap();
+    assert!(
+        control.jwt_key_paths("integration-key").unwrap().is_none(),
+        "the emulator holds no private half of a configured public key"
+    );
+
+    let mut header = Header::new(Algorithm::RS256);
+    header.kid = Some("integration-key".into());
+    let now = time::OffsetDateTime::now_utc().unix_timestamp();
+    let claims = json!({"aud": "run-time-client", "sub": "admin", "exp": now + 30, "jti": "r1"});
+    let signing = EncodingKey::from_rsa_pem(key.serialize_pem().as_bytes()).unwrap();
+    let assertion = jsonwebtoken::encode(&header, &claims, &signing).unwrap();
+    let (status, reply) = token(
+        &emu,
+        &[
+            ("grant_type", "urn:ietf:params:oauth:grant-type:jwt-bearer"),
+            ("client_id", "run-time-client"),
+            ("client_secret", "run-time-secret"),
+            ("assertion", &assertion),
+        ],
+    )
+    .await;
+    assert_eq!(status, 200, "{reply}");
+    assert_eq!(reply["expires_in"], 4);
+    let access = text(&reply, "access_token");
+    assert_eq!(get_incidents(&emu, &access).await.0, 200);
+    assert_eq!(last_user(&control).as_deref(), Some("admin"));
+    assert!(control.revoke_token(&access));
+    assert_eq!(get_incidents(&emu, &access).await.0, 401);
+
+    // A registration that would not validate changes nothing.
+    let mut bad = app;
+    bad.client_id = "bad-client".into();
+    bad.jwt_verifiers[0].public_key = Some("not a key".into());
+    let error = control.register_oauth_app(bad).unwrap_err().to_string();
+    assert!(error.contains("public_key"), "{error}");
+    assert!(control.oauth_app("bad-client").is_none());
 }

@@ -5,7 +5,6 @@
 
 use std::io;
 use std::path::PathBuf;
-use std::time::Duration;
 
 use super::auth_config::{ApiKey, OAuthApp, RefreshTokenReply, ScopeRefusal, TableAuthScope};
 use super::control::Control;
@@ -81,18 +80,6 @@ impl Control {
     /// live.
     pub fn revoke_token(&self, token: &str) -> bool {
         oauth::revoke_token(self.state(), token)
-    }
-
-    /// Issues an access token as `client_id`'s grants do (its scopes and access token
-    /// lifespan), without a grant; `None` when no such app.
-    pub fn issue_app_token(&self, client_id: &str, user: &str) -> Option<String> {
-        let app = self.oauth_app(client_id)?;
-        let scopes: Vec<&str> = app.scopes.iter().map(String::as_str).collect();
-        Some(self.issue_bearer_token(
-            user,
-            &scopes,
-            Duration::from_secs(app.access_token_lifespan_secs),
-        ))
     }
 
     /// The private (PKCS#8 PEM) and public key files of JWT verifier `kid`

@@ -93,6 +93,23 @@ async fn get_incidents(emu: &Emulator, access_token: &str) -> (StatusCode, Value
     (status, response.json().await.unwrap())
 }
 
+fn refresh_form<'a>(app: (&'a str, &'a str), refresh_token: &'a str) -> [(&'a str, &'a str); 4] {
+    [
+        ("grant_type", "refresh_token"),
+        ("client_id", app.0),
+        ("client_secret", app.1),
+        ("refresh_token", refresh_token),
+    ]
+}
+
+fn client_credentials_form<'a>(app: (&'a str, &'a str)) -> [(&'a str, &'a str); 3] {
+    [
+        ("grant_type", "client_credentials"),
+        ("client_id", app.0),
+        ("client_secret", app.1),
+    ]
+}
+
 fn last_user(control: &Control) -> Option<String> {
     control.request_log().last().and_then(|r| r.user.clone())
 }
@@ -124,16 +141,7 @@ async fn password_grant_then_refresh() {
     assert_eq!(last_user(&control).as_deref(), Some("itil.user"));
 
     // A refresh gives a new access token and, by default, no refresh token.
-    let refreshed = token(
-        &emu,
-        &[
-            ("grant_type", "refresh_token"),
-            ("client_id", CONFIDENTIAL.0),
-            ("client_secret", CONFIDENTIAL.1),
-            ("refresh_token", &refresh),
-        ],
-    )
-    .await;
+    let refreshed = token(&emu, &refresh_form(CONFIDENTIAL, &refresh)).await;
     assert_eq!(refreshed.0, 200, "{}", refreshed.1);
     let renewed = text(&refreshed.1, "access_token");
     assert_ne!(renewed, access);
@@ -146,16 +154,7 @@ async fn password_grant_then_refresh() {
 
     // Configured to repeat it, the same refresh token comes back.
     control.set_refresh_token_reply(RefreshTokenReply::Repeat);
-    let repeated = token(
-        &emu,
-        &[
-            ("grant_type", "refresh_token"),
-            ("client_id", CONFIDENTIAL.0),
-            ("client_secret", CONFIDENTIAL.1),
-            ("refresh_token", &refresh),
-        ],
-    )
-    .await;
+    let repeated = token(&emu, &refresh_form(CONFIDENTIAL, &refresh)).await;
     assert_eq!(repeated.1["refresh_token"], refresh.as_str());
 
     // Client credentials as HTTP Basic, as OAuth libraries send them.
@@ -298,13 +297,8 @@ async fn tokens_expire_on_the_instance_clock() {
             "detail": "Required to provide Auth information"}, "status": "failure"})
     );
 
-    let refresh_form = [
-        ("grant_type", "refresh_token"),
-        ("client_id", CONFIDENTIAL.0),
-        ("client_secret", CONFIDENTIAL.1),
-        ("refresh_token", refresh.as_str()),
-    ];
-    let (status, renewed) = token(&emu, &refresh_form).await;
+    let refreshing = refresh_form(CONFIDENTIAL, &refresh);
+    let (status, renewed) = token(&emu, &refreshing).await;
     assert_eq!(status, 200);
     assert_eq!(
         get_incidents(&emu, &text(&renewed, "access_token")).await.0,
@@ -313,7 +307,7 @@ async fn tokens_expire_on_the_instance_clock() {
 
     control.advance_clock(Duration::from_secs(21));
     assert_refused(
-        &token(&emu, &refresh_form).await,
+        &token(&emu, &refreshing).await,
         &control,
         "expired refresh token",
     );
@@ -332,16 +326,7 @@ async fn revoked_tokens_stop_working() {
     url.query_pairs_mut().append_pair("token", &refresh);
     let revoked = client(&emu).post(url).send().await.unwrap();
     assert_eq!(revoked.status(), 200);
-    let refreshed = token(
-        &emu,
-        &[
-            ("grant_type", "refresh_token"),
-            ("client_id", CONFIDENTIAL.0),
-            ("client_secret", CONFIDENTIAL.1),
-            ("refresh_token", &refresh),
-        ],
-    )
-    .await;
+    let refreshed = token(&emu, &refresh_form(CONFIDENTIAL, &refresh)).await;
     assert_refused(&refreshed, &control, "unknown or revoked refresh token");
     assert_eq!(get_incidents(&emu, &access).await.0, 401);
 
@@ -365,11 +350,7 @@ async fn revoked_tokens_stop_working() {
 async fn client_credentials_act_as_the_application_user() {
     let emu = start();
     let control = emu.control();
-    let form = [
-        ("grant_type", "client_credentials"),
-        ("client_id", INTEGRATION.0),
-        ("client_secret", INTEGRATION.1),
-    ];
+    let form = client_credentials_form(INTEGRATION);
     let (status, reply) = token(&emu, &form).await;
     assert_eq!(status, 200, "{reply}");
     assert!(reply.get("refresh_token").is_none(), "{reply}");
@@ -392,15 +373,7 @@ async fn client_credentials_act_as_the_application_user() {
     assert_refused(&wrong, &control, "wrong client_secret");
 
     // An app without an OAuth Application User cannot use the grant.
-    let no_user = token(
-        &emu,
-        &[
-            ("grant_type", "client_credentials"),
-            ("client_id", CONFIDENTIAL.0),
-            ("client_secret", CONFIDENTIAL.1),
-        ],
-    )
-    .await;
+    let no_user = token(&emu, &client_credentials_form(CONFIDENTIAL)).await;
     assert_refused(&no_user, &control, "no OAuth Application User");
 
     // Nor any app while the property is off.
@@ -943,15 +916,7 @@ async fn post_incident(emu: &Emulator, access_token: &str) -> (StatusCode, Value
 }
 
 async fn app_token(emu: &Emulator, app: (&str, &str)) -> String {
-    let (status, reply) = token(
-        emu,
-        &[
-            ("grant_type", "client_credentials"),
-            ("client_id", app.0),
-            ("client_secret", app.1),
-        ],
-    )
-    .await;
+    let (status, reply) = token(emu, &client_credentials_form(app)).await;
     assert_eq!(status, 200, "{reply}");
     text(&reply, "access_token")
 }

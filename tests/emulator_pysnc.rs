@@ -5,21 +5,26 @@
 #[path = "common/emu_client.rs"]
 mod emu_client;
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use snowbridge::emulator::{Emulator, EmulatorConfig};
 
-#[test]
-fn pysnc_works_unchanged() {
+/// The repository root and the virtualenv's Python, which must exist.
+fn venv_python() -> (&'static Path, PathBuf) {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     let python = root.join(".venv/bin/python");
     assert!(
         python.exists(),
-        "this test needs pysnc in a virtualenv at {}: run scripts/setup.sh \
-         (python3 -m venv .venv && .venv/bin/pip install pysnc)",
+        "this test needs pysnc and requests-oauthlib in a virtualenv at {}: run scripts/setup.sh",
         python.display()
     );
+    (root, python)
+}
+
+#[test]
+fn pysnc_works_unchanged() {
+    let (root, python) = venv_python();
     let emu = Emulator::start(EmulatorConfig {
         tls: true,
         incidents: 40,
@@ -86,13 +91,7 @@ fn pysnc_works_unchanged() {
 /// (tests/pysnc_oauth_check.py).
 #[test]
 fn pysnc_oauth_flows_and_certificates_work_unchanged() {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let python = root.join(".venv/bin/python");
-    assert!(
-        python.exists(),
-        "this test needs pysnc and requests-oauthlib in a virtualenv at {}: run scripts/setup.sh",
-        python.display()
-    );
+    let (root, python) = venv_python();
     let emu = Emulator::start(EmulatorConfig {
         tls: true,
         incidents: 5,

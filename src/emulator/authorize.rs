@@ -19,7 +19,7 @@ use url::Url;
 
 use super::auth;
 use super::ctx::Ctx;
-use super::oauth::{CodeGrant, PendingConsent, granted_scopes, new_token};
+use super::oauth::{CodeGrant, PendingConsent, granted_scopes, new_token, registered_app};
 use super::reply::{self, esc};
 use super::sessions::random_hex;
 use super::state::{AppState, lock};
@@ -72,14 +72,7 @@ pub async fn show(
 ) -> Response {
     let params = Params::parse(uri.query());
     let client_id = params.get("client_id").unwrap_or("");
-    let app = state
-        .config()
-        .oauth
-        .apps
-        .iter()
-        .find(|a| a.client_id == client_id)
-        .cloned();
-    let Some(app) = app else {
+    let Some(app) = registered_app(&state, client_id) else {
         return error_page(&format!("Invalid client_id: {client_id}"));
     };
     // A redirect URI the app did not register is never redirected to.

@@ -27,9 +27,7 @@ impl Control {
 
     /// The application with `client_id`.
     pub fn oauth_app(&self, client_id: &str) -> Option<OAuthApp> {
-        self.oauth_apps()
-            .into_iter()
-            .find(|a| a.client_id == client_id)
+        oauth::registered_app(self.state(), client_id)
     }
 
     /// Registers `app`, replacing one with the same client id. Refused (and nothing changed)

@@ -239,6 +239,17 @@ fn basic_client(headers: &HeaderMap) -> Result<Option<(String, String)>, Refused
     }
 }
 
+/// The registered application with `client_id`.
+pub fn registered_app(state: &AppState, client_id: &str) -> Option<OAuthApp> {
+    state
+        .config()
+        .oauth
+        .apps
+        .iter()
+        .find(|a| a.client_id == client_id)
+        .cloned()
+}
+
 /// The registered app the request authenticates as: a confidential client by its secret, a
 /// public one by its id alone (PKCE then proves the rest).
 fn client(
@@ -266,14 +277,7 @@ fn client(
         (None, Some(s)) => Some(s.clone()),
         (None, None) => None,
     };
-    let app = state
-        .config()
-        .oauth
-        .apps
-        .iter()
-        .find(|a| a.client_id == client_id)
-        .cloned();
-    let Some(app) = app else {
+    let Some(app) = registered_app(state, &client_id) else {
         return refused(format!("no application has client_id {client_id}"));
     };
     match (&app.client_secret, secret) {

@@ -24,7 +24,8 @@ use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::Response;
 use axum::routing::{get, post};
 use base64::Engine;
-use serde_json::{Map, Value, json};
+use serde::Serialize;
+use serde_json::json;
 use sha2::{Digest, Sha256};
 use time::OffsetDateTime;
 
@@ -185,7 +186,7 @@ pub fn refusal() -> Response {
 /// `POST /oauth_token.do`.
 async fn token(State(state): State<Arc<AppState>>, headers: HeaderMap, body: Bytes) -> Response {
     match grant(&state, &headers, &body).await {
-        Ok(reply) => reply::json(StatusCode::OK, &reply),
+        Ok(reply) => reply::json(StatusCode::OK, &json!(reply)),
         Err(Refused(why)) => {
             state.oauth.note_refusal(&why);
             refusal()
@@ -327,7 +328,11 @@ fn confidential(app: &OAuthApp, grant: &str) -> Result<(), Refused> {
     Ok(())
 }
 
-async fn grant(state: &Arc<AppState>, headers: &HeaderMap, body: &[u8]) -> Result<Value, Refused> {
+async fn grant(
+    state: &Arc<AppState>,
+    headers: &HeaderMap,
+    body: &[u8],
+) -> Result<TokenReply, Refused> {
     let params = form(headers, body)?;
     let grant_type = require(&params, "grant_type")?.to_string();
     let app = client(state, headers, &params)?;
@@ -418,7 +423,7 @@ async fn refresh(
     app: &OAuthApp,
     refresh_token: &str,
     asked: Option<&str>,
-) -> Result<Value, Refused> {
+) -> Result<TokenReply, Refused> {
     let now = state.now();
     let grant = lock(&state.oauth.refresh).get(refresh_token).cloned();
     let Some(grant) = grant else {
@@ -436,11 +441,11 @@ async fn refresh(
     if let Some(grant) = lock(&state.oauth.refresh).get_mut(refresh_token) {
         grant.access_tokens.push(access.clone());
     }
-    let mut reply = token_reply(app, &access, &scopes);
+    let mut reply = TokenReply::new(app, access, &scopes);
     if state.config().oauth.refresh_token_reply == RefreshTokenReply::Repeat {
-        reply.insert("refresh_token".into(), json!(refresh_token));
+        reply.refresh_token = Some(refresh_token.to_string());
     }
-    Ok(Value::Object(reply))
+    Ok(reply)
 }
 
 async fn exchange_code(
@@ -448,7 +453,7 @@ async fn exchange_code(
     app: &OAuthApp,
     code: &str,
     params: &HashMap<String, String>,
-) -> Result<Value, Refused> {
+) -> Result<TokenReply, Refused> {
     // Taken out at once: a code is good for one exchange, whatever its outcome.
     let grant = lock(&state.oauth.codes).remove(code);
     let Some(grant) = grant else {
@@ -515,18 +520,29 @@ fn seconds(secs: u64) -> i64 {
     i64::try_from(secs).unwrap_or(i64::MAX / 2)
 }
 
-/// The reply's fields but the refresh token. `expires_in` is one less than the lifespan, as
-/// instances answer (1799 for 1800).
-fn token_reply(app: &OAuthApp, access: &str, scopes: &[String]) -> Map<String, Value> {
-    let mut reply = Map::new();
-    reply.insert("access_token".into(), json!(access));
-    reply.insert("scope".into(), json!(scopes.join(" ")));
-    reply.insert("token_type".into(), json!("Bearer"));
-    reply.insert(
-        "expires_in".into(),
-        json!(app.access_token_lifespan_secs.saturating_sub(1).max(1)),
-    );
-    reply
+/// The token endpoint's success reply.
+#[derive(Debug, Serialize)]
+struct TokenReply {
+    access_token: String,
+    /// Absent where the grant gives none (client credentials, JWT, a refresh by default).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    refresh_token: Option<String>,
+    scope: String,
+    token_type: &'static str,
+    /// One less than the lifespan, as instances answer (1799 for 1800).
+    expires_in: u64,
+}
+
+impl TokenReply {
+    fn new(app: &OAuthApp, access_token: String, scopes: &[String]) -> TokenReply {
+        TokenReply {
+            access_token,
+            refresh_token: None,
+            scope: scopes.join(" "),
+            token_type: "Bearer",
+            expires_in: app.access_token_lifespan_secs.saturating_sub(1).max(1),
+        }
+    }
 }
 
 /// Issues an access token, and a refresh token where the grant gives one.
@@ -536,9 +552,9 @@ fn issue(
     user: &str,
     scopes: Vec<String>,
     with_refresh: bool,
-) -> Value {
+) -> TokenReply {
     let access = new_access_token(state, app, user, &scopes);
-    let mut reply = token_reply(app, &access, &scopes);
+    let mut reply = TokenReply::new(app, access.clone(), &scopes);
     if with_refresh {
         let refresh_token = new_token();
         let lifespan = time::Duration::seconds(seconds(app.refresh_token_lifespan_secs));
@@ -552,9 +568,9 @@ fn issue(
                 access_tokens: vec![access],
             },
         );
-        reply.insert("refresh_token".into(), json!(refresh_token));
+        reply.refresh_token = Some(refresh_token);
     }
-    Value::Object(reply)
+    reply
 }
 
 /// Revokes an access or refresh token; a refresh token takes its access tokens with it

@@ -30,14 +30,15 @@ if ! command -v cargo >/dev/null 2>&1; then
   exit 1
 fi
 
-# Python: pysnc (the official client, unchanged) for the compatibility check; requests for the
-# check that a Netscape cookie export loads in MozillaCookieJar and authenticates.
+# Python: pysnc (the official client, unchanged) for the compatibility check, with
+# requests-oauthlib, which its OAuth password-grant flow needs; requests for the check that a
+# Netscape cookie export loads in MozillaCookieJar and authenticates.
 venv="$snowbridge_root/.venv"
 if [ ! -x "$venv/bin/python" ]; then
   python3 -m venv "$venv"
 fi
-if ! "$venv/bin/python" -c "import pysnc, cryptography, requests" >/dev/null 2>&1; then
-  echo "setup: installing pysnc, cryptography and requests into .venv" >&2
+if ! "$venv/bin/python" -c "import pysnc, cryptography, requests, requests_oauthlib" >/dev/null 2>&1; then
+  echo "setup: installing pysnc, cryptography, requests and requests-oauthlib into .venv" >&2
   # `python -m pip`, not .venv/bin/pip: a copied venv's pip script names another interpreter.
-  "$venv/bin/python" -m pip install -q --disable-pip-version-check pysnc cryptography requests
+  "$venv/bin/python" -m pip install -q --disable-pip-version-check pysnc cryptography requests requests-oauthlib
 fi

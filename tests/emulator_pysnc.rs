@@ -5,21 +5,26 @@
 #[path = "common/emu_client.rs"]
 mod emu_client;
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use snowbridge::emulator::{Emulator, EmulatorConfig};
 
-#[test]
-fn pysnc_works_unchanged() {
+/// The repository root and the virtualenv's Python, which must exist.
+fn venv_python() -> (&'static Path, PathBuf) {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     let python = root.join(".venv/bin/python");
     assert!(
         python.exists(),
-        "this test needs pysnc in a virtualenv at {}: run scripts/setup.sh \
-         (python3 -m venv .venv && .venv/bin/pip install pysnc)",
+        "this test needs pysnc and requests-oauthlib in a virtualenv at {}: run scripts/setup.sh",
         python.display()
     );
+    (root, python)
+}
+
+#[test]
+fn pysnc_works_unchanged() {
+    let (root, python) = venv_python();
     let emu = Emulator::start(EmulatorConfig {
         tls: true,
         incidents: 40,
@@ -79,4 +84,79 @@ fn pysnc_works_unchanged() {
         0,
         "deleted at the end"
     );
+}
+
+/// pysnc's other ways in against the emulator over TLS: the password-grant flow (through
+/// requests-oauthlib), the client-credentials flow and a client certificate
+/// (tests/pysnc_oauth_check.py).
+#[test]
+fn pysnc_oauth_flows_and_certificates_work_unchanged() {
+    let (root, python) = venv_python();
+    let emu = Emulator::start(EmulatorConfig {
+        tls: true,
+        incidents: 5,
+        ..EmulatorConfig::default()
+    })
+    .unwrap();
+    let control = emu.control();
+    let app = |name: &str| {
+        let app = control
+            .oauth_apps()
+            .into_iter()
+            .find(|a| a.name == name)
+            .unwrap_or_else(|| panic!("a default app named {name}"));
+        serde_json::json!([app.client_id, app.client_secret])
+    };
+    let certificate = control.client_certificate("admin").unwrap();
+    let settings = serde_json::json!({
+        "password_app": app("snowbridge confidential"),
+        "client_credentials_app": app("snowbridge integration"),
+        "certificate": [certificate.cert, certificate.key],
+    });
+    control.clear_request_log();
+
+    let output = Command::new(&python)
+        .arg(root.join("tests/pysnc_oauth_check.py"))
+        .arg(emu.url().as_str())
+        .arg(emu.ca_pem_path().unwrap())
+        .arg(settings.to_string())
+        .output()
+        .expect("python runs");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        output.status.success(),
+        "pysnc oauth check failed ({}):\n{stdout}\n{stderr}",
+        output.status
+    );
+    assert!(
+        stdout.contains("pysnc oauth check passed"),
+        "{stdout}\n{stderr}"
+    );
+
+    let log = control.request_log();
+    let token_calls: Vec<u16> = log
+        .iter()
+        .filter(|r| r.path_and_query == "/oauth_token.do")
+        .map(|r| r.status)
+        .collect();
+    assert_eq!(
+        token_calls,
+        [200, 401, 200],
+        "password grant, wrong password, client credentials"
+    );
+    let api_users: Vec<&str> = log
+        .iter()
+        .filter(|r| r.path_and_query.starts_with("/api/now/"))
+        .filter_map(|r| r.user.as_deref())
+        .collect();
+    for user in ["itil.admin", "itil.user", "admin"] {
+        assert!(
+            api_users.contains(&user),
+            "an API call ran as {user} (password grant, client credentials, certificate): {api_users:?}"
+        );
+    }
+    let refusals = control.oauth_refusals();
+    assert_eq!(refusals.len(), 1, "{refusals:?}");
+    assert!(refusals[0].contains("wrong password"), "{refusals:?}");
 }

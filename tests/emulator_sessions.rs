@@ -338,8 +338,9 @@ async fn glide_session_store_comes_with_every_reply() {
 async fn bearer_tokens_carry_scopes() {
     let emu = start(2);
     let control = emu.control();
+    // The default auth scopes: incident_read reads incidents, incident_write is needed to write.
     let reader =
-        control.issue_bearer_token("itil.user", &["table_read"], Duration::from_secs(1800));
+        control.issue_bearer_token("itil.user", &["incident_read"], Duration::from_secs(1800));
     let client = emu_client::client();
     let url = emu
         .url()
@@ -361,9 +362,10 @@ async fn bearer_tokens_carry_scopes() {
         .unwrap();
     assert_eq!(denied.status(), 403);
     let body: Value = denied.json().await.unwrap();
+    assert_eq!(body["error"]["message"], "User Not Authorized");
     assert_eq!(
-        body["error"]["message"],
-        "Missing required api access scope"
+        body["error"]["detail"],
+        "Missing required api access scope: incident_write"
     );
     let all = control.issue_bearer_token("itil.user", &["useraccount"], Duration::from_secs(1800));
     let created = client

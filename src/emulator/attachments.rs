@@ -122,7 +122,7 @@ async fn principal(
             "table_read_write",
         ]
     };
-    auth::require_scope(&principal, scopes)?;
+    auth::require_scope(state, &principal, scopes)?;
     if !write && state.config().itil_rest_attachment_reads_refused && !principal.is_admin() {
         return Err(reply::acl_denied("Read"));
     }

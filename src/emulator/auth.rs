@@ -1,18 +1,22 @@
 //! Authentication: who a request runs as.
 //!
-//! One place turns a request into a [`Principal`]: Basic credentials (which open or reuse an
-//! integration session), bearer tokens with their scopes, or session cookies (which must carry
-//! the session's `g_ck` as `X-UserToken` where a token is due). New ways in (OAuth token
-//! endpoint, client certificates from the TLS layer) add a [`Via`] and a branch here; the API
-//! handlers only ever see a `Principal`. Also the rate limit, which is counted per principal.
+//! One place turns a request into a [`Principal`], trying in turn: a client certificate the
+//! TLS layer judged valid (mapped: that user; unmapped: `401`), an API key (`x-sn-apikey`
+//! header or query parameter, REST only), the `Authorization` header (Basic, which opens or
+//! reuses an integration session, or a Bearer token from `/oauth_token.do`), then session
+//! cookies (which must carry the session's `g_ck` as `X-UserToken` where a token is due). The
+//! API handlers only ever see a `Principal`. Also auth scopes, which bind OAuth tokens and API
+//! keys only, and the rate limit, which is counted per principal.
 
 use std::sync::Arc;
 
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::response::Response;
 use base64::Engine;
 
+use super::auth_config::{AuthScopes, HttpMethod, ScopeRefusal};
 use super::ctx::Ctx;
+use super::mtls::ClientCertificate;
 use super::reply;
 use super::schema::SYS_USER;
 use super::seed::SSO_USER;
@@ -29,8 +33,11 @@ pub enum Via {
     Bearer {
         scopes: Vec<String>,
     },
-    /// A client certificate mapped to a user (room for the mutual-TLS listener).
-    #[allow(dead_code)]
+    /// An API key, limited to its scopes.
+    ApiKey {
+        scopes: Vec<String>,
+    },
+    /// A client certificate mapped to a user; never scoped.
     Certificate,
 }
 
@@ -158,6 +165,26 @@ async fn authenticate(
     token: Token,
     form_token: Option<&str>,
 ) -> Result<Principal, Response> {
+    match &ctx.client_certificate {
+        Some(ClientCertificate::Mapped(user)) => {
+            return principal_of(state, ctx, user, Via::Certificate).await;
+        }
+        Some(ClientCertificate::Unmapped) => return Err(reply::not_authenticated()),
+        Some(ClientCertificate::Untrusted) | None => {}
+    }
+    if let Some(key) = &ctx.api_key {
+        let found = state
+            .config()
+            .api_keys
+            .iter()
+            .find(|k| k.key == *key)
+            .cloned();
+        let found = found.ok_or_else(reply::not_authenticated)?;
+        let via = Via::ApiKey {
+            scopes: found.scopes,
+        };
+        return principal_of(state, ctx, &found.user, via).await;
+    }
     if let Some(authorization) = headers.get(header::AUTHORIZATION) {
         let value = authorization.to_str().unwrap_or("").trim();
         let (scheme, rest) = value.split_once(' ').unwrap_or((value, ""));
@@ -226,6 +253,22 @@ async fn bearer(state: &Arc<AppState>, ctx: &Ctx, token: &str) -> Result<Princip
     Ok(principal)
 }
 
+/// The active `user` as a principal come `via` a certificate or API key, with an integration
+/// session as a Basic call gets.
+async fn principal_of(
+    state: &Arc<AppState>,
+    ctx: &Ctx,
+    user: &str,
+    via: Via,
+) -> Result<Principal, Response> {
+    let record = load_user(state, user)
+        .await?
+        .ok_or_else(reply::not_authenticated)?;
+    let principal = Principal::from_record(&record, via);
+    open_integration_session(state, ctx, &principal.user);
+    Ok(principal)
+}
+
 /// Reuses the request's session when it is already this user's, else opens an integration
 /// session (cookies like a real instance: JSESSIONID, and emptied remember-me cookies).
 fn open_integration_session(state: &AppState, ctx: &Ctx, user: &str) {
@@ -237,27 +280,78 @@ fn open_integration_session(state: &AppState, ctx: &Ctx, user: &str) {
     ctx.forget();
 }
 
-/// The scopes an API operation accepts from a bearer token; `useraccount` grants everything.
-/// Other ways in are not scoped.
-pub fn require_scope(principal: &Principal, accepted: &[&str]) -> Result<(), Response> {
-    let Via::Bearer { scopes } = &principal.via else {
-        return Ok(());
+/// Does the principal hold one of `accepted` (or `useraccount`)? Only OAuth tokens and API
+/// keys are scoped; an empty `accepted` leaves `useraccount` alone.
+pub fn holds_scope(principal: &Principal, accepted: &[&str]) -> bool {
+    let (Via::Bearer { scopes } | Via::ApiKey { scopes }) = &principal.via else {
+        return true;
     };
-    let granted = scopes
+    scopes
         .iter()
-        .any(|s| s == "useraccount" || accepted.contains(&s.as_str()));
-    if granted {
-        Ok(())
-    } else {
-        Err(reply::envelope(
-            StatusCode::FORBIDDEN,
-            "Missing required api access scope",
-            Some(&format!(
-                "The access token lacks a scope this API requires: one of {}",
-                accepted.join(", ")
-            )),
-        ))
+        .any(|s| s == "useraccount" || accepted.contains(&s.as_str()))
+}
+
+/// `403` unless the principal holds one of the scopes an API operation accepts.
+pub fn require_scope(
+    state: &AppState,
+    principal: &Principal,
+    accepted: &[&str],
+) -> Result<(), Response> {
+    if holds_scope(principal, accepted) {
+        return Ok(());
     }
+    Err(scope_refusal(state.config().auth_scopes.refusal, accepted))
+}
+
+/// The envelope naming the missing scope.
+fn scope_refusal(refusal: ScopeRefusal, accepted: &[&str]) -> Response {
+    let missing = if accepted.is_empty() {
+        "useraccount".to_string()
+    } else {
+        accepted.join(", ")
+    };
+    let named = format!("Missing required api access scope: {missing}");
+    let (message, detail) = match refusal {
+        ScopeRefusal::Detail => ("User Not Authorized".to_string(), named),
+        ScopeRefusal::Message => (named, "User Not Authorized".to_string()),
+    };
+    reply::envelope(StatusCode::FORBIDDEN, &message, Some(&detail))
+}
+
+/// The scopes the Table API's policies accept for `method` on `table`: the table's own
+/// policies, else the `"*"` ones; empty when no policy covers the call.
+pub fn table_scopes(policies: &AuthScopes, table: &str, method: &Method) -> Vec<String> {
+    let Some(method) = HttpMethod::of(method) else {
+        return Vec::new();
+    };
+    let own = policies.table.iter().any(|p| p.table == table);
+    let wanted = if own { table } else { "*" };
+    let mut scopes: Vec<String> = Vec::new();
+    for policy in policies.table.iter().filter(|p| p.table == wanted) {
+        if policy.methods.is_empty() || policy.methods.contains(&method) {
+            for scope in &policy.scopes {
+                if !scopes.contains(scope) {
+                    scopes.push(scope.clone());
+                }
+            }
+        }
+    }
+    scopes
+}
+
+/// The Table API's scope check for a call of `ctx.method` on `table`.
+pub fn require_table_scope(
+    state: &AppState,
+    ctx: &Ctx,
+    principal: &Principal,
+    table: &str,
+) -> Result<(), Response> {
+    let accepted = table_scopes(&state.config().auth_scopes, table, &ctx.method);
+    if accepted.is_empty() {
+        return Ok(());
+    }
+    let accepted: Vec<&str> = accepted.iter().map(String::as_str).collect();
+    require_scope(state, principal, &accepted)
 }
 
 #[cfg(test)]
@@ -282,24 +376,52 @@ mod tests {
     }
 
     #[test]
-    fn scopes_apply_to_bearer_tokens_only() {
-        let basic = principal(&["itil"], Via::Basic);
-        assert!(require_scope(&basic, &["table_read_write"]).is_ok());
-        let reader = principal(
+    fn scopes_apply_to_tokens_and_api_keys_only() {
+        let bearer = |scopes: &[&str]| Via::Bearer {
+            scopes: scopes.iter().map(|s| s.to_string()).collect(),
+        };
+        assert!(holds_scope(
+            &principal(&["itil"], Via::Basic),
+            &["incident_write"]
+        ));
+        assert!(holds_scope(
+            &principal(&["itil"], Via::Certificate),
+            &["incident_write"]
+        ));
+        let reader = principal(&["itil"], bearer(&["incident_read"]));
+        assert!(holds_scope(&reader, &["incident_read", "incident_write"]));
+        assert!(!holds_scope(&reader, &["incident_write"]));
+        assert!(!holds_scope(&reader, &[]), "JSONv2 wants useraccount");
+        let key = principal(
             &["itil"],
-            Via::Bearer {
-                scopes: vec!["table_read".into()],
+            Via::ApiKey {
+                scopes: vec!["incident_read".into()],
             },
         );
-        assert!(require_scope(&reader, &["table_read", "table_read_write"]).is_ok());
-        let denied = require_scope(&reader, &["table_read_write"]).unwrap_err();
-        assert_eq!(denied.status(), StatusCode::FORBIDDEN);
-        let all = principal(
-            &["itil"],
-            Via::Bearer {
-                scopes: vec!["useraccount".into()],
-            },
+        assert!(!holds_scope(&key, &["incident_write"]));
+        let all = principal(&["itil"], bearer(&["useraccount"]));
+        assert!(holds_scope(&all, &["incident_write"]));
+    }
+
+    #[test]
+    fn table_policies_by_table_then_star() {
+        let policies = AuthScopes::default();
+        assert_eq!(
+            table_scopes(&policies, "incident", &Method::GET),
+            ["incident_read", "incident_write"]
         );
-        assert!(require_scope(&all, &["table_read_write"]).is_ok());
+        assert_eq!(
+            table_scopes(&policies, "incident", &Method::PATCH),
+            ["incident_write"]
+        );
+        assert_eq!(
+            table_scopes(&policies, "sys_user", &Method::POST),
+            ["table_read_write"]
+        );
+        let none = AuthScopes {
+            table: Vec::new(),
+            ..AuthScopes::default()
+        };
+        assert!(table_scopes(&none, "incident", &Method::GET).is_empty());
     }
 }

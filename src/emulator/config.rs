@@ -7,6 +7,8 @@ use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
 
+use super::auth_config::{self, ApiKey, AuthScopes, MtlsSettings, OAuthSettings, Properties};
+
 /// How the emulator behaves. `Default` gives a small instance on a random port over plain HTTP.
 #[derive(Clone, Debug, Deserialize, Serialize)]
 #[serde(default, deny_unknown_fields)]
@@ -61,6 +63,16 @@ pub struct EmulatorConfig {
     /// A hibernating developer instance: every path of the instance host, REST included,
     /// answers `200` with the page asking the owner to wake it (the IdP host is unaffected).
     pub hibernating: bool,
+    /// Instance properties, under their real names (`[properties]`).
+    pub properties: Properties,
+    /// The OAuth provider: registered apps, refresh replies, code lifespan (`[oauth]`).
+    pub oauth: OAuthSettings,
+    /// API keys accepted as `x-sn-apikey` (`[[api_keys]]`).
+    pub api_keys: Vec<ApiKey>,
+    /// Auth scopes on the Table API (`[auth_scopes]`).
+    pub auth_scopes: AuthScopes,
+    /// Client certificates on the TLS listener (`[mtls]`).
+    pub mtls: MtlsSettings,
 }
 
 impl Default for EmulatorConfig {
@@ -89,6 +101,11 @@ impl Default for EmulatorConfig {
             jsonv2_unauthenticated: Jsonv2Unauthenticated::Unauthorized,
             seed: 0x5eed_2024,
             hibernating: false,
+            properties: Properties::default(),
+            oauth: OAuthSettings::default(),
+            api_keys: auth_config::default_api_keys(),
+            auth_scopes: AuthScopes::default(),
+            mtls: MtlsSettings::default(),
         }
     }
 }
@@ -209,6 +226,7 @@ impl EmulatorConfig {
                 self.instance_name
             ));
         }
+        auth_config::validate(&self.oauth, &self.api_keys, &self.auth_scopes)?;
         Ok(())
     }
 

@@ -73,6 +73,11 @@ impl Control {
         Control { state }
     }
 
+    /// The shared state, for the handle's methods in other files (`control_auth`).
+    pub(super) fn state(&self) -> &Arc<AppState> {
+        &self.state
+    }
+
     /// The next `n` API requests get `status` (a 5xx) with the error envelope.
     pub fn fail_next(&self, n: usize, status: u16) {
         lock(&self.state.queued)

@@ -13,11 +13,12 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use axum::extract::{Request, State};
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::Response;
 use rand::Rng;
 
+use super::mtls::ClientCertificate;
 use super::reply;
 use super::server::ConnInfo;
 use super::sessions::{Kind, Session, random_hex};
@@ -50,6 +51,14 @@ pub struct Ctx {
     pub tls: bool,
     /// `scheme://host[:port]` as the client addressed the instance, for absolute links.
     pub base: String,
+    /// The request's method (auth scopes differ by method).
+    pub method: Method,
+    /// The verdict on the connection's client certificate, when one was presented (an
+    /// untrusted one never gets this far: `mtls::layer` answers it).
+    pub client_certificate: Option<ClientCertificate>,
+    /// The API key of a REST call (`/api/...`): the `x-sn-apikey` header, or a query parameter
+    /// of that name. Other paths take no API key.
+    pub api_key: Option<String>,
 }
 
 impl Ctx {
@@ -228,6 +237,18 @@ pub async fn instance_layer(
 
     let cookies = parse_cookies(req.headers());
     let base = base_for(&state, req.headers(), tls);
+    let api_key = if req.uri().path().starts_with("/api/") {
+        let header = req.headers().get("x-sn-apikey");
+        header
+            .map(|v| v.to_str().unwrap_or("").to_string())
+            .or_else(|| {
+                url::form_urlencoded::parse(req.uri().query().unwrap_or("").as_bytes())
+                    .find(|(k, _)| k == "x-sn-apikey")
+                    .map(|(_, v)| v.into_owned())
+            })
+    } else {
+        None
+    };
     let now = state.now();
     let session = cookies
         .get("JSESSIONID")
@@ -245,6 +266,9 @@ pub async fn instance_layer(
         })),
         tls,
         base,
+        method: req.method().clone(),
+        client_certificate: req.extensions().get::<ClientCertificate>().cloned(),
+        api_key,
     };
     if session.as_ref().is_none_or(|s| !s.logged_in()) {
         // Remember me: a dead or missing session comes back transparently for the cookie's user.

@@ -103,6 +103,7 @@ async fn run(
     let method = req.method().clone();
 
     let has_credentials = headers.contains_key(axum::http::header::AUTHORIZATION)
+        || ctx.client_certificate.is_some()
         || ctx.session(state).is_some_and(|s| s.logged_in());
     if !has_credentials {
         return Err(match state.config().jsonv2_unauthenticated {
@@ -151,7 +152,7 @@ async fn run(
     };
     let form_token = param("sysparm_ck");
     let principal = auth::api_principal(state, ctx, &headers, token, form_token.as_deref()).await?;
-    auth::require_scope(&principal, &[])?;
+    auth::require_scope(state, &principal, &[])?;
     if verb.writes() && method != Method::POST {
         return Err(whole_failure(
             StatusCode::BAD_REQUEST,

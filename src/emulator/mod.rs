@@ -12,22 +12,30 @@
 //! (absolute, `sysparm_fields` commas raw, left out when every row fits in one page), write ACLs
 //! and the resolution data policy, the incident form with its UI actions and attachment dialog,
 //! `414`, `429`, injected faults (a row listed twice in a page among them) and a hibernating
-//! developer instance (every path answers `200` with the page asking to wake it). pysnc works
-//! against it unchanged.
+//! developer instance (every path answers `200` with the page asking to wake it). It also speaks
+//! the other ways in: an OAuth 2 provider (`/oauth_token.do` with the password, refresh,
+//! authorization code with PKCE, client credentials and JWT bearer grants; `/oauth_auth.do` with
+//! its login and consent page; `/oauth_revoke_token.do`), Bearer tokens, API keys
+//! (`x-sn-apikey`), auth scopes on the Table API by table and method, and client certificates on
+//! the TLS listener. pysnc works against it unchanged, its OAuth flows included.
 //!
 //! Seeded users (password `snowbridge` unless configured): `admin` (admin), `itil.user` (itil),
 //! `itil.admin` (itil, itil_admin), `mfa.user` (itil; one-time code `123456` after the password),
 //! `sso.user` (itil; no local password: logs in through the IdP at [`Emulator::idp_url`]), and
 //! callers without roles (`ada.quinn`, `ben.ortiz`, ...). Incidents are numbered from
-//! `INC0010001`.
+//! `INC0010001`. The default OAuth apps, API keys and auth scopes are in `auth_config`; the
+//! README's emulator section lists them.
 //!
 //! This is a separate room: nothing else in the crate imports it, and it imports nothing from
 //! the rest of the crate (its errors are `std::io::Error` or strings). Files by concern:
-//! `server` (listener, hand-rolled TLS accept), `tls` (CA and certificates), `ctx` (the outer
-//! layer: sessions, cookies, headers, faults), `auth` (principals), `sessions`, `ui` (pages,
-//! login, form), `sso`, `table_api`, `jsonv2`, `attachments`, `query` (encoded queries),
-//! `rules` (ACLs, data policy, business rules), `render`, `store`/`seed`/`schema` (SQLite),
-//! `control` (the test handle), `state`, `clock`, `reply`.
+//! `server` (listener, hand-rolled TLS accept), `tls` (CA and certificates), `mtls` (client CA,
+//! users' certificates, the per-request verdict), `ctx` (the outer layer: sessions, cookies,
+//! headers, faults), `auth` (principals, auth scopes), `oauth` (token endpoint, revocation),
+//! `authorize` (authorize call, consent page), `jwt` (assertions, verifier keys), `sessions`,
+//! `ui` (pages, login, form), `sso`, `table_api`, `jsonv2`, `attachments`, `query` (encoded
+//! queries), `rules` (ACLs, data policy, business rules), `render`, `store`/`seed`/`schema`
+//! (SQLite), `control` and `control_auth` (the test handle), `config` and `auth_config`,
+//! `state`, `clock`, `reply`.
 //!
 //! Deviations and choices where the wire facts leave room (all documented here once):
 //! - Over plain HTTP cookies carry neither `Secure` nor `SameSite=None` (browsers drop
@@ -43,8 +51,21 @@
 //!   one row more than the limit and loses none (where real instances put it is not recorded).
 //! - The hibernation page's shape comes from a public CI log of a real one; while hibernating the
 //!   instance host sets no cookies and no instance headers, the IdP host answers as usual.
-//! - Bearer scopes: Table API `table_read` / `table_read_write`, Attachment API also
-//!   `attachment_read` / `attachment_write`, JSONv2 `useraccount` only; `useraccount` grants all.
+//! - Auth scopes bind OAuth tokens and API keys: the Table API by the configured policies (by
+//!   default `incident_read`/`incident_write` on incident, `table_read`/`table_read_write`
+//!   elsewhere), the Attachment API `attachment_read`/`attachment_write` (or the table
+//!   scopes), JSONv2 `useraccount` only; `useraccount` grants all. The `403` says
+//!   "User Not Authorized" with "Missing required api access scope: NAME" in `detail`
+//!   (configurable: which side holds which text is unverified).
+//! - OAuth: a refresh reply holds no refresh token (configurable); `expires_in` is the
+//!   lifespan less one second, as instances answer 1799 for 1800; revoking a refresh token
+//!   revokes its access tokens (RFC 7009); an authorization code is spent by its first exchange
+//!   whatever the outcome; a logged-out authorize call goes through `login.do` (real instances
+//!   use `oauth_login.do`); the consent page's ids are this emulator's (see `authorize`); a JWT
+//!   without `jti` is accepted (nothing to check for replay); API keys are read on `/api/`
+//!   paths only.
+//! - Client certificates are mapped by their SHA-256 fingerprint; the handshake accepts any
+//!   certificate and the instance layer answers an untrusted one with nginx's `400` page.
 //! - In the request log, a connection closed without a reply has status 0.
 //! - Element ids of the UI (login, MFA, shell, form, attachment dialog) are listed in the `ui`
 //!   module docs; the attachment dialog's ids are this emulator's, real ones are unverified.
@@ -55,11 +76,17 @@
 
 mod attachments;
 mod auth;
+mod auth_config;
+mod authorize;
 mod clock;
 mod config;
 mod control;
+mod control_auth;
 mod ctx;
 mod jsonv2;
+mod jwt;
+mod mtls;
+mod oauth;
 mod query;
 mod render;
 mod reply;
@@ -87,8 +114,14 @@ use axum::routing::{get, post};
 use tokio::sync::watch;
 use url::Url;
 
+pub use auth_config::{
+    ApiKey, AuthScopes, CertificateMapping, DEFAULT_REDIRECT_URI, HttpMethod, JwtKeyType,
+    JwtUserField, JwtVerifier, MtlsSettings, OAuthApp, OAuthSettings, Properties,
+    RefreshTokenReply, ScopeRefusal, TableAuthScope,
+};
 pub use config::{EmulatorConfig, Faults, Jsonv2Unauthenticated, RateLimit};
 pub use control::{AttachmentInfo, Control, SessionInfo, SessionKind};
+pub use control_auth::ClientCertificateFiles;
 pub use state::RequestInfo;
 
 use state::AppState;
@@ -155,8 +188,25 @@ impl Emulator {
             l.set_nonblocking(true)?;
         }
 
+        // jsonwebtoken picks its crypto backend from its features; name it, so that a second
+        // backend enabled elsewhere in the build cannot leave it without one.
+        let _ = jsonwebtoken::crypto::aws_lc::DEFAULT_PROVIDER.install_default();
+        // A kept data folder (the CLI, a demo) gets its JWT keys at once; a temporary one (a
+        // test) when asked, since an RSA key costs a quarter of a second.
+        let oauth = oauth::OAuthState::prepare(
+            data_dir.clone(),
+            &config.oauth.apps,
+            config.data_dir.is_some(),
+        )?;
+        let client_auth = if config.tls && config.mtls.request_client_certificate {
+            let users = seed::USERS.iter().map(|u| u.user_name);
+            Some(mtls::ClientAuth::prepare(&data_dir, &config.mtls, users)?)
+        } else {
+            None
+        };
         let (tls, ca_pem) = if config.tls {
-            let server_config = tls::server_config(&data_dir, config.idp_host())?;
+            let client_verifier = client_auth.as_ref().map(|c| c.handshake_verifier());
+            let server_config = tls::server_config(&data_dir, config.idp_host(), client_verifier)?;
             (
                 Some(tokio_rustls::TlsAcceptor::from(server_config)),
                 Some(data_dir.join("ca.pem")),
@@ -177,6 +227,8 @@ impl Emulator {
             clock,
             url.clone(),
             idp_url.clone(),
+            oauth,
+            client_auth,
         ));
         let sites = server::Sites {
             instance: instance_router(Arc::clone(&state)),
@@ -333,11 +385,17 @@ fn instance_router(state: Arc<AppState>) -> Router {
             "/api/now/{version}/attachment/{sys_id}/file",
             get(att::versioned::file),
         )
+        .merge(oauth::router())
         .fallback(ui::dispatch)
         .method_not_allowed_fallback(table_api::method_not_supported)
         .layer(axum::middleware::from_fn_with_state(
             Arc::clone(&state),
             ctx::instance_layer,
+        ))
+        // Outermost: the load balancer judges client certificates before the instance runs.
+        .layer(axum::middleware::from_fn_with_state(
+            Arc::clone(&state),
+            mtls::layer,
         ))
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
         .with_state(state)

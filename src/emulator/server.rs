@@ -3,7 +3,7 @@
 //! the instance router or the IdP router by their Host.
 //!
 //! Each request carries a [`ConnInfo`] extension: whether it came over TLS, the peer's
-//! certificates (room for the mutual-TLS listener), and a token that closes the connection with
+//! certificates (judged by `mtls`), and a token that closes the connection with
 //! no reply, which is how faults drop requests.
 
 use std::net::SocketAddr;
@@ -25,10 +25,9 @@ use tower::ServiceExt;
 #[derive(Clone, Debug)]
 pub struct ConnInfo {
     pub tls: bool,
-    #[allow(dead_code)] // for the mutual-TLS listener and logs
+    #[allow(dead_code)] // for logs
     pub peer: SocketAddr,
-    /// Client certificates presented in the handshake (none while no listener asks for them).
-    #[allow(dead_code)] // read by the mutual-TLS authentication to come
+    /// Client certificates presented in the handshake (end entity first), judged by `mtls`.
     pub peer_certificates: Option<Arc<Vec<CertificateDer<'static>>>>,
     /// Cancelling closes the connection at once, without a reply.
     pub kill: CancellationToken,

@@ -13,6 +13,8 @@ use url::Url;
 
 use super::EmulatorConfig;
 use super::clock::Clock;
+use super::mtls::ClientAuth;
+use super::oauth::OAuthState;
 use super::sessions::{Sessions, Timeouts};
 use super::store::Store;
 
@@ -27,7 +29,7 @@ pub struct RequestInfo {
     pub user: Option<String>,
 }
 
-/// An OAuth-style bearer token (issued by tests today, by `/oauth_token.do` later).
+/// A bearer access token (issued by `/oauth_token.do`, or by tests through `Control`).
 #[derive(Clone, Debug)]
 pub struct BearerToken {
     pub user: String,
@@ -68,6 +70,10 @@ pub struct AppState {
     pub pool_cookie: String,
     pub instance_url: Url,
     pub idp_url: Url,
+    /// The OAuth provider's refresh tokens, codes, consents and replay checks.
+    pub oauth: OAuthState,
+    /// The client CA and certificate mappings; `None` unless TLS asks for client certificates.
+    pub client_auth: Option<ClientAuth>,
 }
 
 pub fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -81,6 +87,8 @@ impl AppState {
         clock: Clock,
         instance_url: Url,
         idp_url: Url,
+        oauth: OAuthState,
+        client_auth: Option<ClientAuth>,
     ) -> AppState {
         let saml_key: [u8; 32] = rand::random();
         AppState {
@@ -100,6 +108,8 @@ impl AppState {
             pool_cookie: format!("rd1o00000000000000000000ffff7f000001o{}", 16000),
             instance_url,
             idp_url,
+            oauth,
+            client_auth,
         }
     }
 

@@ -108,15 +108,12 @@ async fn principal(
     state: &Arc<AppState>,
     ctx: &Ctx,
     headers: &HeaderMap,
-    scopes: &[&str],
+    table_name: &str,
 ) -> Result<Principal, Response> {
     let principal = auth::api_principal(state, ctx, headers, Token::Required, None).await?;
-    auth::require_scope(&principal, scopes)?;
+    auth::require_table_scope(state, ctx, &principal, table_name)?;
     Ok(principal)
 }
-
-const READ_SCOPES: &[&str] = &["table_read", "table_read_write"];
-const WRITE_SCOPES: &[&str] = &["table_read_write"];
 
 fn lookup(name: &str) -> Result<&'static Table, Response> {
     table(name).ok_or_else(|| invalid_table(name))
@@ -145,7 +142,7 @@ pub async fn list(
     OriginalUri(uri): OriginalUri,
     RawQuery(query): RawQuery,
 ) -> Reply {
-    let principal = principal(&state, &ctx, &headers, READ_SCOPES).await?;
+    let principal = principal(&state, &ctx, &headers, &name).await?;
     let table = lookup(&name)?;
     let params = Params::parse(query.as_deref());
     let limit = params
@@ -340,7 +337,7 @@ pub async fn get(
     Path((name, sys_id)): Path<(String, String)>,
     RawQuery(query): RawQuery,
 ) -> Reply {
-    let principal = principal(&state, &ctx, &headers, READ_SCOPES).await?;
+    let principal = principal(&state, &ctx, &headers, &name).await?;
     let table = lookup(&name)?;
     let params = Params::parse(query.as_deref());
     let (record, users) = state
@@ -425,7 +422,7 @@ pub async fn create(
     RawQuery(query): RawQuery,
     body: Bytes,
 ) -> Reply {
-    let principal = principal(&state, &ctx, &headers, WRITE_SCOPES).await?;
+    let principal = principal(&state, &ctx, &headers, &name).await?;
     let table = lookup(&name)?;
     let fields = body_fields(&body)?;
     let params = Params::parse(query.as_deref());
@@ -471,7 +468,7 @@ pub async fn modify(
     RawQuery(query): RawQuery,
     body: Bytes,
 ) -> Reply {
-    let principal = principal(&state, &ctx, &headers, WRITE_SCOPES).await?;
+    let principal = principal(&state, &ctx, &headers, &name).await?;
     let table = lookup(&name)?;
     let fields = body_fields(&body)?;
     let params = Params::parse(query.as_deref());
@@ -514,7 +511,7 @@ pub async fn remove(
     headers: HeaderMap,
     Path((name, sys_id)): Path<(String, String)>,
 ) -> Reply {
-    let principal = principal(&state, &ctx, &headers, WRITE_SCOPES).await?;
+    let principal = principal(&state, &ctx, &headers, &name).await?;
     let table = lookup(&name)?;
     state
         .store

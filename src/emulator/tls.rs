@@ -2,7 +2,8 @@
 //! reused across restarts so a client's trust survives) and a fresh server certificate per start
 //! for 127.0.0.1, ::1, localhost and the IdP host, signed by it.
 //!
-//! Builds the rustls server configuration; the listener itself lives in `server`.
+//! Builds the rustls server configuration; the listener itself lives in `server`. The CA helpers
+//! also serve `mtls`, which makes the client CA the same way.
 
 use std::fs;
 use std::io;
@@ -22,10 +23,13 @@ fn other(e: impl std::fmt::Display) -> io::Error {
     io::Error::other(e.to_string())
 }
 
-fn ca_params() -> CertificateParams {
+const CA_NAME: &str = "snowbridge emulator CA";
+
+/// A CA's parameters; the same name and key give the same issuer on every start.
+pub(super) fn ca_params(common_name: &str) -> CertificateParams {
     let mut params = CertificateParams::default();
     let mut dn = DistinguishedName::new();
-    dn.push(DnType::CommonName, "snowbridge emulator CA");
+    dn.push(DnType::CommonName, common_name);
     dn.push(DnType::OrganizationName, "snowbridge");
     params.distinguished_name = dn;
     params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
@@ -40,27 +44,32 @@ fn ca_params() -> CertificateParams {
     params
 }
 
-/// Loads the CA from `dir`, or creates and writes it (key file 0600 on Unix).
-fn load_or_create_ca(dir: &Path) -> io::Result<KeyPair> {
-    let cert_path = dir.join(CA_CERT);
-    let key_path = dir.join(CA_KEY);
+/// Loads the CA named `common_name` from `cert_path` and `key_path`, or creates and writes it
+/// (key file 0600 on Unix). `true` when it was created.
+pub(super) fn load_or_create_ca(
+    cert_path: &Path,
+    key_path: &Path,
+    common_name: &str,
+) -> io::Result<(KeyPair, bool)> {
     if cert_path.exists() && key_path.exists() {
-        let pem = fs::read_to_string(&key_path)?;
-        return KeyPair::from_pem(&pem).map_err(|e| {
+        let pem = fs::read_to_string(key_path)?;
+        let key = KeyPair::from_pem(&pem).map_err(|e| {
             io::Error::new(
                 io::ErrorKind::InvalidData,
                 format!("{} is not a usable key: {e}", key_path.display()),
             )
-        });
+        })?;
+        return Ok((key, false));
     }
     let key = KeyPair::generate().map_err(other)?;
-    let cert = ca_params().self_signed(&key).map_err(other)?;
-    write_private(&key_path, key.serialize_pem().as_bytes())?;
-    fs::write(&cert_path, cert.pem())?;
-    Ok(key)
+    let cert = ca_params(common_name).self_signed(&key).map_err(other)?;
+    write_private(key_path, key.serialize_pem().as_bytes())?;
+    fs::write(cert_path, cert.pem())?;
+    Ok((key, true))
 }
 
-fn write_private(path: &Path, data: &[u8]) -> io::Result<()> {
+/// Writes `data` to a file only its owner can read (0600 on Unix).
+pub(super) fn write_private(path: &Path, data: &[u8]) -> io::Result<()> {
     let mut options = fs::OpenOptions::new();
     options.write(true).create(true).truncate(true);
     #[cfg(unix)]
@@ -74,11 +83,16 @@ fn write_private(path: &Path, data: &[u8]) -> io::Result<()> {
 }
 
 /// The rustls server configuration for the emulator's host names, with the CA in `dir`.
-pub fn server_config(dir: &Path, idp_host: &str) -> io::Result<Arc<rustls::ServerConfig>> {
-    let ca_key = load_or_create_ca(dir)?;
+/// `client_auth` asks for client certificates in the handshake (see `mtls`).
+pub fn server_config(
+    dir: &Path,
+    idp_host: &str,
+    client_auth: Option<Arc<dyn rustls::server::danger::ClientCertVerifier>>,
+) -> io::Result<Arc<rustls::ServerConfig>> {
+    let (ca_key, _) = load_or_create_ca(&dir.join(CA_CERT), &dir.join(CA_KEY), CA_NAME)?;
     // Re-deriving the CA's name and key identifier from the same key signs leaves that the
     // stored ca.pem verifies, without parsing it.
-    let issuer = Issuer::new(ca_params(), &ca_key);
+    let issuer = Issuer::new(ca_params(CA_NAME), &ca_key);
 
     let mut names = vec![
         "localhost".to_string(),
@@ -113,12 +127,14 @@ pub fn server_config(dir: &Path, idp_host: &str) -> io::Result<Arc<rustls::Serve
     let chain = vec![leaf.der().clone()];
     let key = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(leaf_key.serialize_der()));
     let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
-    let mut config = rustls::ServerConfig::builder_with_provider(provider)
+    let builder = rustls::ServerConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()
-        .map_err(other)?
-        .with_no_client_auth()
-        .with_single_cert(chain, key)
         .map_err(other)?;
+    let builder = match client_auth {
+        Some(verifier) => builder.with_client_cert_verifier(verifier),
+        None => builder.with_no_client_auth(),
+    };
+    let mut config = builder.with_single_cert(chain, key).map_err(other)?;
     // HTTP/1.1 only: a dropped connection then loses exactly one request, as fault tests expect.
     config.alpn_protocols = vec![b"http/1.1".to_vec()];
     Ok(Arc::new(config))
@@ -131,9 +147,9 @@ mod tests {
     #[test]
     fn the_ca_is_kept_and_reused() {
         let dir = tempfile::tempdir().unwrap();
-        server_config(dir.path(), "localhost").unwrap();
+        server_config(dir.path(), "localhost", None).unwrap();
         let first = fs::read(dir.path().join(CA_CERT)).unwrap();
-        server_config(dir.path(), "idp.test").unwrap();
+        server_config(dir.path(), "idp.test", None).unwrap();
         assert_eq!(fs::read(dir.path().join(CA_CERT)).unwrap(), first);
         #[cfg(unix)]
         {

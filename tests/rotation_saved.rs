@@ -7,15 +7,12 @@
 
 mod common;
 
-use std::io::Read;
-use std::process::Stdio;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use common::browser_form::log_in;
-use common::child::Child;
 use common::{Home, emulator, form_login, stored_session_store};
 use snowbridge::browser::{Browser, Options};
-use snowbridge::emulator::{Emulator, RateLimit};
+use snowbridge::emulator::Emulator;
 use snowbridge::obtain::chrome::{self, Source};
 use snowbridge::obtain::login::{self, LoginOptions, Person};
 use snowbridge::secret::Secret;
@@ -138,91 +135,104 @@ async fn a_chrome_import_keeps_the_rotations_that_follow_it() {
     assert_eq!(stored_session_store(&home), Some(held));
 }
 
-#[test]
-fn records_into_head_leaves_the_rotated_cookie_in_the_vault() {
-    // Far more output than a pipe and snowbridge's buffer hold: the writes after `head` exits
-    // fail with EPIPE for certain.
-    let emu = emulator(|c| {
-        c.rotate_session_store = true;
-        c.incidents = 1500;
-    });
-    let home = Home::new("dev", &emu);
-    let runtime = tokio::runtime::Runtime::new().unwrap();
-    home.store_login(&runtime.block_on(form_login(&emu, "itil.user", false)));
+/// Ways a command ends that are not its own return: a closed pipe, a signal.
+#[cfg(unix)]
+mod ended_from_outside {
+    use std::io::Read;
+    use std::process::Stdio;
+    use std::time::{Duration, Instant};
 
-    let mut records = home
-        .command(&["records", "dev", "incident", "--page-size", "100"])
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("start snowbridge");
-    let head = std::process::Command::new("head")
-        .arg("-1")
-        .stdin(Stdio::from(records.stdout.take().unwrap()))
-        .stdout(Stdio::piped())
-        .spawn()
-        .expect("start head");
-    let first = head.wait_with_output().unwrap();
-    let line: serde_json::Value = serde_json::from_slice(&first.stdout).unwrap();
-    assert!(line["sys_id"].is_string(), "head got a record: {line}");
+    use super::common::child::Child;
+    use super::common::{Home, emulator, form_login, stored_session_store};
+    use super::{WITHIN, last_issued};
+    use snowbridge::emulator::RateLimit;
 
-    let deadline = Instant::now() + WITHIN;
-    let status = loop {
-        if let Some(status) = records.try_wait().unwrap() {
-            break status;
-        }
-        if Instant::now() > deadline {
-            let _ = records.kill();
-            panic!("snowbridge records kept running after head exited");
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    };
-    let mut stderr = String::new();
-    records
-        .stderr
-        .take()
-        .unwrap()
-        .read_to_string(&mut stderr)
-        .unwrap();
-    assert_eq!(
-        status.code(),
-        Some(0),
-        "a closed pipe is not an error: {stderr}"
-    );
-    assert!(stderr.is_empty(), "nothing to report: {stderr}");
-    assert!(
-        emu.control().issued_session_store().len() >= 2,
-        "the pages rotated the cookie"
-    );
-    assert_eq!(stored_session_store(&home), Some(last_issued(&emu)));
-}
-
-#[test]
-fn sigterm_while_waiting_out_a_rate_limit_saves_the_rotated_cookie() {
-    // Two calls a minute: the third is told to wait, and snowbridge waits as asked.
-    let emu = emulator(|c| {
-        c.rotate_session_store = true;
-        c.rate_limit = Some(RateLimit {
-            limit: 2,
-            window_secs: 60,
+    #[test]
+    fn records_into_head_leaves_the_rotated_cookie_in_the_vault() {
+        // Far more output than a pipe and snowbridge's buffer hold: the writes after `head` exits
+        // fail with EPIPE for certain.
+        let emu = emulator(|c| {
+            c.rotate_session_store = true;
+            c.incidents = 1500;
         });
-    });
-    let home = Home::new("dev", &emu);
-    let runtime = tokio::runtime::Runtime::new().unwrap();
-    home.store_login(&runtime.block_on(form_login(&emu, "itil.user", false)));
+        let home = Home::new("dev", &emu);
+        let runtime = tokio::runtime::Runtime::new().unwrap();
+        home.store_login(&runtime.block_on(form_login(&emu, "itil.user", false)));
 
-    let mut cli =
-        Child::spawn(home.command(&["records", "dev", "incident", "--page-size", "1", "-v"]));
-    // Logged once the 429 (and whatever cookie it carried) has been taken in.
-    cli.wait_for_stderr("rate limited; waiting", WITHIN);
-    // SAFETY: kill(2) on the child this test started and has not reaped.
-    assert_eq!(unsafe { libc::kill(cli.pid() as i32, libc::SIGTERM) }, 0);
-    let status = cli.wait(WITHIN);
-    assert_eq!(status.code(), Some(143), "{}", cli.stderr());
-    assert!(
-        emu.control().issued_session_store().len() >= 2,
-        "the calls rotated the cookie"
-    );
-    assert_eq!(stored_session_store(&home), Some(last_issued(&emu)));
+        let mut records = home
+            .command(&["records", "dev", "incident", "--page-size", "100"])
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("start snowbridge");
+        let head = std::process::Command::new("head")
+            .arg("-1")
+            .stdin(Stdio::from(records.stdout.take().unwrap()))
+            .stdout(Stdio::piped())
+            .spawn()
+            .expect("start head");
+        let first = head.wait_with_output().unwrap();
+        let line: serde_json::Value = serde_json::from_slice(&first.stdout).unwrap();
+        assert!(line["sys_id"].is_string(), "head got a record: {line}");
+
+        let deadline = Instant::now() + WITHIN;
+        let status = loop {
+            if let Some(status) = records.try_wait().unwrap() {
+                break status;
+            }
+            if Instant::now() > deadline {
+                let _ = records.kill();
+                panic!("snowbridge records kept running after head exited");
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        };
+        let mut stderr = String::new();
+        records
+            .stderr
+            .take()
+            .unwrap()
+            .read_to_string(&mut stderr)
+            .unwrap();
+        assert_eq!(
+            status.code(),
+            Some(0),
+            "a closed pipe is not an error: {stderr}"
+        );
+        assert!(stderr.is_empty(), "nothing to report: {stderr}");
+        assert!(
+            emu.control().issued_session_store().len() >= 2,
+            "the pages rotated the cookie"
+        );
+        assert_eq!(stored_session_store(&home), Some(last_issued(&emu)));
+    }
+
+    #[test]
+    fn sigterm_while_waiting_out_a_rate_limit_saves_the_rotated_cookie() {
+        // Two calls a minute: the third is told to wait, and snowbridge waits as asked.
+        let emu = emulator(|c| {
+            c.rotate_session_store = true;
+            c.rate_limit = Some(RateLimit {
+                limit: 2,
+                window_secs: 60,
+            });
+        });
+        let home = Home::new("dev", &emu);
+        let runtime = tokio::runtime::Runtime::new().unwrap();
+        home.store_login(&runtime.block_on(form_login(&emu, "itil.user", false)));
+
+        let mut cli =
+            Child::spawn(home.command(&["records", "dev", "incident", "--page-size", "1", "-v"]));
+        // Logged once the 429 (and whatever cookie it carried) has been taken in.
+        cli.wait_for_stderr("rate limited; waiting", WITHIN);
+        // SAFETY: kill(2) on the child this test started and has not reaped.
+        assert_eq!(unsafe { libc::kill(cli.pid() as i32, libc::SIGTERM) }, 0);
+        let status = cli.wait(WITHIN);
+        assert_eq!(status.code(), Some(143), "{}", cli.stderr());
+        assert!(
+            emu.control().issued_session_store().len() >= 2,
+            "the calls rotated the cookie"
+        );
+        assert_eq!(stored_session_store(&home), Some(last_issued(&emu)));
+    }
 }

@@ -30,9 +30,12 @@ const REQUIRED_ARGS: &[&str] = &[
 pub const SANDBOX_ENV: &str = "SNOWBRIDGE_CHROME_SANDBOX";
 
 /// How long the OS keyring may take to say whether Chrome can keep its key there.
+#[cfg(target_os = "linux")]
 const KEYRING_PROBE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(2);
 
 /// Where Chrome on Linux keeps the key it encrypts its cookies with (`--password-store`).
+// Elsewhere the OS decides and nothing makes one.
+#[cfg_attr(not(target_os = "linux"), allow(dead_code))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum PasswordStore {
     /// A fixed key built into Chromium (`v10` values): anyone who can read the profile can read
@@ -89,6 +92,7 @@ impl Host {
 /// ship) and refuses to start as root. So it goes only as root, or in a container where user
 /// namespaces cannot be made (Docker's default seccomp profile); a person's desktop keeps it.
 /// `user_namespaces_work` is asked only in a container.
+#[cfg(any(target_os = "linux", test))]
 pub(crate) fn sandbox_impossible(
     is_root: bool,
     in_container: bool,
@@ -99,6 +103,7 @@ pub(crate) fn sandbox_impossible(
 
 /// Chrome keeps its cookie key in the keyring where an unlocked one answers (nobody is ever
 /// asked to unlock it for an automated login), else under the built-in key.
+#[cfg(any(target_os = "linux", test))]
 pub(crate) fn password_store(keyring_unlocked: bool) -> PasswordStore {
     if keyring_unlocked {
         PasswordStore::Libsecret
@@ -110,6 +115,7 @@ pub(crate) fn password_store(keyring_unlocked: bool) -> PasswordStore {
 /// The markers container runtimes leave (as systemd-detect-virt reads them): Docker's
 /// `/.dockerenv`, Podman's `/run/.containerenv`, systemd-nspawn's `/run/systemd/container`, the
 /// `container` variable, Kubernetes' service variables.
+#[cfg(any(target_os = "linux", test))]
 pub(crate) fn in_container(
     exists: &dyn Fn(&str) -> bool,
     env: &dyn Fn(&str) -> Option<std::ffi::OsString>,

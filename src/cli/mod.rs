@@ -329,3 +329,25 @@ fn report(e: &Error) -> i32 {
     }
     e.kind().exit_code()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tracing::Level;
+
+    #[test]
+    fn the_caps_hold_secret_printing_libraries_at_info_and_nothing_else() {
+        let caps = library_caps();
+        for target in [
+            "cookie_store::cookie_store",
+            "reqwest_cookie_store",
+            "fantoccini::session",
+            "hyper_util::client",
+            "zbus::connection",
+        ] {
+            assert!(!caps.would_enable(target, &Level::DEBUG), "{target}");
+            assert!(caps.would_enable(target, &Level::INFO), "{target}");
+        }
+        assert!(caps.would_enable("snowbridge::session", &Level::TRACE));
+    }
+}

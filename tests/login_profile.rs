@@ -11,6 +11,9 @@ use std::time::Duration;
 use common::child::{Child, run_within};
 use common::person::{Display, Person};
 use common::{Home, emulator};
+use snowbridge::browser::{Browser, Options};
+use snowbridge::cookie::Cookie;
+use snowbridge::secret::Secret;
 
 /// Long enough for a browser start and a login on a slow machine; a hang fails the test.
 const WITHIN: Duration = Duration::from_secs(120);
@@ -37,14 +40,39 @@ fn cookies_in_profile(profile: &Path) -> Vec<(String, String)> {
         .collect()
 }
 
-#[test]
-fn a_headless_login_keeps_none_of_the_instances_cookies_in_its_profile() {
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_headless_login_keeps_none_of_the_instances_cookies_in_its_profile() {
     common::require_browser();
     let emu = emulator(|_| {});
     let home = Home::new("dev", &emu);
+    let profile = home.dirs.login_profile("dev");
+    // What the profile is kept for: an identity provider's "remember this device" cookie, set
+    // by an earlier login (persistent, as real identity providers set it).
+    let browser = Browser::launch(&Options {
+        headless: Some(true),
+        ..Options::new(&profile)
+    })
+    .await
+    .expect("launch Chromium");
+    browser
+        .set_cookies(&[Cookie {
+            name: "idp_device".into(),
+            value: Secret::new("remembered-device"),
+            domain: "localhost".into(),
+            host_only: true,
+            path: "/".into(),
+            secure: false,
+            http_only: true,
+            same_site: None,
+            expires: Some(time::OffsetDateTime::now_utc() + time::Duration::days(30)),
+        }])
+        .await
+        .unwrap();
+    browser.close().await.unwrap();
+
     let mut command = home.command(&["connect", "dev", "--login", "--headless"]);
     command.env("SNOWBRIDGE_PASSWORD", "snowbridge");
-    let (status, _, stderr) = run_within(command, WITHIN);
+    let (status, _, stderr) = tokio::task::block_in_place(|| run_within(command, WITHIN));
     assert!(status.success(), "{stderr}");
     let stored = home.vault().load("dev").unwrap().expect("a stored session");
     assert!(
@@ -52,7 +80,7 @@ fn a_headless_login_keeps_none_of_the_instances_cookies_in_its_profile() {
         "remember-me cookies are in the vault"
     );
 
-    let left = cookies_in_profile(&home.dirs.login_profile("dev"));
+    let left = cookies_in_profile(&profile);
     let instance: Vec<_> = left
         .iter()
         .filter(|(host, _)| host == "127.0.0.1")
@@ -60,6 +88,10 @@ fn a_headless_login_keeps_none_of_the_instances_cookies_in_its_profile() {
     assert!(
         instance.is_empty(),
         "the login profile keeps the instance's cookies: {instance:?}"
+    );
+    assert!(
+        left.contains(&("localhost".into(), "idp_device".into())),
+        "the identity provider's cookie stays: {left:?}"
     );
 }
 

@@ -22,7 +22,10 @@ pub enum SameSite {
 }
 
 /// One cookie with every attribute that decides where it is sent.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+///
+/// It has no `Serialize`: its value is a [`Secret`], and an export that means to print values
+/// builds its own struct from [`Secret::expose`] (as `snowbridge cookies` does).
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Cookie {
     /// The cookie's name.
     pub name: String,
@@ -41,7 +44,6 @@ pub struct Cookie {
     /// SameSite, when the cookie set one.
     pub same_site: Option<SameSite>,
     /// When it expires; `None` for a session cookie.
-    #[serde(with = "time::serde::rfc3339::option")]
     pub expires: Option<OffsetDateTime>,
 }
 

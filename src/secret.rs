@@ -2,14 +2,31 @@
 //!
 //! Passwords, tokens, cookie values and keys travel in [`Secret`] (text) or [`SecretBytes`]
 //! (keys): their `Debug` and `Display` print `***`, and their memory is zeroed on drop. Only the
-//! code that must send a secret calls `expose`.
+//! code that must send a secret calls `expose`. A secret can be read from input
+//! (`Deserialize`) but has no `Serialize`: serializing a struct that holds one does not compile,
+//! so no value leaks through a JSON dump or a log. The vault's writer serializes values through
+//! a private wrapper of its own.
 
 use std::fmt;
 
-use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use serde::{Deserialize, Deserializer};
 use zeroize::{Zeroize, Zeroizing};
 
-/// A secret string: printed as `***`, zeroed on drop.
+/// A secret string: printed as `***`, zeroed on drop, never serialized.
+///
+/// ```compile_fail,E0277
+/// fn serializable<T: serde::Serialize>() {}
+/// serializable::<snowbridge::secret::Secret>();
+/// ```
+/// The types that carry secrets cannot be serialized either:
+/// ```compile_fail,E0277
+/// fn serializable<T: serde::Serialize>() {}
+/// serializable::<snowbridge::cookie::Cookie>();
+/// ```
+/// ```compile_fail,E0277
+/// fn serializable<T: serde::Serialize>() {}
+/// serializable::<snowbridge::vault::SessionRecord>();
+/// ```
 #[derive(Clone, PartialEq, Eq, Default)]
 pub struct Secret(Zeroizing<String>);
 
@@ -53,13 +70,6 @@ impl fmt::Debug for Secret {
 impl fmt::Display for Secret {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("***")
-    }
-}
-
-// Serialized only into the encrypted vault payload, never into anything printed.
-impl Serialize for Secret {
-    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_str(self.expose())
     }
 }
 

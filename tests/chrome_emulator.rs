@@ -6,63 +6,10 @@
 mod common;
 
 use std::collections::BTreeMap;
-use std::time::{Duration, Instant};
 
+use common::browser_form::log_in;
 use common::{Home, emulator, stderr};
-use fantoccini::Locator;
 use snowbridge::browser::{Browser, Options};
-
-/// Logs in through the emulator's form in `browser`, ticking "Remember me"; returns `g_ck`.
-async fn log_in(browser: &Browser, base: &url::Url, user: &str) -> String {
-    let client = browser.client();
-    client
-        .goto(base.join("login.do").unwrap().as_str())
-        .await
-        .unwrap();
-    client
-        .find(Locator::Id("user_name"))
-        .await
-        .unwrap()
-        .send_keys(user)
-        .await
-        .unwrap();
-    client
-        .find(Locator::Id("user_password"))
-        .await
-        .unwrap()
-        .send_keys("snowbridge")
-        .await
-        .unwrap();
-    client
-        .find(Locator::Id("remember_me"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
-    client
-        .find(Locator::Id("sysverb_login"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
-    let found = browser
-        .wait_for(Instant::now() + Duration::from_secs(30), |c| async move {
-            let token = c
-                .execute("return (typeof g_ck === 'string' && g_ck) || null;", vec![])
-                .await
-                .ok()
-                .and_then(|v| v.as_str().map(str::to_owned));
-            Ok(token)
-        })
-        .await
-        .unwrap();
-    match found {
-        snowbridge::browser::Wait::Ready(token) => token,
-        other => panic!("the login did not finish: {other:?}"),
-    }
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_session_logged_in_by_chromium_is_imported_and_works() {
@@ -76,7 +23,7 @@ async fn a_session_logged_in_by_chromium_is_imported_and_works() {
     })
     .await
     .expect("launch Chromium (apt-get install chromium chromium-driver)");
-    log_in(&browser, &emu.url(), "itil.user").await;
+    log_in(&browser, &emu.url(), "itil.user", "snowbridge").await;
     // What the emulator set, as the browser holds it right now.
     let set: BTreeMap<String, String> = browser
         .all_cookies()
@@ -183,7 +130,7 @@ async fn connect_imports_on_its_own_when_the_instance_names_a_profile() {
     })
     .await
     .unwrap();
-    log_in(&browser, &emu.url(), "itil.user").await;
+    log_in(&browser, &emu.url(), "itil.user", "snowbridge").await;
     browser.close().await.unwrap();
 
     let out = home.run(&["connect", "dev"]);

@@ -232,6 +232,18 @@ async fn v11_inside_a_private_dbus_session() {
         vec![sid.expected("127.0.0.1"), route.expected("127.0.0.1")],
     );
 
+    // snowbridge's own browser (the login profile's) keeps its cookie key in the keyring too
+    // while an unlocked one answers.
+    let ours = dir.join("snowbridge-unlocked");
+    assert_eq!(
+        snowbridge_browser_prefixes(&ours, port).await,
+        vec![
+            ("glide_session_store".into(), "v11".into()),
+            ("glide_user_route".into(), "v11".into())
+        ],
+        "snowbridge's Chromium used the keyring"
+    );
+
     // Locked, the keyring is not asked to prompt: the import says why, without waiting.
     let collection = dbus_send(&[
         "--dest=org.freedesktop.secrets",
@@ -264,4 +276,34 @@ async fn v11_inside_a_private_dbus_session() {
             skipped.reason
         );
     }
+
+    // Locked, nobody is asked to unlock it: snowbridge's Chromium falls back to the basic store.
+    let basic = dir.join("snowbridge-locked");
+    assert_eq!(
+        snowbridge_browser_prefixes(&basic, port).await,
+        vec![
+            ("glide_session_store".into(), "v10".into()),
+            ("glide_user_route".into(), "v10".into())
+        ],
+        "with the keyring locked, Chromium kept its key under the built-in one"
+    );
+}
+
+/// Runs snowbridge's own browser (`Browser::launch`, as the login does) on `profile`, lets the
+/// cookie server at `port` set its cookies, closes it, and reads the encryption prefixes.
+async fn snowbridge_browser_prefixes(profile: &Path, port: u16) -> Vec<(String, String)> {
+    use snowbridge::browser::{Browser as Chrome, Options};
+    let browser = Chrome::launch(&Options {
+        headless: Some(true),
+        ..Options::new(profile)
+    })
+    .await
+    .expect("snowbridge's browser starts");
+    browser
+        .client()
+        .goto(&format!("http://127.0.0.1:{port}/set/0"))
+        .await
+        .unwrap();
+    browser.close().await.unwrap();
+    stored_prefixes(&profile.join("Default/Cookies"))
 }

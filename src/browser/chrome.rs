@@ -1,9 +1,10 @@
 //! What we ask of Chrome, and what its refusals mean.
 //!
 //! Owns the command-line arguments and `goog:chromeOptions` capabilities a session starts with,
-//! the headed-or-headless decision, and turning a refused session (driver and browser versions
-//! that do not match, a profile in use, a Chrome that would not start) into an error that says
-//! what to do. It starts nothing.
+//! the headed-or-headless decision, whether Chrome must run without its sandbox and where it
+//! keeps its own cookie key (the [`Host`] facts), and turning a refused session (driver and
+//! browser versions that do not match, a profile in use, a Chrome that would not start) into an
+//! error that says what to do. It starts nothing but two short probes of the host.
 
 use std::fmt;
 use std::path::Path;
@@ -15,7 +16,6 @@ use crate::error::{Error, ErrorKind};
 
 /// Arguments every Chrome we start gets, headed or not.
 const REQUIRED_ARGS: &[&str] = &[
-    "--no-sandbox",
     "--disable-gpu",
     "--disable-dev-shm-usage",
     "--no-first-run",
@@ -23,12 +23,164 @@ const REQUIRED_ARGS: &[&str] = &[
     "--disable-background-networking",
     "--disable-component-update",
     "--disable-sync",
-    "--password-store=basic",
 ];
+
+/// Overrides the sandbox decision: `off` where Chrome says "No usable sandbox" on a host the
+/// probe misjudged, `on` to insist on it.
+pub const SANDBOX_ENV: &str = "SNOWBRIDGE_CHROME_SANDBOX";
+
+/// How long the OS keyring may take to say whether Chrome can keep its key there.
+#[cfg(target_os = "linux")]
+const KEYRING_PROBE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(2);
+
+/// Where Chrome on Linux keeps the key it encrypts its cookies with (`--password-store`).
+// Elsewhere the OS decides and nothing makes one.
+#[cfg_attr(not(target_os = "linux"), allow(dead_code))]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum PasswordStore {
+    /// A fixed key built into Chromium (`v10` values): anyone who can read the profile can read
+    /// its cookies. Only where no keyring answers.
+    Basic,
+    /// A random key in the Secret Service (`v11` values), unlocked with the person's login.
+    Libsecret,
+}
+
+/// Facts about this machine that shape Chrome's command line.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Host {
+    /// Chrome's sandbox cannot work here (`--no-sandbox`): see [`sandbox_impossible`].
+    pub(crate) no_sandbox: bool,
+    /// Linux only: where Chrome keeps its cookie key; `None` elsewhere (the OS decides).
+    pub(crate) password_store: Option<PasswordStore>,
+}
+
+impl Host {
+    /// Looks at this machine: who we run as, whether we are in a container that forbids user
+    /// namespaces (unless [`SANDBOX_ENV`] decides), whether an unlocked Secret Service answers
+    /// (within 2 s; never with `SNOWBRIDGE_KEYRING=off`).
+    pub(crate) async fn probe() -> Host {
+        #[cfg(target_os = "linux")]
+        {
+            let no_sandbox = match std::env::var(SANDBOX_ENV).as_deref() {
+                Ok("off") => true,
+                Ok("on") => false,
+                _ => sandbox_impossible(
+                    is_root(),
+                    in_container(&|path| Path::new(path).exists(), &|name| {
+                        std::env::var_os(name)
+                    }),
+                    user_namespaces_work,
+                ),
+            };
+            let keyring = crate::keyring::enabled() && secret_service_unlocked().await;
+            Host {
+                no_sandbox,
+                password_store: Some(password_store(keyring)),
+            }
+        }
+        #[cfg(not(target_os = "linux"))]
+        {
+            Host {
+                no_sandbox: false,
+                password_store: None,
+            }
+        }
+    }
+}
+
+/// Chrome's Linux sandbox needs user namespaces (or a setuid helper distributions no longer
+/// ship) and refuses to start as root. So it goes only as root, or in a container where user
+/// namespaces cannot be made (Docker's default seccomp profile); a person's desktop keeps it.
+/// `user_namespaces_work` is asked only in a container.
+#[cfg(any(target_os = "linux", test))]
+pub(crate) fn sandbox_impossible(
+    is_root: bool,
+    in_container: bool,
+    user_namespaces_work: impl FnOnce() -> bool,
+) -> bool {
+    is_root || (in_container && !user_namespaces_work())
+}
+
+/// Chrome keeps its cookie key in the keyring where an unlocked one answers (nobody is ever
+/// asked to unlock it for an automated login), else under the built-in key.
+#[cfg(any(target_os = "linux", test))]
+pub(crate) fn password_store(keyring_unlocked: bool) -> PasswordStore {
+    if keyring_unlocked {
+        PasswordStore::Libsecret
+    } else {
+        PasswordStore::Basic
+    }
+}
+
+/// The markers container runtimes leave (as systemd-detect-virt reads them): Docker's
+/// `/.dockerenv`, Podman's `/run/.containerenv`, systemd-nspawn's `/run/systemd/container`, the
+/// `container` variable, Kubernetes' service variables.
+#[cfg(any(target_os = "linux", test))]
+pub(crate) fn in_container(
+    exists: &dyn Fn(&str) -> bool,
+    env: &dyn Fn(&str) -> Option<std::ffi::OsString>,
+) -> bool {
+    [
+        "/.dockerenv",
+        "/run/.containerenv",
+        "/run/systemd/container",
+    ]
+    .iter()
+    .any(|marker| exists(marker))
+        || ["container", "KUBERNETES_SERVICE_HOST"]
+            .iter()
+            .any(|name| env(name).is_some_and(|v| !v.is_empty()))
+}
+
+#[cfg(target_os = "linux")]
+fn is_root() -> bool {
+    // SAFETY: geteuid cannot fail and touches no memory.
+    unsafe { libc::geteuid() == 0 }
+}
+
+/// Can this process make a user namespace? Asked of a forked child, which is single-threaded
+/// as `unshare(CLONE_NEWUSER)` requires.
+#[cfg(target_os = "linux")]
+fn user_namespaces_work() -> bool {
+    // SAFETY: the child calls only async-signal-safe functions (unshare, _exit) before exiting;
+    // the parent reaps it.
+    unsafe {
+        match libc::fork() {
+            -1 => false,
+            0 => libc::_exit(if libc::unshare(libc::CLONE_NEWUSER) == 0 {
+                0
+            } else {
+                1
+            }),
+            child => {
+                let mut status = 0;
+                libc::waitpid(child, &mut status, 0) == child
+                    && libc::WIFEXITED(status)
+                    && libc::WEXITSTATUS(status) == 0
+            }
+        }
+    }
+}
+
+/// Does a Secret Service answer, with its default collection unlocked? Never prompts.
+#[cfg(target_os = "linux")]
+async fn secret_service_unlocked() -> bool {
+    use secret_service::{EncryptionType, SecretService};
+    let probe = async {
+        let service = SecretService::connect(EncryptionType::Plain).await.ok()?;
+        let collection = service.get_default_collection().await.ok()?;
+        collection.is_locked().await.ok().map(|locked| !locked)
+    };
+    matches!(
+        tokio::time::timeout(KEYRING_PROBE_TIMEOUT, probe).await,
+        Ok(Some(true))
+    )
+}
 
 /// Everything that shapes Chrome's command line.
 pub(crate) struct Launch<'a> {
     pub(crate) headless: bool,
+    pub(crate) host: Host,
     pub(crate) profile_dir: &'a Path,
     pub(crate) window_size: Option<(u32, u32)>,
     pub(crate) trusted_spki: &'a [String],
@@ -43,6 +195,16 @@ impl Launch<'_> {
             args.push("--headless=new".to_string());
         }
         args.extend(REQUIRED_ARGS.iter().map(|a| a.to_string()));
+        if self.host.no_sandbox {
+            args.push("--no-sandbox".to_string());
+        }
+        match self.host.password_store {
+            Some(PasswordStore::Basic) => args.push("--password-store=basic".to_string()),
+            Some(PasswordStore::Libsecret) => {
+                args.push("--password-store=gnome-libsecret".to_string());
+            }
+            None => {}
+        }
         args.push(format!("--user-data-dir={}", self.profile_dir.display()));
         // Headless windows are 800x600 otherwise: too small for many login pages' layouts.
         let size = self.window_size.or(self.headless.then_some((1280, 1024)));
@@ -171,6 +333,9 @@ pub(crate) fn session_error(err: NewSessionError, driver_output: &str) -> Error 
     let lower = message.to_ascii_lowercase();
     let hint = if lower.contains("user data directory is already in use") {
         "another Chrome is using this profile folder: close it and try again"
+    } else if lower.contains("no usable sandbox") || lower.contains("without --no-sandbox") {
+        "Chrome's sandbox cannot start on this host (no user namespaces): set \
+         SNOWBRIDGE_CHROME_SANDBOX=off to run it without one"
     } else if lower.contains("chrome failed to start")
         || lower.contains("chrome instance exited")
         || lower.contains("devtoolsactiveport")
@@ -242,6 +407,18 @@ mod tests {
     }
 
     #[test]
+    fn a_chrome_without_a_usable_sandbox_names_the_way_out() {
+        let refused = NewSessionError::SessionNotCreated(WebDriver::new(
+            ErrorStatus::SessionNotCreated,
+            "session not created: Chrome instance exited.\nNo usable sandbox! If you are running \
+             on Ubuntu 23.10+ or another Linux distro that has disabled unprivileged user namespaces"
+                .to_string(),
+        ));
+        let err = session_error(refused, "");
+        assert!(err.hint().unwrap().contains(SANDBOX_ENV), "{err:?}");
+    }
+
+    #[test]
     fn headless_follows_the_request_then_the_display() {
         let none = |_: &str| None::<OsString>;
         let display = |name: &str| (name == "DISPLAY").then(|| OsString::from(":0"));
@@ -259,6 +436,10 @@ mod tests {
         let extra = vec!["--lang=en".to_string()];
         let launch = Launch {
             headless: true,
+            host: Host {
+                no_sandbox: true,
+                password_store: Some(PasswordStore::Basic),
+            },
             profile_dir: Path::new("/tmp/p"),
             window_size: None,
             trusted_spki: &spki,
@@ -275,10 +456,52 @@ mod tests {
         let caps = launch.capabilities(Some(Path::new("/usr/bin/chromium")));
         assert_eq!(caps["goog:chromeOptions"]["binary"], "/usr/bin/chromium");
 
-        let headed = Launch {
+        assert!(args.contains(&"--no-sandbox".to_string()));
+        assert!(args.contains(&"--password-store=basic".to_string()));
+
+        let desktop = Launch {
             headless: false,
+            host: Host {
+                no_sandbox: false,
+                password_store: Some(PasswordStore::Libsecret),
+            },
             ..launch
         };
-        assert!(!headed.args().iter().any(|a| a.starts_with("--headless")));
+        let args = desktop.args();
+        assert!(!args.iter().any(|a| a.starts_with("--headless")));
+        assert!(!args.iter().any(|a| a == "--no-sandbox"), "{args:?}");
+        assert!(args.contains(&"--password-store=gnome-libsecret".to_string()));
+        assert!(!args.iter().any(|a| a == "--password-store=basic"));
+    }
+
+    #[test]
+    fn the_sandbox_goes_only_as_root_or_in_a_container_without_user_namespaces() {
+        let unasked = || -> bool { panic!("user namespaces are asked about only in a container") };
+        // A person's login on a desktop keeps it.
+        assert!(!sandbox_impossible(false, false, unasked));
+        // Chrome refuses to start as root with its sandbox.
+        assert!(sandbox_impossible(true, false, unasked));
+        assert!(sandbox_impossible(true, true, || true));
+        // A container: only where user namespaces cannot be made.
+        assert!(sandbox_impossible(false, true, || false));
+        assert!(!sandbox_impossible(false, true, || true));
+    }
+
+    #[test]
+    fn containers_are_told_by_their_markers() {
+        let nothing = |_: &str| None::<OsString>;
+        assert!(!in_container(&|_| false, &nothing));
+        assert!(in_container(&|p| p == "/.dockerenv", &nothing));
+        assert!(in_container(&|p| p == "/run/.containerenv", &nothing));
+        let podman = |name: &str| (name == "container").then(|| OsString::from("podman"));
+        assert!(in_container(&|_| false, &podman));
+        let empty = |name: &str| (name == "container").then(OsString::new);
+        assert!(!in_container(&|_| false, &empty));
+    }
+
+    #[test]
+    fn chrome_keeps_its_key_in_the_keyring_only_where_an_unlocked_one_answers() {
+        assert_eq!(password_store(true), PasswordStore::Libsecret);
+        assert_eq!(password_store(false), PasswordStore::Basic);
     }
 }

@@ -38,7 +38,7 @@ use time::OffsetDateTime;
 use url::Url;
 
 pub use cdp::{BrowserCookie, CdpSameSite, PartitionKey};
-pub use chrome::{VersionMismatch, version_mismatch};
+pub use chrome::{SANDBOX_ENV, VersionMismatch, version_mismatch};
 pub use locate::{CHROME_ENV, CHROMEDRIVER_ENV, find_chrome, find_chromedriver};
 pub use reaper::{install_signal_cleanup, kill_all};
 pub use trust::verified_spki;
@@ -124,6 +124,7 @@ impl Browser {
         };
         let launch = chrome::Launch {
             headless,
+            host: chrome::Host::probe().await,
             profile_dir: &profile_dir,
             window_size: options.window_size,
             trusted_spki: &options.trusted_spki,

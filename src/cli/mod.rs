@@ -108,23 +108,80 @@ impl Context {
     }
 }
 
+/// Libraries that log secrets below `info`: cookie_store prints every cookie it stores with its
+/// value, fantoccini and the `webdriver` types the WebDriver commands (typed passwords
+/// included), hyper, h2 and rustls the traffic, reqwest the URLs it fetches (OAuth token
+/// revocation carries the token in the query), zbus, secret-service and keyring the D-Bus
+/// messages that carry keyring secrets. They are held at `info` whatever `-v` or
+/// `SNOWBRIDGE_LOG` ask.
+const QUIET_LIBRARIES: &[&str] = &[
+    "cookie_store",
+    "reqwest_cookie_store",
+    "fantoccini",
+    "webdriver",
+    "hyper",
+    "hyper_util",
+    "h2",
+    "rustls",
+    "reqwest",
+    "zbus",
+    "secret_service",
+    "keyring",
+];
+
+/// The filter that caps [`QUIET_LIBRARIES`] at `info` and lets everything else through; it is
+/// combined (AND) with the user's filter, so no directive of theirs can lift it.
+fn library_caps() -> tracing_subscriber::filter::Targets {
+    use tracing_subscriber::filter::{LevelFilter, Targets};
+    QUIET_LIBRARIES.iter().fold(
+        Targets::new().with_default(LevelFilter::TRACE),
+        |caps, name| caps.with_target(*name, LevelFilter::INFO),
+    )
+}
+
+/// Logs on stderr at the level `-v` asks (or as `SNOWBRIDGE_LOG` says, in `RUST_LOG` syntax),
+/// never below `info` for the libraries that would print secrets.
 fn init_logging(verbose: u8) {
+    use tracing_subscriber::filter::FilterExt;
+    use tracing_subscriber::layer::SubscriberExt;
+    use tracing_subscriber::util::SubscriberInitExt;
+    use tracing_subscriber::{EnvFilter, Layer};
+
     let level = match verbose {
         0 => "warn",
         1 => "info",
         2 => "debug",
         _ => "trace",
     };
-    // Libraries that print cookie values at debug level are held at info, whatever -v says.
-    let filter = format!(
-        "{level},cookie_store=info,reqwest_cookie_store=info,fantoccini=info,hyper=info,hyper_util=info,rustls=info,h2=info"
-    );
-    let filter = std::env::var("SNOWBRIDGE_LOG").unwrap_or(filter);
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::new(filter))
+    let (wanted, refused) = match std::env::var("SNOWBRIDGE_LOG") {
+        Ok(text) => match EnvFilter::try_new(&text) {
+            Ok(filter) => (filter, None),
+            Err(e) => (EnvFilter::new(level), Some(format!("{text:?} ({e})"))),
+        },
+        Err(_) => (EnvFilter::new(level), None),
+    };
+    let layer = tracing_subscriber::fmt::layer()
         .with_writer(std::io::stderr)
         .with_target(false)
-        .try_init();
+        .with_filter(wanted.and(library_caps()));
+    let _ = tracing_subscriber::registry().with(layer).try_init();
+    if let Some(refused) = refused {
+        tracing::warn!(
+            "SNOWBRIDGE_LOG={refused} is not a log filter (e.g. `debug` or `snowbridge=trace`); logging at {level}"
+        );
+    }
+}
+
+/// How long an interrupted command may take to unwind (its sessions saving what they learned)
+/// before the process ends anyway; a second signal ends it at once.
+const UNWIND_PATIENCE: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// How a command ended.
+enum Ended {
+    /// It ran to its end, well or not.
+    Ran(Result<()>),
+    /// A signal (SIGINT, SIGTERM, SIGHUP) stopped it; the number.
+    Signalled(i32),
 }
 
 /// Runs the command line; returns the process exit code.
@@ -138,11 +195,6 @@ pub fn main() -> i32 {
             Err(e) => report(&e),
         };
     }
-    // Ctrl-C (and SIGTERM, SIGHUP) must not leave a chromedriver or Chrome behind; installed
-    // before any browser can start.
-    if let Err(e) = snowbridge::browser::install_signal_cleanup() {
-        tracing::warn!("{e}: a browser may outlive an interrupted snowbridge");
-    }
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -154,27 +206,119 @@ pub fn main() -> i32 {
             return 1;
         }
     };
-    let result = runtime.block_on(async {
-        let ctx = Context::new(cli.json)?;
-        match cli.command {
-            Command::Instances(args) => instances::run(&ctx, args),
-            Command::Connect(args) => connect::run(&ctx, args).await,
-            Command::Status(args) => status::run(&ctx, args).await,
-            Command::Logout(args) => logout::run(&ctx, args).await,
-            Command::Password(args) => password::run(&ctx, args),
-            Command::Cookies(args) => cookies::run(&ctx, args),
-            Command::Api(args) => api::run(&ctx, args).await,
-            Command::Records(args) => records::run(&ctx, args).await,
-            Command::ImportChrome(args) => import_chrome::run(&ctx, args).await,
-            Command::Attach(args) => attach::run(&ctx, args).await,
-            Command::Resolve(args) => resolve::run(&ctx, args).await,
-            Command::Emulator(_) => unreachable!("handled before the runtime starts"),
+    let ended = runtime.block_on(async {
+        let signalled = signals::watch();
+        tokio::select! {
+            biased;
+            // Dropping the command's future unwinds it: browsers close, sessions save.
+            signal = signalled => Ended::Signalled(signal),
+            result = run(cli.json, cli.command) => Ended::Ran(result),
         }
     });
     runtime.shutdown_timeout(std::time::Duration::from_secs(1));
-    match result {
-        Ok(()) => 0,
-        Err(e) => report(&e),
+    match ended {
+        Ended::Ran(Ok(())) => 0,
+        // `| head` read what it wanted: the command is done, not failed.
+        Ended::Ran(Err(e)) if output::reader_gone(&e) => 0,
+        Ended::Ran(Err(e)) => report(&e),
+        Ended::Signalled(signal) => 128 + signal,
+    }
+}
+
+async fn run(json: bool, command: Command) -> Result<()> {
+    let ctx = Context::new(json)?;
+    match command {
+        Command::Instances(args) => instances::run(&ctx, args),
+        Command::Connect(args) => connect::run(&ctx, args).await,
+        Command::Status(args) => status::run(&ctx, args).await,
+        Command::Logout(args) => logout::run(&ctx, args).await,
+        Command::Password(args) => password::run(&ctx, args),
+        Command::Cookies(args) => cookies::run(&ctx, args),
+        Command::Api(args) => api::run(&ctx, args).await,
+        Command::Records(args) => records::run(&ctx, args).await,
+        Command::ImportChrome(args) => import_chrome::run(&ctx, args).await,
+        Command::Attach(args) => attach::run(&ctx, args).await,
+        Command::Resolve(args) => resolve::run(&ctx, args).await,
+        Command::Emulator(_) => Err(Error::internal(
+            "the emulator runs before the runtime starts",
+        )),
+    }
+}
+
+/// Ctrl-C, SIGTERM and SIGHUP: the browsers die at once, the command unwinds so what it
+/// learned is saved, and the process exits with 128 + the signal.
+mod signals {
+    use std::future::Future;
+
+    use super::UNWIND_PATIENCE;
+
+    /// Ctrl-C's number, also where there are no POSIX signals.
+    const SIGINT: i32 = 2;
+
+    /// Starts listening now (inside the runtime, before the command runs) and returns a future
+    /// that resolves to the first signal's number once the browsers have been killed. Behind
+    /// it, a task ends the process if the command has not unwound within [`UNWIND_PATIENCE`]
+    /// (stuck writing to a pipe nobody reads, or at a prompt) or when a second signal comes.
+    pub(super) fn watch() -> impl Future<Output = i32> {
+        let listening = listen();
+        async move {
+            let mut next = match listening {
+                Ok(next) => next,
+                Err(e) => {
+                    // Without a listener, the library's handler at least takes the browsers down.
+                    if let Err(e) = snowbridge::browser::install_signal_cleanup() {
+                        tracing::warn!("{e}: a browser may outlive an interrupted snowbridge");
+                    }
+                    tracing::warn!(
+                        "cannot listen for Ctrl-C ({e}): an interrupted command will not save its session"
+                    );
+                    return std::future::pending().await;
+                }
+            };
+            let first = next.recv().await.unwrap_or(SIGINT);
+            snowbridge::browser::kill_all();
+            tokio::spawn(async move {
+                let _ = tokio::time::timeout(UNWIND_PATIENCE, next.recv()).await;
+                snowbridge::browser::kill_all();
+                end_now(first);
+            });
+            first
+        }
+    }
+
+    /// The signals, as their numbers, in the order they come.
+    fn listen() -> std::io::Result<tokio::sync::mpsc::UnboundedReceiver<i32>> {
+        let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+        #[cfg(unix)]
+        {
+            use tokio::signal::unix::{SignalKind, signal};
+            for (kind, number) in [
+                (SignalKind::interrupt(), libc::SIGINT),
+                (SignalKind::terminate(), libc::SIGTERM),
+                (SignalKind::hangup(), libc::SIGHUP),
+            ] {
+                let mut stream = signal(kind)?;
+                let tx = tx.clone();
+                tokio::spawn(async move {
+                    while stream.recv().await.is_some() && tx.send(number).is_ok() {}
+                });
+            }
+        }
+        #[cfg(not(unix))]
+        tokio::spawn(async move {
+            while tokio::signal::ctrl_c().await.is_ok() && tx.send(SIGINT).is_ok() {}
+        });
+        Ok(rx)
+    }
+
+    fn end_now(signal: i32) -> ! {
+        #[cfg(unix)]
+        // SAFETY: _exit ends the process at once, running nothing else.
+        unsafe {
+            libc::_exit(128 + signal)
+        }
+        #[cfg(not(unix))]
+        std::process::exit(128 + signal)
     }
 }
 
@@ -185,4 +329,26 @@ fn report(e: &Error) -> i32 {
         let _ = writeln!(err, "  {hint}");
     }
     e.kind().exit_code()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tracing::Level;
+
+    #[test]
+    fn the_caps_hold_secret_printing_libraries_at_info_and_nothing_else() {
+        let caps = library_caps();
+        for target in [
+            "cookie_store::cookie_store",
+            "reqwest_cookie_store",
+            "fantoccini::session",
+            "hyper_util::client",
+            "zbus::connection",
+        ] {
+            assert!(!caps.would_enable(target, &Level::DEBUG), "{target}");
+            assert!(caps.would_enable(target, &Level::INFO), "{target}");
+        }
+        assert!(caps.would_enable("snowbridge::session", &Level::TRACE));
+    }
 }

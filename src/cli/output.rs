@@ -1,5 +1,6 @@
 //! Writing results: JSON (pretty on a terminal), times and ages in words, and a closed pipe
-//! (`snowbridge records ... | head`) treated as the reader being done, not as an error.
+//! (`snowbridge records ... | head`) treated as the reader being done: the command stops, saves
+//! what it must, and exits 0.
 
 use std::io::{IsTerminal, Write};
 
@@ -24,13 +25,39 @@ pub fn line(text: &str) -> Result<()> {
     writeln!(std::io::stdout().lock(), "{text}").map_err(write_error)
 }
 
-/// A write error on stdout: a closed pipe ends the program quietly.
+/// A write error on stdout. A closed pipe (`| head` has read enough) becomes an error that
+/// [`reader_gone`] recognises: it unwinds the command like any error, so sessions are saved on
+/// the way out, and `main` turns it into a quiet exit 0.
 pub fn write_error(e: std::io::Error) -> Error {
     if e.kind() == std::io::ErrorKind::BrokenPipe {
-        std::process::exit(0);
+        return Error::internal("the reader of the output closed it").with_source(ReaderGone);
     }
     Error::internal(format!("cannot write the output: {e}"))
 }
+
+/// True when `e` is (or was caused by) the reader of stdout going away.
+pub fn reader_gone(e: &Error) -> bool {
+    let mut cause = std::error::Error::source(e);
+    while let Some(c) = cause {
+        if c.is::<ReaderGone>() {
+            return true;
+        }
+        cause = c.source();
+    }
+    false
+}
+
+/// The marker behind a closed-pipe error.
+#[derive(Debug)]
+struct ReaderGone;
+
+impl std::fmt::Display for ReaderGone {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("the reader closed the pipe")
+    }
+}
+
+impl std::error::Error for ReaderGone {}
 
 /// RFC 3339 text of a time.
 pub fn timestamp(at: OffsetDateTime) -> String {
@@ -52,5 +79,19 @@ pub fn relative(at: OffsetDateTime) -> String {
         format!("{amount} ago")
     } else {
         format!("in {amount}")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_closed_pipe_is_recognised_and_other_write_errors_are_not() {
+        let gone = write_error(std::io::Error::from(std::io::ErrorKind::BrokenPipe));
+        assert!(reader_gone(&gone));
+        let full = write_error(std::io::Error::other("disk full"));
+        assert!(!reader_gone(&full));
+        assert!(full.message().contains("disk full"), "{full}");
     }
 }

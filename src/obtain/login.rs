@@ -6,6 +6,11 @@
 //! `user_password`, `sysverb_login`) and the `g_ck` global, never through layout. It stores what
 //! it captured in the vault and proves it with one REST call; it does not decide where
 //! credentials come from (the caller passes them in).
+//!
+//! The login profile is kept for the identity provider's cookies ("remember this device") only:
+//! the instance's own cookies (the session, and the 15-day remember-me cookies) are deleted from
+//! the browser before it closes, so they live in the vault alone, not in a profile database
+//! whose key may be Chromium's public one.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -14,7 +19,7 @@ use fantoccini::Locator;
 use fantoccini::error::CmdError;
 use time::OffsetDateTime;
 
-use crate::browser::{Browser, Options, Wait};
+use crate::browser::{Browser, BrowserCookie, Options, PartitionKey, Wait};
 use crate::cookie::Cookie;
 use crate::error::{Error, ErrorKind, Result};
 use crate::instance::Instance;
@@ -137,6 +142,10 @@ pub async fn login(
 ) -> Result<Session> {
     super::supported(instance)?;
     let browser = Browser::launch(&browser_options(instance, &options.browser).await?).await?;
+    // A login that was interrupted (killed before it could clean up) may have left some behind.
+    if let Err(e) = forget_instance_cookies(instance, &browser).await {
+        tracing::warn!("{}", e.message());
+    }
     let outcome = drive(instance, &browser, &options).await;
     let captured = match outcome {
         Ok(captured) => captured,
@@ -149,10 +158,16 @@ pub async fn login(
                     Err(_) => e,
                 }
             };
+            let _ = forget_instance_cookies(instance, &browser).await;
             let _ = browser.close().await;
             return Err(e);
         }
     };
+    // Captured: from here the vault holds them. A failure to delete them is reported, not
+    // allowed to throw the login away; the next login tries again.
+    if let Err(e) = forget_instance_cookies(instance, &browser).await {
+        tracing::warn!("{}", e.message());
+    }
     // Closing the session lets Chrome write its profile (the identity provider's "remember this
     // device" lives there).
     browser.close().await?;
@@ -303,24 +318,95 @@ async fn drive(instance: &Instance, browser: &Browser, options: &LoginOptions) -
 /// The cookies a request to the instance would carry by domain (any path): the identity
 /// provider's and other sites' stay in the login profile.
 pub fn instance_cookies(instance: &Instance, cookies: Vec<Cookie>) -> Vec<Cookie> {
+    let now = OffsetDateTime::now_utc();
+    cookies
+        .into_iter()
+        .filter(|c| sent_to_instance(instance, &c.domain, c.host_only) && !c.is_expired_at(now))
+        .collect()
+}
+
+/// Would a cookie of `domain` (host-only or not) go to the instance's host, by RFC 6265's
+/// domain rule? Any path, Secure or not: the question is whose cookie it is.
+fn sent_to_instance(instance: &Instance, domain: &str, host_only: bool) -> bool {
     let host = instance
         .url
         .host_str()
         .unwrap_or_default()
+        .trim_start_matches('[')
+        .trim_end_matches(']')
         .to_ascii_lowercase();
-    let now = OffsetDateTime::now_utc();
-    cookies
-        .into_iter()
-        .filter(|c| {
-            let domain = c.domain.trim_start_matches('.').to_ascii_lowercase();
-            let domain_ok = if c.host_only || host.parse::<std::net::IpAddr>().is_ok() {
-                host == domain
-            } else {
-                host == domain || host.ends_with(&format!(".{domain}"))
-            };
-            domain_ok && !c.is_expired_at(now)
-        })
-        .collect()
+    let domain = domain.trim_start_matches('.').to_ascii_lowercase();
+    if host_only || host.parse::<std::net::IpAddr>().is_ok() {
+        host == domain
+    } else {
+        host == domain || host.ends_with(&format!(".{domain}"))
+    }
+}
+
+/// Is this cookie in the browser the instance's (partitioned ones included)?
+fn instance_owns(instance: &Instance, cookie: &BrowserCookie) -> bool {
+    sent_to_instance(instance, &cookie.domain, !cookie.domain.starts_with('.'))
+}
+
+/// Deletes the instance's cookies from the browser (CDP `Network.deleteCookies`, each by its
+/// exact name, domain, path and partition), leaving the identity provider's and every other
+/// site's, then reads back: an error names any Chrome kept.
+async fn forget_instance_cookies(instance: &Instance, browser: &Browser) -> Result<()> {
+    #[derive(serde::Serialize)]
+    #[serde(rename_all = "camelCase")]
+    struct Delete<'a> {
+        name: &'a str,
+        domain: &'a str,
+        path: &'a str,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        partition_key: Option<serde_json::Value>,
+    }
+    let present = browser.browser_cookies().await?;
+    for cookie in present.iter().filter(|c| instance_owns(instance, c)) {
+        let partition_key = match &cookie.partition_key {
+            None => None,
+            Some(PartitionKey::Site {
+                top_level_site,
+                has_cross_site_ancestor,
+            }) => Some(serde_json::json!({
+                "topLevelSite": top_level_site,
+                "hasCrossSiteAncestor": has_cross_site_ancestor,
+            })),
+            Some(PartitionKey::Legacy(site)) => Some(serde_json::json!(site)),
+        };
+        browser
+            .cdp::<_, serde_json::Value>(
+                "Network.deleteCookies",
+                &Delete {
+                    name: &cookie.name,
+                    domain: &cookie.domain,
+                    path: &cookie.path,
+                    partition_key,
+                },
+            )
+            .await?;
+    }
+    let kept: Vec<String> = browser
+        .browser_cookies()
+        .await?
+        .iter()
+        .filter(|c| instance_owns(instance, c))
+        .map(|c| c.name.clone())
+        .collect();
+    if kept.is_empty() {
+        Ok(())
+    } else {
+        Err(Error::new(
+            ErrorKind::Browser,
+            format!(
+                "Chrome kept {} of {}'s cookies in the login profile {} ({}): delete that folder to remove them",
+                kept.len(),
+                instance.name,
+                browser.profile_dir().display(),
+                kept.join(", ")
+            ),
+        ))
+    }
 }
 
 /// `options` for a browser on `instance`: where the instance file names a `ca_file`, the

@@ -4,6 +4,7 @@
 
 use std::collections::HashMap;
 use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use cookie_store::{CookieDomain, CookieExpiration, RawCookie};
 use reqwest::header::HeaderValue;
@@ -21,6 +22,9 @@ type Key = (String, String, String);
 pub struct Jar {
     store: CookieStoreMutex,
     set_at: Mutex<HashMap<Key, OffsetDateTime>>,
+    /// How many times the instance (or a browser) has changed the jar: the session compares it
+    /// with the count it last wrote to tell whether anything is left to save.
+    changes: AtomicU64,
 }
 
 impl Jar {
@@ -81,6 +85,12 @@ impl Jar {
             .collect()
     }
 
+    /// How many changes the jar has taken since it was made (from the instance's `Set-Cookie`
+    /// headers and [`Jar::absorb`]); only ever grows.
+    pub(crate) fn changes(&self) -> u64 {
+        self.changes.load(Ordering::SeqCst)
+    }
+
     /// Takes in cookies seen elsewhere (a browser using the same session); those that differ
     /// from the jar's are marked as set now.
     pub fn absorb(&self, cookies: &[Cookie]) {
@@ -98,6 +108,7 @@ impl Jar {
                 && store.insert_raw(&to_raw(c), &url).is_ok()
             {
                 set_at.insert(key_of(c), now);
+                self.changes.fetch_add(1, Ordering::SeqCst);
             }
         }
     }
@@ -106,6 +117,9 @@ impl Jar {
 impl reqwest::cookie::CookieStore for Jar {
     fn set_cookies(&self, headers: &mut dyn Iterator<Item = &HeaderValue>, url: &url::Url) {
         let headers: Vec<&HeaderValue> = headers.collect();
+        if headers.is_empty() {
+            return;
+        }
         let now = OffsetDateTime::now_utc();
         {
             let mut set_at = lock(self.set_at.lock());
@@ -126,6 +140,8 @@ impl reqwest::cookie::CookieStore for Jar {
             }
         }
         self.store.set_cookies(&mut headers.into_iter(), url);
+        // Counted after the store holds them, so a save that sees the count sees the cookies.
+        self.changes.fetch_add(1, Ordering::SeqCst);
     }
 
     fn cookies(&self, url: &url::Url) -> Option<HeaderValue> {

@@ -14,6 +14,7 @@ pub mod page;
 mod validate;
 
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -126,6 +127,16 @@ struct Learned {
     token: Option<Secret>,
     validated_at: Option<OffsetDateTime>,
     dead_at: Option<OffsetDateTime>,
+    /// How many times any of the above changed; only ever grows.
+    changes: u64,
+}
+
+/// A count of the changes a session has taken: the jar's and what it learned. The session is
+/// dirty while the current count is ahead of the one last written to the vault.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+struct Changes {
+    jar: u64,
+    learned: u64,
 }
 
 /// An authenticated HTTP session with one instance.
@@ -137,7 +148,10 @@ pub struct Session {
     base: SessionRecord,
     learned: Mutex<Learned>,
     retry: RetryPolicy,
-    saved: Mutex<bool>,
+    /// The changes already in the vault: those the record came with, then each save's.
+    written: Mutex<Changes>,
+    /// Ended on the instance: nothing of it is worth keeping.
+    ended: AtomicBool,
 }
 
 impl std::fmt::Debug for Session {
@@ -160,7 +174,8 @@ impl Session {
         }
     }
 
-    /// A session over `record` (which the caller has stored, or will).
+    /// A session over `record` (which the caller has stored, or will). It starts clean: only
+    /// what changes from here on is saved.
     pub fn from_record(
         instance: &Instance,
         vault: Arc<Vault>,
@@ -181,7 +196,8 @@ impl Session {
             base: record,
             learned: Mutex::new(learned),
             retry: RetryPolicy::default(),
-            saved: Mutex::new(false),
+            written: Mutex::new(Changes::default()),
+            ended: AtomicBool::new(false),
         })
     }
 
@@ -324,7 +340,7 @@ impl Session {
                     && let Some(fresh) = fresh
                 {
                     tracing::debug!("the instance offered a fresh token; retrying once");
-                    lock(&self.learned).token = Some(fresh);
+                    self.learn(|l| l.token = Some(fresh));
                     token_retried = true;
                     continue;
                 }
@@ -459,7 +475,7 @@ impl Session {
             .map_err(|e| transport_error(&self.instance, &e))?;
         let status = response.status();
         if status.is_success() || status.is_redirection() {
-            *lock(&self.saved) = true; // nothing of a dead session is worth keeping
+            self.ended.store(true, Ordering::SeqCst);
             Ok(())
         } else {
             Err(envelope::error_from_response(&self.instance, response).await)
@@ -473,25 +489,54 @@ impl Session {
         tokio::time::sleep(pause + jitter).await;
     }
 
+    /// Changes what the session learned, counting the change.
+    fn learn(&self, change: impl FnOnce(&mut Learned)) {
+        let mut learned = lock(&self.learned);
+        change(&mut learned);
+        learned.changes += 1;
+    }
+
     fn mark_dead(&self) {
-        lock(&self.learned).dead_at = Some(OffsetDateTime::now_utc());
+        self.learn(|l| l.dead_at = Some(OffsetDateTime::now_utc()));
     }
 
     fn mark_alive(&self) {
-        let mut learned = lock(&self.learned);
-        learned.validated_at = Some(OffsetDateTime::now_utc());
-        learned.dead_at = None;
+        self.learn(|l| {
+            l.validated_at = Some(OffsetDateTime::now_utc());
+            l.dead_at = None;
+        });
     }
 
-    /// Merges what this process learned (rotated cookies, a new token, validation) into the
-    /// vault under its lock. Called on drop too; calling it first lets errors be seen.
+    fn changes(&self) -> Changes {
+        Changes {
+            jar: self.jar.changes(),
+            learned: lock(&self.learned).changes,
+        }
+    }
+
+    /// True when the session holds something the vault does not: cookies the instance rotated
+    /// (or a browser handed back), a new CSRF token, a validation or an expiry seen since the
+    /// session was opened or last saved. A dirty session saves itself when dropped.
+    pub fn is_dirty(&self) -> bool {
+        !self.ended.load(Ordering::SeqCst) && self.changes() != *lock(&self.written)
+    }
+
+    /// Merges what this process learned since the last save (rotated cookies, a new token,
+    /// validation) into the vault under its lock; does nothing when nothing changed. A dirty
+    /// session also saves itself when dropped; calling this first lets errors be seen.
     pub fn save(&self) -> Result<()> {
+        if !self.is_dirty() {
+            return Ok(());
+        }
+        // Counted before the state is read: a change racing this save leaves the session dirty.
+        let mark = self.changes();
         let learned = {
             let l = lock(&self.learned);
             Learned {
                 token: l.token.clone(),
                 validated_at: l.validated_at,
                 dead_at: l.dead_at,
+                changes: l.changes,
             }
         };
         let kept = self.jar.kept();
@@ -509,7 +554,9 @@ impl Session {
             merge(record, base, &kept, &removed, &learned);
             Ok(())
         })?;
-        *lock(&self.saved) = true;
+        let mut written = lock(&self.written);
+        written.jar = written.jar.max(mark.jar);
+        written.learned = written.learned.max(mark.learned);
         Ok(())
     }
 }
@@ -562,9 +609,9 @@ fn merge(
 
 impl Drop for Session {
     fn drop(&mut self) {
-        if !*lock(&self.saved)
-            && let Err(e) = self.save()
-        {
+        // Whatever ends the session's use (success, an error, a closed pipe, Ctrl-C unwinding
+        // the command), what it learned reaches the vault.
+        if let Err(e) = self.save() {
             tracing::warn!(error = %e, "could not save the session's cookies");
         }
     }

@@ -7,6 +7,7 @@
 //! module knows files and cryptography; it never talks to an instance.
 
 mod key;
+mod payload;
 mod record;
 mod sealed;
 
@@ -117,7 +118,7 @@ impl Vault {
             };
             self.unreadable(instance, &path, &why)
         })?);
-        let record: SessionRecord = serde_json::from_slice(&plain).map_err(|e| {
+        let record = payload::from_plaintext(&plain).map_err(|e| {
             self.unreadable(instance, &path, &format!("its contents do not parse ({e})"))
         })?;
         if record.format > FORMAT {
@@ -205,7 +206,7 @@ impl Vault {
     fn write(&self, record: &SessionRecord) -> Result<()> {
         let key = self.key()?;
         let plain = Zeroizing::new(
-            serde_json::to_vec(record)
+            payload::to_plaintext(record)
                 .map_err(|e| Error::internal(format!("cannot serialize the session: {e}")))?,
         );
         let sealed = sealed::seal(&key.key, &record.instance, &plain);
@@ -299,6 +300,51 @@ mod tests {
         std::fs::remove_file(dir.path().join("vault.key")).unwrap();
         let err = vault(dir.path()).load("dev").unwrap_err();
         assert!(err.to_string().contains("different key"), "{err}");
+    }
+
+    #[test]
+    fn a_vault_written_by_format_1_still_opens() {
+        // Sealed by snowbridge before the payload had its own serialization (`tests/fixtures`).
+        let fixture = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/vault-format-1");
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(dir.path().join("sessions")).unwrap();
+        for file in ["vault.key", "sessions/dev.vault"] {
+            std::fs::copy(fixture.join(file), dir.path().join(file)).unwrap();
+        }
+        let v = vault(dir.path());
+        let record = v.load("dev").unwrap().expect("the fixture's session");
+        assert_eq!(record.format, 1);
+        assert_eq!(record.user.as_deref(), Some("itil.user"));
+        assert_eq!(
+            record.obtained,
+            Obtained::ChromeImport {
+                browser: "chromium".into(),
+                profile: "Profile 1".into()
+            }
+        );
+        assert_eq!(
+            record.user_token.as_ref().map(|t| t.expose()),
+            Some("0f1e2d3c4b5a69788796a5b4c3d2e1f0a1b2c3d4e5f60718293a4b5c6d7e8f90")
+        );
+        let values: Vec<(&str, &str, bool, Option<time::OffsetDateTime>)> = record
+            .cookies()
+            .map(|c| (c.name.as_str(), c.value.expose(), c.host_only, c.expires))
+            .collect();
+        assert_eq!(
+            values,
+            vec![
+                ("JSESSIONID", "8D1F2C3A4B5E6F708192A3B4C5D6E7F8", true, None),
+                (
+                    "glide_user_session",
+                    "\"U0N2Mzp4eXo=\"",
+                    false,
+                    Some(time::macros::datetime!(2026-12-05 09:30:00.123456 UTC))
+                ),
+            ]
+        );
+        // Written back by this version, it reads the same.
+        v.store(&record).unwrap();
+        assert_eq!(v.load("dev").unwrap(), Some(record));
     }
 
     #[test]

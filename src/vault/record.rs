@@ -1,4 +1,5 @@
-//! What the vault keeps for one instance: plain data, serialized only inside the sealed file.
+//! What the vault keeps for one instance: plain data. It has no `Serialize`: only the vault's
+//! writer (`payload`) turns it into bytes, and only inside the sealed file.
 
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
@@ -50,18 +51,16 @@ impl Obtained {
 
 /// A cookie with the time this side last saw the instance set it, so concurrent writers can
 /// tell which of two values is newer.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct KeptCookie {
     /// The cookie.
-    #[serde(flatten)]
     pub cookie: Cookie,
     /// When the instance set it (as received).
-    #[serde(with = "time::serde::rfc3339")]
     pub set_at: OffsetDateTime,
 }
 
 /// Everything the vault holds for one instance.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SessionRecord {
     /// Layout version ([`FORMAT`]).
     pub format: u32,
@@ -74,13 +73,10 @@ pub struct SessionRecord {
     /// How the session was obtained.
     pub obtained: Obtained,
     /// When it was obtained.
-    #[serde(with = "time::serde::rfc3339")]
     pub obtained_at: OffsetDateTime,
     /// When an authenticated call last succeeded.
-    #[serde(with = "time::serde::rfc3339::option")]
     pub last_validated: Option<OffsetDateTime>,
     /// When the instance last said the session is dead (`None` while it is believed alive).
-    #[serde(with = "time::serde::rfc3339::option")]
     pub expired_at: Option<OffsetDateTime>,
     /// The CSRF token (`g_ck`) REST calls carry.
     pub user_token: Option<Secret>,

@@ -4,6 +4,7 @@
 
 #![allow(dead_code)]
 
+pub mod browser_form;
 pub mod child;
 #[cfg(target_os = "linux")]
 pub mod person;
@@ -212,6 +213,17 @@ pub fn emulator(change: impl FnOnce(&mut EmulatorConfig)) -> Emulator {
     };
     change(&mut config);
     Emulator::start(config).expect("start the emulator")
+}
+
+/// The stored `glide_session_store` of the instance `home` names.
+pub fn stored_session_store(home: &Home) -> Option<String> {
+    home.vault()
+        .load(&home.name)
+        .unwrap()
+        .expect("a stored session")
+        .cookies()
+        .find(|c| c.name == "glide_session_store")
+        .map(|c| c.value.expose().to_owned())
 }
 
 /// Reads a whole file; for assertions on vault bytes.

@@ -4,12 +4,14 @@
 mod api;
 mod attach;
 mod browser_args;
+mod completions;
 mod connect;
 mod cookies;
 mod emulator;
 mod import_chrome;
 mod instances;
 mod logout;
+mod man;
 mod output;
 mod password;
 mod records;
@@ -27,7 +29,12 @@ use snowbridge::{Error, Result};
 
 /// Reliable ServiceNow sessions for scripts.
 #[derive(Debug, Parser)]
-#[command(name = "snowbridge", version, about, propagate_version = true)]
+#[command(
+    name = "snowbridge",
+    version = env!("SNOWBRIDGE_VERSION"),
+    about,
+    propagate_version = true
+)]
 struct Cli {
     /// Print data as JSON.
     #[arg(long, global = true)]
@@ -65,6 +72,10 @@ enum Command {
     Resolve(resolve::Args),
     /// Run a local ServiceNow instance emulator (tests, demos, offline script work).
     Emulator(emulator::Args),
+    /// Print the shell completion script for bash, zsh, fish, PowerShell or elvish.
+    Completions(completions::Args),
+    /// Print the manual page, or write one page per command into a folder.
+    Man(man::Args),
 }
 
 /// What every command needs: the folders, the instance files, the vault.
@@ -167,6 +178,8 @@ pub fn main() -> i32 {
             Command::ImportChrome(args) => import_chrome::run(&ctx, args).await,
             Command::Attach(args) => attach::run(&ctx, args).await,
             Command::Resolve(args) => resolve::run(&ctx, args).await,
+            Command::Completions(args) => completions::run(args),
+            Command::Man(args) => man::run(&ctx, args),
             Command::Emulator(_) => unreachable!("handled before the runtime starts"),
         }
     });

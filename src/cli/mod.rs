@@ -7,6 +7,7 @@ mod browser_args;
 mod completions;
 mod connect;
 mod cookies;
+mod doctor;
 mod emulator;
 mod import_chrome;
 mod instances;
@@ -72,6 +73,8 @@ enum Command {
     Resolve(resolve::Args),
     /// Run a local ServiceNow instance emulator (tests, demos, offline script work).
     Emulator(emulator::Args),
+    /// Check the set-up (Chrome, chromedriver, keyring, folders, instances) and say what to fix.
+    Doctor(doctor::Args),
     /// Print the shell completion script for bash, zsh, fish, PowerShell or elvish.
     Completions(completions::Args),
     /// Print the manual page, or write one page per command into a folder.
@@ -178,6 +181,7 @@ pub fn main() -> i32 {
             Command::ImportChrome(args) => import_chrome::run(&ctx, args).await,
             Command::Attach(args) => attach::run(&ctx, args).await,
             Command::Resolve(args) => resolve::run(&ctx, args).await,
+            Command::Doctor(args) => doctor::run(&ctx, args).await,
             Command::Completions(args) => completions::run(args),
             Command::Man(args) => man::run(&ctx, args),
             Command::Emulator(_) => unreachable!("handled before the runtime starts"),

@@ -174,6 +174,11 @@ fn completions_for_every_shell_know_the_commands_and_their_flags() {
     let out = snowbridge(&["completions", "tcsh"]);
     assert_eq!(out.status.code(), Some(2));
     assert!(stderr(&out).contains("bash"), "{}", stderr(&out));
+    // A script is no data: --json is refused, not ignored.
+    let out = snowbridge(&["completions", "bash", "--json"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(out.stdout.is_empty());
+    assert!(stderr(&out).contains("--json"), "{}", stderr(&out));
 }
 
 #[test]
@@ -248,6 +253,14 @@ fn man_prints_the_top_page_and_writes_one_page_per_command() {
             "the written pages are listed"
         );
     }
+    let out = snowbridge(&["man", "--dir", pages.to_str().unwrap(), "--json"]);
+    let listed: Vec<PathBuf> = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(
+        listed.contains(&pages.join("snowbridge-doctor.1")),
+        "{listed:?}"
+    );
+    assert_eq!(snowbridge(&["man", "--json"]).status.code(), Some(2));
+
     let connect = std::fs::read_to_string(pages.join("snowbridge-connect.1")).unwrap();
     assert!(
         connect.contains("\nsnowbridge connect dev \\-\\-login\n"),

@@ -5,9 +5,9 @@ use std::io::Write;
 
 use clap::CommandFactory;
 use clap_complete::Shell;
-use snowbridge::Result;
+use snowbridge::{Error, Result};
 
-use super::{Cli, output};
+use super::{Cli, Context, output};
 
 /// Arguments of `completions`.
 #[derive(Debug, clap::Args)]
@@ -35,7 +35,12 @@ pub fn script(shell: Shell) -> Vec<u8> {
     script
 }
 
-pub fn run(args: Args) -> Result<()> {
+pub fn run(ctx: &Context, args: Args) -> Result<()> {
+    if ctx.json {
+        return Err(Error::usage(
+            "--json does not apply to `completions`: it prints a shell script",
+        ));
+    }
     // Written in one go through `output`, so `| head` ends quietly instead of panicking inside
     // the generator on a closed pipe.
     std::io::stdout()

@@ -29,6 +29,11 @@ pub fn run(ctx: &Context, args: Args) -> Result<()> {
     let mut top = Cli::command().disable_help_subcommand(true);
     top.build();
     let Some(dir) = args.dir else {
+        if ctx.json {
+            return Err(Error::usage(
+                "--json applies to `man --dir` (the pages written); the page itself is roff",
+            ));
+        }
         let mut page = Vec::new();
         render(&top, &mut page).map_err(|e| Error::internal(format!("cannot render: {e}")))?;
         return std::io::stdout()

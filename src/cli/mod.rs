@@ -182,7 +182,7 @@ pub fn main() -> i32 {
             Command::Attach(args) => attach::run(&ctx, args).await,
             Command::Resolve(args) => resolve::run(&ctx, args).await,
             Command::Doctor(args) => doctor::run(&ctx, args).await,
-            Command::Completions(args) => completions::run(args),
+            Command::Completions(args) => completions::run(&ctx, args),
             Command::Man(args) => man::run(&ctx, args),
             Command::Emulator(_) => unreachable!("handled before the runtime starts"),
         }

@@ -12,6 +12,13 @@ use super::{Context, body, output};
 
 /// Arguments of `api`.
 #[derive(Debug, clap::Args)]
+#[command(after_help = "\
+Examples:
+  snowbridge api dev '/api/now/table/incident?sysparm_limit=1&sysparm_fields=number,state'
+  # -d makes it a POST
+  snowbridge api dev /api/now/table/incident -d '{\"short_description\":\"Printer on fire\"}'
+  # every page of the query, the pages' results joined in one array
+  snowbridge api dev '/api/now/table/incident?sysparm_query=active=true&sysparm_limit=500' --paginate")]
 pub struct Args {
     /// The instance's name.
     instance: String,

@@ -17,6 +17,12 @@ use super::{Context, output};
 
 /// Arguments of `attach`.
 #[derive(Debug, clap::Args)]
+#[command(after_help = "\
+Examples:
+  snowbridge attach dev incident INC0010001 error.log
+  snowbridge attach dev incident INC0010001 screenshot.png trace.txt
+  # a record by sys_id; Chrome without a window if the browser fallback is needed
+  snowbridge attach dev incident 9d385017c611228701d22104cc95c371 error.log --headless")]
 pub struct Args {
     /// The instance's name.
     instance: String,

@@ -13,6 +13,14 @@ use super::{Context, output, status};
 
 /// Arguments of `connect`.
 #[derive(Debug, clap::Args)]
+#[command(after_help = "\
+Examples:
+  # in a script or cron job: a valid session, or exit 4 naming the command to run
+  snowbridge connect dev
+  # log in through Chrome: a window for single sign-on and multi-factor
+  snowbridge connect dev --login
+  # fill in the form in headless Chrome (password from SNOWBRIDGE_PASSWORD or the keyring)
+  snowbridge connect dev --login --headless --user jdoe")]
 pub struct Args {
     /// The instance's name.
     instance: String,

@@ -21,6 +21,15 @@ enum Format {
 
 /// Arguments of `cookies`.
 #[derive(Debug, clap::Args)]
+#[command(after_help = "\
+Examples:
+  # curl with the session: the Cookie and X-UserToken headers that REST calls need
+  snowbridge cookies dev --format header > headers.txt
+  curl -H @headers.txt 'https://acme.service-now.com/api/now/table/incident?sysparm_limit=1'
+  # a cookie file for curl -b, wget --load-cookies or Python's MozillaCookieJar
+  snowbridge cookies dev > cookies.txt
+  # every attribute, the CSRF token and the User-Agent, for Python requests or PowerShell
+  snowbridge cookies dev --format json")]
 pub struct Args {
     /// The instance's name.
     instance: String,

@@ -6,40 +6,78 @@ use std::path::PathBuf;
 use snowbridge::emulator::{Emulator, EmulatorConfig};
 use snowbridge::{Error, Result};
 
+/// The port when neither `--port` nor the configuration file names one (`instances/local.toml`).
+const DEFAULT_PORT: u16 = 8765;
+
 /// Arguments of `emulator`.
+///
+/// A flag given on the command line wins over the `--config` file; a flag not given leaves the
+/// file's value; neither gives the default. So every flag is an `Option` (or a switch that can
+/// only turn a setting on), never a clap default that would hide the file's value.
 #[derive(Debug, clap::Args)]
+#[command(after_help = "\
+Examples:
+  # the address instances/local.toml points at: http://127.0.0.1:8765
+  snowbridge emulator
+  # HTTPS, with its CA kept in ./emu/ca.pem for ca_file or curl --cacert
+  snowbridge emulator --tls --data ./emu
+  # the settings of a file, any of them overridden by a flag
+  snowbridge emulator --config emulator.toml --port 0 --json")]
 pub struct Args {
-    /// The port on 127.0.0.1 (0 picks a free one).
-    #[arg(long, default_value_t = 8765)]
-    port: u16,
-    /// Serve HTTPS with a generated certificate; the CA goes to DATA/ca.pem.
+    /// The port on 127.0.0.1, 0 picks a free one [default: the file's `port`, else 8765].
+    #[arg(long)]
+    port: Option<u16>,
+    /// Serve HTTPS with a generated certificate; the CA goes to DATA/ca.pem [default: the
+    /// file's `tls`, else off].
     #[arg(long)]
     tls: bool,
-    /// Keep the data (SQLite database, CA) here; a temporary folder otherwise.
+    /// Keep the data (SQLite database, CA) here [default: the file's `data_dir`, else a
+    /// temporary folder removed on exit].
     #[arg(long, value_name = "DIR")]
     data: Option<PathBuf>,
     /// A TOML file of emulator settings (see the README); flags given here win.
     #[arg(long, value_name = "FILE")]
     config: Option<PathBuf>,
-    /// How many incidents a new database is seeded with.
+    /// How many incidents a new database is seeded with [default: the file's `incidents`, else
+    /// 50].
     #[arg(long)]
     incidents: Option<usize>,
 }
 
+/// The settings: the defaults, then the file's keys, then the flags given.
 fn load_config(args: &Args) -> Result<EmulatorConfig> {
-    let mut config = match &args.config {
-        Some(path) => {
-            let text = std::fs::read_to_string(path)
-                .map_err(|e| Error::usage(format!("cannot read {}: {e}", path.display())))?;
-            toml::from_str::<EmulatorConfig>(&text).map_err(|e| {
-                Error::bad_input(format!("{}: {}", path.display(), e.message())).with_hint(
-                    "fix the key; see the emulator section of the README for the settings",
-                )
-            })?
-        }
-        None => EmulatorConfig::default(),
+    let mut config = EmulatorConfig {
+        port: DEFAULT_PORT,
+        ..EmulatorConfig::default()
     };
-    config.port = args.port;
+    if let Some(path) = &args.config {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| Error::bad_input(format!("cannot read {}: {e}", path.display())))?;
+        let bad = |e: toml::de::Error| {
+            Error::bad_input(format!("{}: {}", path.display(), e.message().trim()))
+                .with_hint("fix the key; see the emulator section of the README for the settings")
+        };
+        // The keys the file names; serde's defaults stand in for the others, and `port` has a
+        // default of its own here.
+        let keys: toml::Table = toml::from_str(&text).map_err(bad)?;
+        let file: EmulatorConfig = toml::from_str(&text).map_err(bad)?;
+        let port = if keys.contains_key("port") {
+            file.port
+        } else {
+            config.port
+        };
+        // A relative data_dir is taken from the file's folder, as instance files' paths are.
+        let folder = path.parent().unwrap_or(std::path::Path::new(""));
+        let data_dir = file.data_dir.clone().map(|dir| folder.join(dir));
+        config = EmulatorConfig {
+            port,
+            data_dir,
+            ..file
+        };
+    }
+    if let Some(port) = args.port {
+        config.port = port;
+    }
     config.tls |= args.tls;
     if let Some(data) = &args.data {
         config.data_dir = Some(data.clone());
@@ -117,4 +155,104 @@ fn wait_for_stop_signal() {
             let _ = tokio::signal::ctrl_c().await;
         }
     });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    #[derive(Parser)]
+    struct Line {
+        #[command(flatten)]
+        args: Args,
+    }
+
+    /// The settings `emulator FLAGS` gives, with `file` (when given) as its `--config` in `dir`.
+    fn settings(dir: &std::path::Path, flags: &[&str], file: Option<&str>) -> EmulatorConfig {
+        let mut argv = vec!["emulator".to_owned()];
+        if let Some(text) = file {
+            let path = dir.join("emulator.toml");
+            std::fs::write(&path, text).unwrap();
+            argv.extend(["--config".to_owned(), path.display().to_string()]);
+        }
+        argv.extend(flags.iter().map(|f| f.to_string()));
+        load_config(&Line::try_parse_from(argv).unwrap().args).unwrap()
+    }
+
+    #[test]
+    fn port_from_the_flag_else_the_file_else_the_default() {
+        let dir = tempfile::tempdir().unwrap();
+        let dir = dir.path();
+        assert_eq!(settings(dir, &[], None).port, DEFAULT_PORT);
+        assert_eq!(settings(dir, &[], Some("tls = false")).port, DEFAULT_PORT);
+        assert_eq!(settings(dir, &[], Some("port = 9000")).port, 9000);
+        assert_eq!(
+            settings(dir, &["--port", "9001"], Some("port = 9000")).port,
+            9001
+        );
+        assert_eq!(settings(dir, &["--port", "0"], Some("port = 9000")).port, 0);
+        assert_eq!(settings(dir, &[], Some("port = 0")).port, 0);
+    }
+
+    #[test]
+    fn incidents_from_the_flag_else_the_file_else_the_default() {
+        let dir = tempfile::tempdir().unwrap();
+        let dir = dir.path();
+        assert_eq!(settings(dir, &[], None).incidents, 50);
+        assert_eq!(settings(dir, &[], Some("incidents = 7")).incidents, 7);
+        let both = settings(dir, &["--incidents", "9"], Some("incidents = 7"));
+        assert_eq!(both.incidents, 9);
+    }
+
+    #[test]
+    fn tls_from_the_switch_else_the_file_else_off() {
+        let dir = tempfile::tempdir().unwrap();
+        let dir = dir.path();
+        assert!(!settings(dir, &[], None).tls);
+        assert!(settings(dir, &[], Some("tls = true")).tls);
+        assert!(settings(dir, &["--tls"], Some("tls = false")).tls);
+        assert!(settings(dir, &["--tls"], None).tls);
+    }
+
+    #[test]
+    fn data_from_the_flag_else_the_file_beside_it_else_a_temporary_folder() {
+        let dir = tempfile::tempdir().unwrap();
+        let dir = dir.path();
+        assert_eq!(settings(dir, &[], None).data_dir, None);
+        assert_eq!(
+            settings(dir, &[], Some("data_dir = \"emu\"")).data_dir,
+            Some(dir.join("emu"))
+        );
+        assert_eq!(
+            settings(dir, &["--data", "/srv/emu"], Some("data_dir = \"emu\"")).data_dir,
+            Some(PathBuf::from("/srv/emu"))
+        );
+    }
+
+    #[test]
+    fn keys_without_a_flag_come_from_the_file_whatever_the_flags() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = "password = \"pw\"\nmfa_code = \"654321\"\nport = 9000\n";
+        let config = settings(dir.path(), &["--port", "0", "--tls"], Some(file));
+        assert_eq!(config.password, "pw");
+        assert_eq!(config.mfa_code, "654321");
+        assert_eq!(config.port, 0);
+    }
+
+    #[test]
+    fn a_bad_file_names_the_file_and_the_key() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("emulator.toml");
+        std::fs::write(&path, "prot = 9000\n").unwrap();
+        let line = Line::try_parse_from(["emulator", "--config", path.to_str().unwrap()]).unwrap();
+        let err = load_config(&line.args).unwrap_err();
+        assert!(err.message().contains("emulator.toml"), "{err}");
+        assert!(err.message().contains("prot"), "{err}");
+        let line =
+            Line::try_parse_from(["emulator", "--config", "/no/such/emulator.toml"]).unwrap();
+        let err = load_config(&line.args).unwrap_err();
+        assert_eq!(err.kind(), snowbridge::ErrorKind::BadInput);
+        assert!(err.message().contains("/no/such/emulator.toml"), "{err}");
+    }
 }

@@ -10,6 +10,13 @@ use super::{Context, output, status};
 
 /// Arguments of `import-chrome`.
 #[derive(Debug, clap::Args)]
+#[command(after_help = "\
+Examples:
+  # the browsers and profiles found on this machine
+  snowbridge import-chrome --list
+  snowbridge import-chrome dev --browser chrome --profile Default
+  # read and report only: nothing stored, nothing sent to the instance
+  snowbridge import-chrome dev --dry-run")]
 pub struct Args {
     /// The instance's name (not needed with --list).
     #[arg(required_unless_present = "list")]

@@ -8,6 +8,11 @@ use super::{Context, output};
 
 /// Arguments of `instances`.
 #[derive(Debug, clap::Args)]
+#[command(after_help = "\
+Examples:
+  snowbridge instances
+  # name, url, auth, origin, file and what is wrong with a broken file, as JSON
+  snowbridge instances --json")]
 pub struct Args {}
 
 #[derive(Serialize)]

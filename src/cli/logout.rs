@@ -7,6 +7,11 @@ use super::{Context, output};
 
 /// Arguments of `logout`.
 #[derive(Debug, clap::Args)]
+#[command(after_help = "\
+Examples:
+  snowbridge logout dev
+  # start afresh as another user
+  snowbridge logout dev && snowbridge connect dev --login --user jdoe")]
 pub struct Args {
     /// The instance's name.
     instance: String,

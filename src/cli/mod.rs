@@ -5,12 +5,15 @@ mod api;
 mod attach;
 mod body;
 mod browser_args;
+mod completions;
 mod connect;
 mod cookies;
+mod doctor;
 mod emulator;
 mod import_chrome;
 mod instances;
 mod logout;
+mod man;
 mod output;
 mod password;
 mod records;
@@ -28,7 +31,12 @@ use snowbridge::{Error, Result};
 
 /// Reliable ServiceNow sessions for scripts.
 #[derive(Debug, Parser)]
-#[command(name = "snowbridge", version, about, propagate_version = true)]
+#[command(
+    name = "snowbridge",
+    version = env!("SNOWBRIDGE_VERSION"),
+    about,
+    propagate_version = true
+)]
 struct Cli {
     /// Print data as JSON.
     #[arg(long, global = true)]
@@ -66,6 +74,12 @@ enum Command {
     Resolve(resolve::Args),
     /// Run a local ServiceNow instance emulator (tests, demos, offline script work).
     Emulator(emulator::Args),
+    /// Check the set-up (Chrome, chromedriver, keyring, folders, instances) and say what to fix.
+    Doctor(doctor::Args),
+    /// Print the shell completion script for bash, zsh, fish, PowerShell or elvish.
+    Completions(completions::Args),
+    /// Print the manual page, or write one page per command into a folder.
+    Man(man::Args),
 }
 
 /// What every command needs: the folders, the instance files, the vault.
@@ -239,6 +253,9 @@ async fn run(json: bool, command: Command) -> Result<()> {
         Command::ImportChrome(args) => import_chrome::run(&ctx, args).await,
         Command::Attach(args) => attach::run(&ctx, args).await,
         Command::Resolve(args) => resolve::run(&ctx, args).await,
+        Command::Doctor(args) => doctor::run(&ctx, args).await,
+        Command::Completions(args) => completions::run(&ctx, args),
+        Command::Man(args) => man::run(&ctx, args),
         Command::Emulator(_) => Err(Error::internal(
             "the emulator runs before the runtime starts",
         )),

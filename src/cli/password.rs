@@ -11,6 +11,12 @@ use super::{Context, output};
 
 /// Arguments of `password`.
 #[derive(Debug, clap::Args)]
+#[command(after_help = "\
+Examples:
+  # asks for the password of the instance file's `username`
+  snowbridge password dev
+  snowbridge password dev --user jdoe
+  snowbridge password dev --user jdoe --delete")]
 pub struct Args {
     /// The instance's name.
     instance: String,

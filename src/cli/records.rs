@@ -24,6 +24,12 @@ enum Format {
 
 /// Arguments of `records`.
 #[derive(Debug, clap::Args)]
+#[command(after_help = "\
+Examples:
+  snowbridge records dev incident --query 'active=true^priority=1' --fields number,short_description
+  snowbridge records dev incident --limit 100 --format csv > incidents.csv
+  # display values: the caller's name rather than the sys_id of the sys_user record
+  snowbridge records dev incident --fields number,caller_id --display-value true --format json")]
 pub struct Args {
     /// The instance's name.
     instance: String,

@@ -18,6 +18,11 @@ use super::{Context, output};
 
 /// Arguments of `resolve`.
 #[derive(Debug, clap::Args)]
+#[command(after_help = "\
+Examples:
+  snowbridge resolve dev INC0010001 --code 'Solution provided' --notes 'Replaced the toner'
+  # resolve, then close (closing needs itil_admin or admin)
+  snowbridge resolve dev INC0010001 --code 'Solution provided' --notes 'Replaced the toner' --close")]
 pub struct Args {
     /// The instance's name.
     instance: String,

@@ -11,6 +11,11 @@ use super::{Context, output};
 
 /// Arguments of `status`.
 #[derive(Debug, clap::Args)]
+#[command(after_help = "\
+Examples:
+  snowbridge status
+  # one instance: exit 4 when it has no valid session
+  snowbridge status dev --json")]
 pub struct Args {
     /// One instance (all when left out).
     instance: Option<String>,

@@ -11,6 +11,7 @@
 
 mod jar;
 pub mod page;
+pub mod probe;
 mod validate;
 
 use std::path::PathBuf;

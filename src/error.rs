@@ -26,6 +26,10 @@ pub enum ErrorKind {
     Browser,
     /// A person cancelled (closed the login window, answered no) (exit 1).
     Cancelled,
+    /// The instance refused credentials that no login can fix: a client secret, an API key, a
+    /// JWT signing key or a client certificate that the configuration (or a stored secret) must
+    /// change (exit 1).
+    Credentials,
     /// Anything else: I/O on our own files, a bug (exit 1).
     Internal,
 }

@@ -23,6 +23,8 @@ pub enum AuthMethod {
     Browser,
     /// HTTP Basic with username and password.
     Basic,
+    /// An API key sent as `x-sn-apikey`.
+    ApiKey,
     /// OAuth 2 password grant, refreshed with the refresh token.
     OauthPassword,
     /// OAuth 2 authorization code with PKCE, through the browser.
@@ -41,6 +43,7 @@ impl AuthMethod {
         match self {
             AuthMethod::Browser => "browser",
             AuthMethod::Basic => "basic",
+            AuthMethod::ApiKey => "api-key",
             AuthMethod::OauthPassword => "oauth-password",
             AuthMethod::OauthPkce => "oauth-pkce",
             AuthMethod::OauthClientCredentials => "oauth-client-credentials",
@@ -104,6 +107,13 @@ pub struct OAuthConfig {
     /// For the JWT bearer grant: the key id (`kid`) the instance knows the key by.
     #[serde(default)]
     pub jwt_kid: Option<String>,
+    /// For the JWT bearer grant: the `sub` claim (the user); defaults to `username`.
+    #[serde(default)]
+    pub jwt_subject: Option<String>,
+    /// For the JWT bearer grant, instead of `jwt_key`: a command (split like a shell would, run
+    /// without one) that prints a fresh JWT on stdout.
+    #[serde(default)]
+    pub jwt_command: Option<String>,
 }
 
 /// The `[mtls]` section.
@@ -263,11 +273,58 @@ impl Instance {
                 "add [mtls] with cert = \"client.pem\" and key = \"client.key\"",
             ));
         }
-        if file.auth == AuthMethod::Jwt && oauth.as_ref().is_some_and(|o| o.jwt_key.is_none()) {
+        if file.auth == AuthMethod::Jwt
+            && oauth
+                .as_ref()
+                .is_some_and(|o| o.jwt_key.is_none() && o.jwt_command.is_none())
+        {
             return Err(invalid(
                 "oauth.jwt_key",
-                "auth = \"jwt\" needs the key that signs assertions".into(),
-                "add jwt_key = \"jwt-private.pem\" under [oauth]",
+                "auth = \"jwt\" needs the key that signs assertions, or a command that prints them"
+                    .into(),
+                "add jwt_key = \"jwt-private.pem\" and jwt_kid = \"...\" under [oauth], or jwt_command = \"...\"",
+            ));
+        }
+        if file.auth == AuthMethod::Jwt
+            && oauth
+                .as_ref()
+                .is_some_and(|o| o.jwt_key.is_some() && o.jwt_command.is_some())
+        {
+            return Err(invalid(
+                "oauth.jwt_command",
+                "jwt_key and jwt_command both say where assertions come from".into(),
+                "keep one of them under [oauth]",
+            ));
+        }
+        if file.auth == AuthMethod::Jwt
+            && oauth
+                .as_ref()
+                .is_some_and(|o| o.jwt_key.is_some() && o.jwt_kid.is_none())
+        {
+            return Err(invalid(
+                "oauth.jwt_kid",
+                "jwt_key needs the key id the instance's JWT verifier map knows it by".into(),
+                "add jwt_kid = \"...\" under [oauth]",
+            ));
+        }
+        if file.auth == AuthMethod::Jwt
+            && oauth.as_ref().is_some_and(|o| {
+                o.jwt_key.is_some() && o.jwt_subject.is_none() && file.username.is_none()
+            })
+        {
+            return Err(invalid(
+                "oauth.jwt_subject",
+                "a signed assertion needs its subject (`sub`): the user it acts as".into(),
+                "add jwt_subject = \"...\" under [oauth], or username = \"...\"",
+            ));
+        }
+        if matches!(file.auth, AuthMethod::Basic | AuthMethod::OauthPassword)
+            && file.username.as_deref().is_none_or(str::is_empty)
+        {
+            return Err(invalid(
+                "username",
+                format!("auth = \"{}\" needs the user to log in as", file.auth),
+                "add username = \"...\"",
             ));
         }
         if let Some(source) = &import_chrome_check(&file.import_chrome) {

@@ -3,7 +3,9 @@
 
 use std::time::Duration;
 
+use snowbridge::instance::AuthMethod;
 use snowbridge::obtain::login::{self, LoginOptions, Person};
+use snowbridge::obtain::secrets::{self, Given, Kind};
 use snowbridge::obtain::{self, Connected, password};
 use snowbridge::secret::Secret;
 use snowbridge::{Error, Result};
@@ -65,6 +67,9 @@ impl Person for Terminal {
 
 pub async fn run(ctx: &Context, args: Args) -> Result<()> {
     let instance = ctx.instance(&args.instance)?;
+    if args.login && instance.auth != AuthMethod::Browser {
+        return sign_in_at_terminal(ctx, &instance).await;
+    }
     if args.login {
         return log_in(ctx, &instance, &args).await;
     }
@@ -82,6 +87,7 @@ pub async fn run(ctx: &Context, args: Args) -> Result<()> {
             "stored session, validated within the window".to_owned()
         }
         Connected::Imported(report) => format!("imported from Chrome: {report}"),
+        Connected::Credentials(how) => how,
     };
     output::line(&format!(
         "{}: session valid{} ({how})",
@@ -166,6 +172,111 @@ fn offer_to_keep(instance: &str, user: &str, secret: &Secret) {
     if std::io::stdin().read_line(&mut answer).is_ok() && answer.trim().eq_ignore_ascii_case("y") {
         match password::store(instance, user, secret) {
             Ok(()) => eprintln!("Password kept in the OS keyring."),
+            Err(e) => eprintln!("Not kept: {}", e.message()),
+        }
+    }
+}
+
+/// The secrets `auth` needs from a person or a store, besides the instance file.
+fn needed(instance: &snowbridge::instance::Instance) -> Vec<Kind> {
+    match instance.auth {
+        AuthMethod::Basic => vec![Kind::Password],
+        AuthMethod::ApiKey => vec![Kind::ApiKey],
+        AuthMethod::OauthPassword => vec![Kind::Password, Kind::ClientSecret],
+        AuthMethod::OauthClientCredentials | AuthMethod::Jwt => vec![Kind::ClientSecret],
+        AuthMethod::Mtls => {
+            let encrypted = instance.mtls.as_ref().is_some_and(|m| {
+                std::fs::read_to_string(&m.key)
+                    .is_ok_and(|k| k.contains("-----BEGIN ENCRYPTED PRIVATE KEY-----"))
+            });
+            if encrypted {
+                vec![Kind::KeyPassphrase]
+            } else {
+                Vec::new()
+            }
+        }
+        AuthMethod::Browser | AuthMethod::OauthPkce => Vec::new(),
+    }
+}
+
+/// `connect --login` for the methods that do not log in through the browser: the secrets
+/// not at hand are asked for at the terminal, the method's grant (or a first call) proves
+/// them, and each typed secret may be kept in the keyring (not the password of
+/// `oauth-password`: it is used once, then only the tokens are kept).
+async fn sign_in_at_terminal(
+    ctx: &Context,
+    instance: &snowbridge::instance::Instance,
+) -> Result<()> {
+    if instance.auth == AuthMethod::OauthPkce {
+        // oauth-pkce's browser step (authorize, loopback redirect, code exchange) goes here.
+        return Err(Error::usage(format!(
+            "{}: auth = \"oauth-pkce\" needs the browser's authorization step, which this \
+             version does not have yet",
+            instance.name
+        )));
+    }
+    let mut given = Given::default();
+    let mut typed = Vec::new();
+    for kind in needed(instance) {
+        let at_hand = secrets::find(instance, kind, &Given::default());
+        let secret = match at_hand {
+            Some((secret, _)) => secret,
+            None => {
+                let secret = password::prompt(
+                    &format!("{} for {}: ", capitalized(kind.describe()), instance.name),
+                    &instance.name,
+                )?;
+                if secret.is_empty() {
+                    return Err(Error::usage(format!("{} was empty", kind.describe())));
+                }
+                typed.push(kind);
+                secret
+            }
+        };
+        given = given.with(kind, secret);
+    }
+    let (session, how) = obtain::sign_in(instance, ctx.vault(), given.clone()).await?;
+    for kind in typed {
+        let once = kind == Kind::Password && instance.auth == AuthMethod::OauthPassword;
+        if let (false, Some(secret)) = (once, given.get(kind)) {
+            offer_to_keep_secret(instance, kind, secret);
+        }
+    }
+    let row = status::Row::of_session(instance, &session, "valid");
+    if ctx.json {
+        return output::json(&row);
+    }
+    let how = match how {
+        Connected::Credentials(how) => how,
+        _ => instance.auth.to_string(),
+    };
+    output::line(&format!(
+        "{}: signed in{} ({how}); session saved and checked over REST",
+        instance.name,
+        row.user
+            .as_deref()
+            .map(|u| format!(" as {u}"))
+            .unwrap_or_default()
+    ))
+}
+
+fn capitalized(text: &str) -> String {
+    let mut chars = text.chars();
+    match chars.next() {
+        Some(first) => first.to_uppercase().chain(chars).collect(),
+        None => String::new(),
+    }
+}
+
+fn offer_to_keep_secret(instance: &snowbridge::instance::Instance, kind: Kind, secret: &Secret) {
+    if !password::can_prompt() || !snowbridge::keyring::enabled() {
+        return;
+    }
+    eprint!("Keep {} in the OS keyring? [y/N] ", kind.describe());
+    let mut answer = String::new();
+    if std::io::stdin().read_line(&mut answer).is_ok() && answer.trim().eq_ignore_ascii_case("y") {
+        match secrets::store(instance, kind, secret) {
+            Ok(()) => eprintln!("Kept in the OS keyring."),
             Err(e) => eprintln!("Not kept: {}", e.message()),
         }
     }

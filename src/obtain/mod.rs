@@ -4,17 +4,32 @@
 //! if it still works, else the other sources the instance file allows; never a prompt, never a
 //! browser. The ways in that need a person or a browser live in the submodules; [`chrome`] reads
 //! cookies from the user's own Chrome profile.
+//!
+//! The other ways in ([`auth_for`]): Basic and API keys with secrets from [`secrets`], tokens
+//! from the token endpoint ([`token`], [`jwt`]), client certificates ([`mtls`]). For those,
+//! [`connect`] runs the grant itself when the secrets are at hand without a person, and
+//! [`sign_in`] takes secrets a person typed.
+//!
+//! `oauth-pkce` plugs in here: `connect --login` runs the browser's authorize step, exchanges
+//! the code with [`token::Endpoint::authorization_code`], and stores the tokens with
+//! [`keep_tokens`]; from then on its sessions refresh like the password grant's.
 
 pub mod chrome;
+pub mod jwt;
 pub mod login;
+pub mod mtls;
 pub mod password;
+pub mod secrets;
+pub mod token;
 
 use std::sync::Arc;
 
+pub use secrets::Given;
+
 use crate::error::{Error, ErrorKind, Result};
 use crate::instance::{AuthMethod, Instance};
-use crate::session::{Session, Validity};
-use crate::vault::{Obtained, SessionRecord, Vault};
+use crate::session::{Auth, Session, Validity};
+use crate::vault::{Obtained, SessionRecord, Tokens, Vault};
 
 /// Where the session that [`connect`] returns came from.
 #[derive(Debug)]
@@ -26,6 +41,9 @@ pub enum Connected {
     },
     /// Cookies imported from the user's Chrome profile, as the instance file allows.
     Imported(Box<chrome::Report>),
+    /// Credentials of a method other than the browser, proved with a call; how, in words
+    /// ("client_credentials grant", "stored token", "Basic").
+    Credentials(String),
 }
 
 /// Makes sure a valid session exists for `instance`, without a person: the stored session,
@@ -33,7 +51,9 @@ pub enum Connected {
 /// Chrome profile, the cookies imported from it. Fails with login required, naming the command
 /// to run, when none can be had.
 pub async fn connect(instance: &Instance, vault: Arc<Vault>) -> Result<(Session, Connected)> {
-    supported(instance)?;
+    if instance.auth != AuthMethod::Browser {
+        return sign_in(instance, vault, Given::default()).await;
+    }
     let why = match stored(instance, vault.clone()).await {
         Ok(found) => return Ok(found),
         Err(e) if e.is_login_required() => e,
@@ -57,8 +77,8 @@ pub async fn connect(instance: &Instance, vault: Arc<Vault>) -> Result<(Session,
     }
 }
 
-/// Refuses the `auth` methods this version cannot use yet, rather than failing later in a
-/// misleading way.
+/// Refuses a browser login for the `auth` methods that do not get in through one, rather than
+/// failing later in a misleading way.
 pub fn supported(instance: &Instance) -> Result<()> {
     if instance.auth == AuthMethod::Browser {
         return Ok(());
@@ -66,12 +86,128 @@ pub fn supported(instance: &Instance) -> Result<()> {
     Err(Error::new(
         ErrorKind::Usage,
         format!(
-            "{}: auth = \"{}\" is not supported by this version of snowbridge; only browser sessions are",
+            "{}: auth = \"{}\" does not log in through the browser",
             instance.source.display(),
             instance.auth
         ),
     )
-    .with_hint("use auth = \"browser\" (a browser login, or cookies imported from Chrome)"))
+    .with_hint(format!(
+        "run `snowbridge connect {}` (it runs the method's grant), or use auth = \"browser\"",
+        instance.name
+    )))
+}
+
+/// How a session of `instance` authenticates, with the secrets `given` or at hand without a
+/// person. Basic and API keys need their secret now (login required naming how to give it);
+/// token methods look theirs up when a grant runs; a certificate is loaded now.
+pub fn auth_for(instance: &Instance, given: &Given) -> Result<Auth> {
+    use secrets::Kind;
+    match instance.auth {
+        AuthMethod::Browser => Ok(Auth::Cookies),
+        AuthMethod::Basic => {
+            let user = instance.username.clone().ok_or_else(|| {
+                Error::bad_input(format!(
+                    "{}: auth = \"basic\" needs username = \"...\"",
+                    instance.source.display()
+                ))
+            })?;
+            let (password, _) = secrets::require(instance, Kind::Password, given)?;
+            Ok(Auth::Basic { user, password })
+        }
+        AuthMethod::ApiKey => Ok(Auth::ApiKey(
+            secrets::require(instance, Kind::ApiKey, given)?.0,
+        )),
+        AuthMethod::OauthPassword
+        | AuthMethod::OauthPkce
+        | AuthMethod::OauthClientCredentials
+        | AuthMethod::Jwt => Ok(Auth::Bearer(Arc::new(token::Renewer::new(
+            instance,
+            given.clone(),
+        )?))),
+        AuthMethod::Mtls => Ok(Auth::Certificate(mtls::certificate(instance, given)?)),
+    }
+}
+
+/// What a method other than the browser stores before its first call: who, and how.
+pub fn fresh_record(instance: &Instance) -> SessionRecord {
+    let mut record = SessionRecord::new(
+        &instance.name,
+        &instance.url,
+        Obtained::Credentials {
+            method: instance.auth.as_str().to_owned(),
+        },
+        Vec::new(),
+    );
+    record.user = match instance.auth {
+        AuthMethod::Jwt => instance
+            .oauth
+            .as_ref()
+            .and_then(|o| o.jwt_subject.clone())
+            .or_else(|| instance.username.clone()),
+        AuthMethod::OauthClientCredentials | AuthMethod::ApiKey | AuthMethod::Mtls => None,
+        _ => instance.username.clone(),
+    };
+    record
+}
+
+/// A session of a method other than the browser, proved with one authenticated call: the
+/// stored tokens where they still work, else the method's grant with the secrets `given` (typed
+/// by a person) or at hand. A typed password always runs a new password grant. What is proved
+/// is stored; a failure leaves the vault as it was.
+pub async fn sign_in(
+    instance: &Instance,
+    vault: Arc<Vault>,
+    given: Given,
+) -> Result<(Session, Connected)> {
+    let fresh = fresh_record(instance);
+    let stored = match vault.load(&instance.name) {
+        Ok(stored) => stored.filter(|r| r.obtained == fresh.obtained),
+        Err(e) => {
+            tracing::info!(error = %e, "the stored session cannot be read; a new one replaces it once proved");
+            None
+        }
+    };
+    let mut record = stored.unwrap_or(fresh);
+    if given.get(secrets::Kind::Password).is_some() && instance.auth == AuthMethod::OauthPassword {
+        record.tokens = None;
+    }
+    let before = record.tokens.as_ref().map(|t| t.issued_at);
+    let auth = auth_for(instance, &given)?;
+    let session = Session::with_auth(instance, vault.clone(), record, auth)?;
+    session.prove().await?;
+    let kept = session.record().clone();
+    let tokens = session.tokens();
+    vault.update(&instance.name, |slot| {
+        let replace = slot.as_ref().is_none_or(|r| r.obtained != kept.obtained);
+        if replace {
+            let mut record = kept.clone();
+            record.tokens = None;
+            if let Some(tokens) = &tokens {
+                record.set_tokens(tokens.clone());
+            }
+            *slot = Some(record);
+        }
+        Ok(())
+    })?;
+    session.save()?;
+    let how = match (&tokens, session.auth()) {
+        (Some(t), _) if Some(t.issued_at) != before => format!("{} grant", t.grant),
+        (Some(_), _) => "stored token".to_owned(),
+        (None, Auth::Basic { .. }) => "Basic".to_owned(),
+        (None, Auth::ApiKey(_)) => "API key".to_owned(),
+        (None, Auth::Certificate(c)) => format!("client certificate {}", c.file.display()),
+        (None, _) => instance.auth.as_str().to_owned(),
+    };
+    Ok((session, Connected::Credentials(how)))
+}
+
+/// Stores `tokens` as the session of `instance` (a token method), replacing what was stored:
+/// for flows that obtain tokens themselves (`oauth-pkce`'s authorization code).
+pub fn keep_tokens(instance: &Instance, vault: &Vault, tokens: Tokens) -> Result<SessionRecord> {
+    let mut record = fresh_record(instance);
+    record.set_tokens(tokens);
+    vault.store(&record)?;
+    Ok(record)
 }
 
 async fn stored(instance: &Instance, vault: Arc<Vault>) -> Result<(Session, Connected)> {

@@ -6,9 +6,13 @@
 //! a hibernating instance and any other page are errors that say so: [`page`]); it retries what
 //! is safe to retry (429 after `Retry-After`, 5xx and resets on idempotent calls); and it merges
 //! the cookies the instance rotates back into the vault under the lock, so the next process
-//! starts from them. It knows HTTP and the session's life; the shapes of the
+//! starts from them. Sessions of the other ways in authenticate each request as their method
+//! says ([`Auth`]): Basic, an API key, a Bearer token renewed shortly before it expires (and once
+//! more on a `401`, the renewing call carrying the new token; concurrent calls share one
+//! renewal), or a client certificate. It knows HTTP and the session's life; the shapes of the
 //! ServiceNow APIs live in [`crate::api`].
 
+mod auth;
 mod jar;
 pub mod page;
 pub mod probe;
@@ -23,6 +27,7 @@ use reqwest::header::{HeaderMap, HeaderValue};
 use reqwest::{Method, StatusCode};
 use time::OffsetDateTime;
 
+pub use auth::{Auth, Certificate, Renew, Renewal, due, renewal_margin};
 pub use jar::Jar;
 pub use validate::Validity;
 
@@ -30,7 +35,7 @@ use crate::api::envelope;
 use crate::error::{Error, ErrorKind, Result};
 use crate::instance::Instance;
 use crate::secret::Secret;
-use crate::vault::{SessionRecord, Vault};
+use crate::vault::{SessionRecord, Tokens, Vault};
 
 /// The User-Agent sent when no browser's was recorded.
 pub const DEFAULT_USER_AGENT: &str = concat!("snowbridge/", env!("CARGO_PKG_VERSION"));
@@ -153,6 +158,12 @@ pub struct Session {
     written: Mutex<Changes>,
     /// Ended on the instance: nothing of it is worth keeping.
     ended: AtomicBool,
+    /// How requests authenticate.
+    auth: Auth,
+    /// A Bearer session's tokens as they stand now.
+    tokens: Mutex<Option<Tokens>>,
+    /// Held while a Bearer token is renewed: concurrent calls wait for the one renewal.
+    renewing: tokio::sync::Mutex<()>,
 }
 
 impl std::fmt::Debug for Session {
@@ -164,10 +175,16 @@ impl std::fmt::Debug for Session {
 }
 
 impl Session {
-    /// Opens the stored session of `instance`: login required when there is none.
+    /// Opens the session of `instance`. A browser session must be stored (login required when
+    /// there is none); the other methods start from what is stored, or from nothing (a token
+    /// method then runs its grant on the first call, when its secrets are at hand).
     pub fn open(instance: &Instance, vault: Arc<Vault>) -> Result<Session> {
         match vault.load(&instance.name)? {
             Some(record) => Session::from_record(instance, vault, record),
+            None if instance.auth != crate::instance::AuthMethod::Browser => {
+                let record = crate::obtain::fresh_record(instance);
+                Session::from_record(instance, vault, record)
+            }
             None => Err(Error::login_required(
                 &instance.name,
                 format!("no stored session for {}", instance.name),
@@ -176,19 +193,41 @@ impl Session {
     }
 
     /// A session over `record` (which the caller has stored, or will). It starts clean: only
-    /// what changes from here on is saved.
+    /// what changes from here on is saved. It authenticates as the instance file's `auth`
+    /// says, with the secrets at hand without a person ([`crate::obtain::auth_for`]).
     pub fn from_record(
         instance: &Instance,
         vault: Arc<Vault>,
+        record: SessionRecord,
+    ) -> Result<Session> {
+        let auth = crate::obtain::auth_for(instance, &crate::obtain::Given::default())?;
+        Session::with_auth(instance, vault, record, auth)
+    }
+
+    /// A session over `record` that authenticates with `auth`.
+    pub fn with_auth(
+        instance: &Instance,
+        vault: Arc<Vault>,
         mut record: SessionRecord,
+        auth: Auth,
     ) -> Result<Session> {
         record.prune_expired(OffsetDateTime::now_utc());
         let jar = Arc::new(Jar::from_kept(&record.cookies));
-        let client = http_client(instance, record.user_agent.as_deref(), jar.clone())?;
+        let identity = match &auth {
+            Auth::Certificate(c) => Some(c.identity.clone()),
+            _ => None,
+        };
+        let client = http_client(
+            instance,
+            record.user_agent.as_deref(),
+            jar.clone(),
+            identity,
+        )?;
         let learned = Learned {
             token: record.user_token.clone(),
             ..Learned::default()
         };
+        let tokens = Mutex::new(record.tokens.clone());
         Ok(Session {
             instance: instance.clone(),
             vault,
@@ -199,7 +238,20 @@ impl Session {
             retry: RetryPolicy::default(),
             written: Mutex::new(Changes::default()),
             ended: AtomicBool::new(false),
+            auth,
+            tokens,
+            renewing: tokio::sync::Mutex::new(()),
         })
+    }
+
+    /// How this session authenticates.
+    pub fn auth(&self) -> &Auth {
+        &self.auth
+    }
+
+    /// A Bearer session's tokens as they stand now (renewals included).
+    pub fn tokens(&self) -> Option<Tokens> {
+        lock(&self.tokens).clone()
     }
 
     /// Replaces the retry policy.
@@ -268,7 +320,12 @@ impl Session {
         self.instance.join(&path)
     }
 
-    async fn build(&self, call: &Call, url: &url::Url) -> Result<reqwest::Request> {
+    async fn build(
+        &self,
+        call: &Call,
+        url: &url::Url,
+        bearer: Option<&Secret>,
+    ) -> Result<reqwest::Request> {
         let mut req = self
             .client
             .request(call.method.clone(), url.clone())
@@ -276,11 +333,24 @@ impl Session {
         for (name, value) in &call.headers {
             req = req.header(name, value);
         }
-        if let Some(token) = lock(&self.learned).token.as_ref()
-            && let Ok(mut value) = HeaderValue::from_str(token.expose())
-        {
-            value.set_sensitive(true);
-            req = req.header("X-UserToken", value);
+        match &self.auth {
+            Auth::Cookies => {
+                if let Some(token) = lock(&self.learned).token.as_ref() {
+                    req = req.header("X-UserToken", sensitive(token.expose())?);
+                }
+            }
+            Auth::Basic { user, password } => {
+                req = req.basic_auth(user, Some(password.expose()));
+            }
+            Auth::ApiKey(key) => req = req.header("x-sn-apikey", sensitive(key.expose())?),
+            Auth::Bearer(_) => {
+                if let Some(token) = bearer {
+                    let value = sensitive(&format!("Bearer {}", token.expose()))?;
+                    req = req.header(reqwest::header::AUTHORIZATION, value);
+                }
+            }
+            // Presented in the TLS handshake by the client itself.
+            Auth::Certificate(_) => {}
         }
         req = match &call.body {
             Body::Empty => req,
@@ -312,10 +382,16 @@ impl Session {
     pub async fn send(&self, call: &Call) -> Result<reqwest::Response> {
         let url = self.url_for(&call.target)?;
         let mut token_retried = false;
+        let mut bearer_renewed = false;
         let mut transient = 0u32;
         let mut limited = 0u32;
+        let mut rejected: Option<Secret> = None;
         loop {
-            let request = self.build(call, &url).await?;
+            let bearer = match &self.auth {
+                Auth::Bearer(renew) => Some(self.bearer(renew.as_ref(), rejected.take()).await?),
+                _ => None,
+            };
+            let request = self.build(call, &url, bearer.as_ref()).await?;
             tracing::debug!(method = %call.method, path = url.path(), "request");
             let response = match self.client.execute(request).await {
                 Ok(response) => response,
@@ -332,6 +408,34 @@ impl Session {
             let status = response.status();
             tracing::debug!(status = status.as_u16(), "response");
 
+            if status == StatusCode::UNAUTHORIZED && !bearer_renewed && bearer.is_some() {
+                // The instance may end a token before its time (revoked, restarted): one renewal,
+                // and the call goes again with the new token.
+                tracing::info!("the instance refused the access token; renewing it once");
+                bearer_renewed = true;
+                rejected = bearer;
+                continue;
+            }
+            if status == StatusCode::UNAUTHORIZED && !matches!(self.auth, Auth::Cookies) {
+                let said = envelope::message_of(response).await;
+                self.mark_dead();
+                return Err(self.credentials_refused(&said));
+            }
+            if status == StatusCode::BAD_REQUEST
+                && let Auth::Certificate(certificate) = &self.auth
+                && is_page(response.headers())
+            {
+                let text = response.text().await.unwrap_or_default();
+                if text.contains("The SSL certificate error") {
+                    return Err(untrusted_certificate(&self.instance, certificate));
+                }
+                return Err(envelope::error_for(
+                    &self.instance,
+                    status,
+                    &HeaderMap::new(),
+                    text.as_bytes(),
+                ));
+            }
             if status == StatusCode::UNAUTHORIZED {
                 let logged_in = header(response.headers(), "x-is-logged-in")
                     .is_some_and(|v| v.eq_ignore_ascii_case("true"));
@@ -401,13 +505,131 @@ impl Session {
                 continue;
             }
             if !status.is_success() {
-                return Err(envelope::error_from_response(&self.instance, response).await);
+                let e = envelope::error_from_response(&self.instance, response).await;
+                return Err(name_the_operation(e, &call.method, url.path()));
             }
             if expects_json(&url) && is_page(response.headers()) {
                 return Err(self.page_error(&url, response).await);
             }
             self.mark_alive();
             return Ok(response);
+        }
+    }
+
+    /// The access token to send now: renewed first when it is due, or when `rejected` (the
+    /// token the instance just refused) is still the one in hand. One renewal at a time: calls
+    /// that find one under way wait for it and use its token.
+    async fn bearer(&self, renew: &dyn Renew, rejected: Option<Secret>) -> Result<Secret> {
+        let usable = |t: &Tokens| {
+            !due(t, OffsetDateTime::now_utc()) && rejected.as_ref() != Some(&t.access_token)
+        };
+        if let Some(t) = lock(&self.tokens).as_ref().filter(|t| usable(t)) {
+            return Ok(t.access_token.clone());
+        }
+        let _flight = self.renewing.lock().await;
+        let mut current = lock(&self.tokens).clone();
+        if let Some(t) = current.as_ref().filter(|t| usable(t)) {
+            return Ok(t.access_token.clone());
+        }
+        // Another process may have renewed meanwhile: its tokens (and any newer refresh token)
+        // are in the vault.
+        if let Ok(Some(record)) = self.vault.load(&self.instance.name)
+            && let Some(stored) = record.tokens
+            && current
+                .as_ref()
+                .is_none_or(|c| stored.issued_at > c.issued_at)
+        {
+            if usable(&stored) {
+                let token = stored.access_token.clone();
+                *lock(&self.tokens) = Some(stored);
+                return Ok(token);
+            }
+            current = Some(stored);
+        }
+        tracing::info!(grant = renew.grant(), "renewing the access token");
+        let fresh = match renew.renew(current.as_ref()).await {
+            Ok(fresh) => fresh,
+            Err(e) => {
+                if e.is_login_required() {
+                    self.mark_dead();
+                }
+                return Err(e);
+            }
+        };
+        self.keep_tokens(&fresh)?;
+        let token = fresh.access_token.clone();
+        *lock(&self.tokens) = Some(fresh);
+        Ok(token)
+    }
+
+    /// Writes new tokens to the vault at once: a refresh token may have changed, and the next
+    /// process should start from them.
+    fn keep_tokens(&self, tokens: &Tokens) -> Result<()> {
+        let base = &self.base;
+        self.vault.update(&self.instance.name, |slot| {
+            match slot {
+                Some(record) if record.obtained == base.obtained => {
+                    record.set_tokens(tokens.clone())
+                }
+                _ => {
+                    // None stored yet, or a session of another method: this one replaces it.
+                    let mut record = base.clone();
+                    record.cookies.clear();
+                    record.set_tokens(tokens.clone());
+                    *slot = Some(record);
+                }
+            }
+            Ok(())
+        })
+    }
+
+    /// The error for a `401` to a session that is not a browser session: which credentials the
+    /// instance refused, and what to do.
+    fn credentials_refused(&self, said: &envelope::Complaint) -> Error {
+        let name = &self.instance.name;
+        match &self.auth {
+            Auth::Basic { user, .. } => Error::login_required(
+                name,
+                format!("{name} refused the user name and password of {user} (Basic): {said}"),
+            )
+            .with_hint(format!(
+                "check the password: it comes from SNOWBRIDGE_PASSWORD, else the OS keyring; \
+                 `snowbridge connect {name} --login` asks for it and offers to keep it"
+            )),
+            Auth::ApiKey(_) => Error::new(
+                ErrorKind::Credentials,
+                format!(
+                    "{name} refused the API key (x-sn-apikey): a wrong or expired key, or an API \
+                     whose access policy does not take API keys ({said})"
+                ),
+            )
+            .with_hint(format!(
+                "store the right key with `snowbridge secret {name} api-key`, or set \
+                 SNOWBRIDGE_API_KEY for the run"
+            )),
+            Auth::Certificate(c) => Error::new(
+                ErrorKind::Credentials,
+                format!(
+                    "{name} took the client certificate {} as valid but maps it to no user: it \
+                     answered 401 ({said})",
+                    c.file.display(),
+                ),
+            )
+            .with_hint(
+                "ask the instance's admin for a User to Certificate Mapping of this certificate, \
+                 or use a certificate that has one",
+            ),
+            Auth::Bearer(renew) => Error::login_required(
+                name,
+                format!(
+                    "{name} refused a freshly issued access token ({} grant): {said}",
+                    renew.grant()
+                ),
+            ),
+            Auth::Cookies => Error::login_required(
+                name,
+                format!("the session for {name} is no longer valid (the instance said: {said})"),
+            ),
         }
     }
 
@@ -464,9 +686,31 @@ impl Session {
         envelope::parse_json(&self.instance, response).await
     }
 
-    /// Ends the session on the instance (`logout.do`). A session the instance already dropped
-    /// counts as ended.
+    /// Ends the session on the instance: `logout.do` for a browser session; for tokens,
+    /// `/oauth_revoke_token.do` with the refresh token (which takes its access tokens along),
+    /// then the access token. Basic, API-key and certificate sessions have nothing to end. A
+    /// session the instance already dropped counts as ended.
     pub async fn end_on_instance(&self) -> Result<()> {
+        match &self.auth {
+            Auth::Cookies => {}
+            Auth::Bearer(_) => {
+                let tokens = self.tokens();
+                let tokens = tokens.iter().flat_map(|t| {
+                    t.refresh_token
+                        .iter()
+                        .chain(std::iter::once(&t.access_token))
+                });
+                for token in tokens {
+                    self.revoke(token).await?;
+                }
+                self.ended.store(true, Ordering::SeqCst);
+                return Ok(());
+            }
+            Auth::Basic { .. } | Auth::ApiKey(_) | Auth::Certificate(_) => {
+                self.ended.store(true, Ordering::SeqCst);
+                return Ok(());
+            }
+        }
         let url = self.instance.join("/logout.do")?;
         let response = self
             .client
@@ -477,6 +721,24 @@ impl Session {
         let status = response.status();
         if status.is_success() || status.is_redirection() {
             self.ended.store(true, Ordering::SeqCst);
+            Ok(())
+        } else {
+            Err(envelope::error_from_response(&self.instance, response).await)
+        }
+    }
+
+    /// `POST /oauth_revoke_token.do?token=...`: the token rides in the query, as the instance
+    /// reads it there, and the call needs no authentication.
+    async fn revoke(&self, token: &Secret) -> Result<()> {
+        let mut url = self.instance.join("/oauth_revoke_token.do")?;
+        url.query_pairs_mut().append_pair("token", token.expose());
+        let response = self
+            .client
+            .post(url)
+            .send()
+            .await
+            .map_err(|e| transport_error(&self.instance, &e))?;
+        if response.status().is_success() {
             Ok(())
         } else {
             Err(envelope::error_from_response(&self.instance, response).await)
@@ -618,6 +880,67 @@ impl Drop for Session {
     }
 }
 
+/// A header value that is never logged.
+fn sensitive(text: &str) -> Result<HeaderValue> {
+    let mut value = HeaderValue::from_str(text).map_err(|_| {
+        Error::bad_input("a credential holds characters that cannot go in an HTTP header")
+            .with_hint("check the stored secret for line breaks or other control characters")
+    })?;
+    value.set_sensitive(true);
+    Ok(value)
+}
+
+/// The error for the load balancer's `400 The SSL certificate error` page.
+fn untrusted_certificate(instance: &Instance, certificate: &Certificate) -> Error {
+    Error::new(
+        ErrorKind::Credentials,
+        format!(
+            "{} does not trust the client certificate {}: its load balancer answered 400 \"The \
+             SSL certificate error\", so the CA that issued it is not in the instance's CA \
+             Certificate Chain, or the certificate is self-signed",
+            instance.name,
+            certificate.file.display(),
+        ),
+    )
+    .with_hint(
+        "upload the issuing CA's chain to the instance (CA Certificate Chain), or use a \
+         certificate from a CA it trusts; self-signed certificates are not supported",
+    )
+}
+
+/// A refusal for a missing auth scope names the operation refused and the scope.
+fn name_the_operation(e: Error, method: &Method, path: &str) -> Error {
+    if e.refusal() != Some(&crate::error::Refusal::Scope) {
+        return e;
+    }
+    let message = e.message();
+    let scope = message
+        .split_once("scope:")
+        .map(|(_, rest)| {
+            rest.trim_start()
+                .split(|c: char| c.is_whitespace() || matches!(c, ')' | ',' | '"'))
+                .next()
+                .unwrap_or_default()
+                .to_owned()
+        })
+        .filter(|s| !s.is_empty());
+    let wanted = match &scope {
+        Some(scope) => format!("the auth scope {scope}"),
+        None => "an auth scope the instance did not name".to_owned(),
+    };
+    Error::forbidden(
+        crate::error::Refusal::Scope,
+        format!("{method} {path} was refused: the token lacks {wanted} ({message})"),
+    )
+    .with_hint(match &scope {
+        Some(scope) => format!(
+            "use an OAuth application or API key that holds {scope} (or useraccount); [oauth] \
+             scopes may ask only for scopes the application holds"
+        ),
+        None => "use an OAuth application or API key that holds the API's scope".to_owned(),
+    })
+}
+
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }
@@ -683,7 +1006,7 @@ fn retryable(e: &reqwest::Error) -> bool {
     !e.is_timeout() && (e.is_connect() || e.is_request() || e.is_body())
 }
 
-fn transport_error(instance: &Instance, e: &reqwest::Error) -> Error {
+pub(crate) fn transport_error(instance: &Instance, e: &reqwest::Error) -> Error {
     let what = if e.is_timeout() {
         format!("timed out after {:?}", instance.timeout)
     } else if e.is_connect() {
@@ -712,11 +1035,13 @@ fn transport_error(instance: &Instance, e: &reqwest::Error) -> Error {
     .with_hint("check the instance URL, your network or proxy, and that the instance is up")
 }
 
-/// The reqwest client for `instance`: no automatic redirects, the jar, the instance's CA file.
+/// The reqwest client for `instance`: no automatic redirects, the jar, the instance's CA file,
+/// the client certificate of an `mtls` session.
 fn http_client(
     instance: &Instance,
     user_agent: Option<&str>,
     jar: Arc<Jar>,
+    identity: Option<reqwest::Identity>,
 ) -> Result<reqwest::Client> {
     let mut builder = reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
@@ -725,6 +1050,25 @@ fn http_client(
         .timeout(instance.timeout)
         .connect_timeout(instance.timeout.min(Duration::from_secs(15)))
         .pool_idle_timeout(Duration::from_secs(60));
+    if let Some(ca) = &instance.ca_file {
+        builder = builder.tls_certs_merge(load_ca(instance, ca)?);
+    }
+    if let Some(identity) = identity {
+        builder = builder.identity(identity);
+    }
+    builder
+        .build()
+        .map_err(|e| Error::internal(format!("cannot set up HTTP for {}: {e}", instance.name)))
+}
+
+/// A client for `instance` without cookies or credentials (the token endpoint's): no
+/// redirects (a token request is never sent on), the instance's CA file, its timeouts.
+pub fn plain_client(instance: &Instance) -> Result<reqwest::Client> {
+    let mut builder = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .user_agent(DEFAULT_USER_AGENT)
+        .timeout(instance.timeout)
+        .connect_timeout(instance.timeout.min(Duration::from_secs(15)));
     if let Some(ca) = &instance.ca_file {
         builder = builder.tls_certs_merge(load_ca(instance, ca)?);
     }

@@ -47,6 +47,23 @@ impl Session {
         if fresh && !dead && !force {
             return Validity::Valid { checked: false };
         }
+        match self.prove().await {
+            Ok(None) => Validity::Valid { checked: true },
+            Ok(Some(refused)) => Validity::Forbidden(refused),
+            Err(e) => match e.kind() {
+                ErrorKind::LoginRequired | ErrorKind::Credentials => {
+                    Validity::Expired(e.message().to_owned())
+                }
+                _ => Validity::Unreachable(e.message().to_owned()),
+            },
+        }
+    }
+
+    /// One cheap authenticated call (a token method gets its token first): `Ok` when the
+    /// instance took the credentials, even if it refused the call itself (ACL, auth scope:
+    /// it knew who we are to refuse us; the refusal's message is returned); the error of the
+    /// refusal otherwise.
+    pub async fn prove(&self) -> crate::error::Result<Option<String>> {
         let mut target = String::from(
             "/api/now/table/sys_user?sysparm_limit=1&sysparm_fields=sys_id&sysparm_exclude_reference_link=true",
         );
@@ -57,16 +74,13 @@ impl Session {
             );
         }
         match self.send(&Call::get(target)).await {
-            Ok(_) => Validity::Valid { checked: true },
-            Err(e) => match e.kind() {
-                ErrorKind::LoginRequired => Validity::Expired(e.message().to_owned()),
-                ErrorKind::Forbidden => {
-                    // The instance knew who we are to refuse us: the session is alive.
-                    self.mark_alive();
-                    Validity::Forbidden(e.message().to_owned())
-                }
-                _ => Validity::Unreachable(e.message().to_owned()),
-            },
+            Ok(_) => Ok(None),
+            Err(e) if e.kind() == ErrorKind::Forbidden => {
+                // The instance knew who we are to refuse us: the session is alive.
+                self.mark_alive();
+                Ok(Some(e.message().to_owned()))
+            }
+            Err(e) => Err(e),
         }
     }
 }

@@ -18,7 +18,7 @@ use std::time::Duration;
 use zeroize::Zeroizing;
 
 pub use key::{KeyOrigin, KeyPolicy, VaultKey};
-pub use record::{FORMAT, KeptCookie, Obtained, SessionRecord};
+pub use record::{FORMAT, KeptCookie, Obtained, SessionRecord, Tokens};
 
 use crate::error::{Error, ErrorKind, Result};
 use crate::paths::Dirs;

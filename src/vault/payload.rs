@@ -3,12 +3,13 @@
 //! [`Secret`], [`Cookie`] and [`SessionRecord`] have no `Serialize` of their own, so nothing
 //! outside this module can print or export a secret by serializing a public type. The layout is
 //! [`FORMAT`] 1 exactly as earlier versions wrote it (field for field, `KeptCookie`'s cookie
-//! flattened beside `set_at`), so existing vault files keep opening.
+//! flattened beside `set_at`), so existing vault files keep opening; format 2 adds `tokens`,
+//! written only when there are tokens.
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use time::OffsetDateTime;
 
-use super::record::{KeptCookie, Obtained, SessionRecord};
+use super::record::{KeptCookie, Obtained, SessionRecord, Tokens};
 use crate::cookie::{Cookie, SameSite};
 use crate::secret::Secret;
 
@@ -44,6 +45,49 @@ struct RecordPayload {
     user_token: Option<Plain>,
     user_agent: Option<String>,
     cookies: Vec<CookiePayload>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    tokens: Option<TokensPayload>,
+}
+
+#[derive(Serialize, Deserialize)]
+struct TokensPayload {
+    access_token: Plain,
+    refresh_token: Option<Plain>,
+    #[serde(with = "time::serde::rfc3339")]
+    expires_at: OffsetDateTime,
+    #[serde(with = "time::serde::rfc3339")]
+    issued_at: OffsetDateTime,
+    grant: String,
+    scope: Option<String>,
+    jti: Option<String>,
+}
+
+impl From<&Tokens> for TokensPayload {
+    fn from(t: &Tokens) -> Self {
+        TokensPayload {
+            access_token: Plain(t.access_token.clone()),
+            refresh_token: t.refresh_token.clone().map(Plain),
+            expires_at: t.expires_at,
+            issued_at: t.issued_at,
+            grant: t.grant.clone(),
+            scope: t.scope.clone(),
+            jti: t.jti.clone(),
+        }
+    }
+}
+
+impl From<TokensPayload> for Tokens {
+    fn from(t: TokensPayload) -> Self {
+        Tokens {
+            access_token: t.access_token.0,
+            refresh_token: t.refresh_token.map(|r| r.0),
+            expires_at: t.expires_at,
+            issued_at: t.issued_at,
+            grant: t.grant,
+            scope: t.scope,
+            jti: t.jti,
+        }
+    }
 }
 
 #[derive(Serialize, Deserialize)]
@@ -91,6 +135,7 @@ impl From<&SessionRecord> for RecordPayload {
                     set_at: k.set_at,
                 })
                 .collect(),
+            tokens: r.tokens.as_ref().map(TokensPayload::from),
         }
     }
 }
@@ -126,6 +171,7 @@ impl From<RecordPayload> for SessionRecord {
                     set_at: c.set_at,
                 })
                 .collect(),
+            tokens: p.tokens.map(Tokens::from),
         }
     }
 }
@@ -166,5 +212,26 @@ mod tests {
             serde_json::from_slice::<serde_json::Value>(&written).unwrap(),
             serde_json::from_str::<serde_json::Value>(FORMAT_1).unwrap()
         );
+    }
+
+    #[test]
+    fn tokens_are_kept_with_their_expiry_and_grant_in_format_2() {
+        let mut record = from_plaintext(FORMAT_1.as_bytes()).unwrap();
+        let at = time::macros::datetime!(2026-11-20 09:30:00 UTC);
+        record.set_tokens(Tokens {
+            access_token: Secret::new("ACCESS-1"),
+            refresh_token: Some(Secret::new("REFRESH-1")),
+            expires_at: at + time::Duration::seconds(1799),
+            issued_at: at,
+            grant: "password".into(),
+            scope: Some("useraccount".into()),
+            jti: None,
+        });
+        assert_eq!(record.format, 2);
+        let back = from_plaintext(&to_plaintext(&record).unwrap()).unwrap();
+        assert_eq!(back, record);
+        let tokens = back.tokens.unwrap();
+        assert_eq!(tokens.refresh_token.unwrap().expose(), "REFRESH-1");
+        assert_eq!(tokens.lifetime(), time::Duration::seconds(1799));
     }
 }

@@ -7,8 +7,13 @@ use time::OffsetDateTime;
 use crate::cookie::Cookie;
 use crate::secret::Secret;
 
-/// The version of [`SessionRecord`]'s layout; a newer file is refused, not misread.
-pub const FORMAT: u32 = 1;
+/// The newest version of [`SessionRecord`]'s layout this snowbridge reads; a newer file is
+/// refused, not misread. Version 2 added [`Tokens`]; a record without tokens is still written as
+/// version 1, so older snowbridges keep reading browser sessions.
+pub const FORMAT: u32 = 2;
+
+/// The layout of a record without tokens.
+const COOKIES_ONLY: u32 = 1;
 
 /// How a session was obtained.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -49,6 +54,34 @@ impl Obtained {
     }
 }
 
+/// OAuth tokens a token method obtained (RFC 6749 section 5.1), kept sealed like cookies.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Tokens {
+    /// The access token, sent as `Authorization: Bearer`.
+    pub access_token: Secret,
+    /// The refresh token, where the grant gave one (password, authorization code).
+    pub refresh_token: Option<Secret>,
+    /// When the access token expires: the time it was received plus the reply's `expires_in`.
+    pub expires_at: OffsetDateTime,
+    /// When the access token was received.
+    pub issued_at: OffsetDateTime,
+    /// The grant that made the access token (`password`, `refresh_token`, `client_credentials`,
+    /// `urn:ietf:params:oauth:grant-type:jwt-bearer`, `authorization_code`).
+    pub grant: String,
+    /// The scopes the reply named (space separated), when it named any.
+    pub scope: Option<String>,
+    /// For the JWT bearer grant: the `jti` of the assertion it was exchanged for, so that a
+    /// `jwt_command` printing the same assertion again is caught before the instance refuses it.
+    pub jti: Option<String>,
+}
+
+impl Tokens {
+    /// The access token's lifetime as the instance gave it.
+    pub fn lifetime(&self) -> time::Duration {
+        self.expires_at - self.issued_at
+    }
+}
+
 /// A cookie with the time this side last saw the instance set it, so concurrent writers can
 /// tell which of two values is newer.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -84,6 +117,9 @@ pub struct SessionRecord {
     pub user_agent: Option<String>,
     /// The cookies.
     pub cookies: Vec<KeptCookie>,
+    /// The OAuth tokens of a token method (`None` for browser sessions and for Basic, API key
+    /// and certificate sessions, which need none).
+    pub tokens: Option<Tokens>,
 }
 
 impl SessionRecord {
@@ -91,7 +127,7 @@ impl SessionRecord {
     pub fn new(instance: &str, url: &url::Url, obtained: Obtained, cookies: Vec<Cookie>) -> Self {
         let now = OffsetDateTime::now_utc();
         SessionRecord {
-            format: FORMAT,
+            format: COOKIES_ONLY,
             instance: instance.to_owned(),
             url: url.as_str().trim_end_matches('/').to_owned(),
             user: None,
@@ -108,7 +144,14 @@ impl SessionRecord {
                     set_at: now,
                 })
                 .collect(),
+            tokens: None,
         }
+    }
+
+    /// Keeps `tokens` (replacing any), in the layout that holds them.
+    pub fn set_tokens(&mut self, tokens: Tokens) {
+        self.tokens = Some(tokens);
+        self.format = self.format.max(FORMAT);
     }
 
     /// The cookies alone.

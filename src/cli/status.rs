@@ -28,12 +28,18 @@ pub struct Row {
     pub url: String,
     /// valid, expired, missing, unreadable, unreachable, forbidden, broken
     pub state: String,
+    /// How the instance file says to get in (`browser`, `basic`, `oauth-password`, ...).
+    pub auth: Option<String>,
     pub user: Option<String>,
     pub obtained: Option<String>,
     pub obtained_at: Option<String>,
     pub last_validated: Option<String>,
     /// When remember-me cookies stop being able to revive the session.
     pub remember_me_until: Option<String>,
+    /// When the access token of a token method expires (it is renewed before then).
+    pub token_expires: Option<String>,
+    /// The grant that made that token.
+    pub token_grant: Option<String>,
     pub detail: Option<String>,
 }
 
@@ -43,11 +49,14 @@ impl Row {
             instance: instance.name.clone(),
             url: instance.base().to_owned(),
             state: state.to_owned(),
+            auth: Some(instance.auth.to_string()),
             user: None,
             obtained: None,
             obtained_at: None,
             last_validated: None,
             remember_me_until: None,
+            token_expires: None,
+            token_grant: None,
             detail,
         }
     }
@@ -59,6 +68,11 @@ impl Row {
             obtained_at: Some(output::timestamp(record.obtained_at)),
             last_validated: record.last_validated.map(output::timestamp),
             remember_me_until: record.remember_me_until().map(output::timestamp),
+            token_expires: record
+                .tokens
+                .as_ref()
+                .map(|t| output::timestamp(t.expires_at)),
+            token_grant: record.tokens.as_ref().map(|t| t.grant.clone()),
             ..Row::bare(instance, state, None)
         }
     }
@@ -67,6 +81,10 @@ impl Row {
     pub fn of_session(instance: &Instance, session: &Session, state: &str) -> Row {
         let mut row = Row::of_record(instance, session.record(), state);
         row.last_validated = session.last_validated().map(output::timestamp);
+        if let Some(tokens) = session.tokens() {
+            row.token_expires = Some(output::timestamp(tokens.expires_at));
+            row.token_grant = Some(tokens.grant);
+        }
         row
     }
 }
@@ -114,11 +132,14 @@ pub async fn run(ctx: &Context, args: Args) -> Result<()> {
                         instance: entry.name.clone(),
                         url: String::new(),
                         state: "broken".into(),
+                        auth: None,
                         user: None,
                         obtained: None,
                         obtained_at: None,
                         last_validated: None,
                         remember_me_until: None,
+                        token_expires: None,
+                        token_grant: None,
                         detail: Some(e.to_string()),
                     }),
                 }
@@ -168,6 +189,10 @@ fn print_row(row: &Row) -> Result<()> {
     }
     if let Some(at) = age(&row.remember_me_until) {
         text.push_str(&format!(", remember-me until {at}"));
+    }
+    if let Some(at) = age(&row.token_expires) {
+        let grant = row.token_grant.as_deref().unwrap_or("token");
+        text.push_str(&format!(", access token ({grant} grant) expires {at}"));
     }
     output::line(&text)?;
     if let Some(detail) = &row.detail {

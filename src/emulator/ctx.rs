@@ -454,6 +454,11 @@ fn finish(
         HeaderValue::from_static(if logged_in { "true" } else { "false" }),
     );
     headers.insert(header::SERVER, HeaderValue::from_static("ServiceNow"));
+    // The instance's clock, as instances send theirs: the virtual one, so a client can tell a
+    // clock that disagrees with its own (an assertion expired there but not here).
+    if let Ok(value) = HeaderValue::from_str(&http_date(state.now())) {
+        headers.insert(header::DATE, value);
+    }
     if let Ok(value) = HeaderValue::from_str(&random_hex(16)) {
         headers.insert("x-transaction-id", value);
     }
@@ -474,6 +479,16 @@ fn finish(
         user,
     });
     response
+}
+
+/// `at` as an HTTP date (RFC 9110 IMF-fixdate).
+fn http_date(at: time::OffsetDateTime) -> String {
+    let format = time::macros::format_description!(
+        "[weekday repr:short], [day] [month repr:short] [year] [hour]:[minute]:[second] GMT"
+    );
+    at.to_offset(time::UtcOffset::UTC)
+        .format(&format)
+        .unwrap_or_default()
 }
 
 #[cfg(test)]

@@ -231,7 +231,7 @@ mod tests {
         let back = from_plaintext(&to_plaintext(&record).unwrap()).unwrap();
         assert_eq!(back, record);
         let tokens = back.tokens.unwrap();
-        assert_eq!(tokens.refresh_token.unwrap().expose(), "REFRESH-1");
+        assert_eq!(tokens.refresh_token.as_ref().unwrap().expose(), "REFRESH-1");
         assert_eq!(tokens.lifetime(), time::Duration::seconds(1799));
     }
 }

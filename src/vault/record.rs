@@ -49,7 +49,7 @@ impl Obtained {
                 format!("imported from {browser} profile {profile:?}")
             }
             Obtained::FormLogin => "login form".into(),
-            Obtained::Credentials { method } => format!("{method} credentials"),
+            Obtained::Credentials { method } => format!("signed in with {method}"),
         }
     }
 }

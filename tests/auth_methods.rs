@@ -606,3 +606,59 @@ async fn client_certificates_run_as_their_user_and_refusals_are_told_apart() {
         stderr(&out)
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn logout_revokes_tokens_and_cookies_and_secret_say_what_to_do_instead() {
+    let emu = emulator();
+    let control = emu.control();
+    let home = home(
+        &emu,
+        &format!("auth = \"oauth-client-credentials\"\n[oauth]\nclient_id = \"{INTEGRATION}\"\n"),
+    );
+    let secret = [("SNOWBRIDGE_CLIENT_SECRET", "integration-secret")];
+    assert_eq!(code(&run(&home, &secret, &["connect", "dev"])), 0);
+    let access = home
+        .vault()
+        .load("dev")
+        .unwrap()
+        .unwrap()
+        .tokens
+        .unwrap()
+        .access_token;
+
+    let out = run(&home, &[], &["cookies", "dev"]);
+    assert_eq!(code(&out), 2, "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("no browser cookies to export"),
+        "{}",
+        stderr(&out)
+    );
+
+    // The test's keyring is off: the command says what to use instead, before asking anything.
+    let out = run(&home, &[], &["secret", "dev", "client-secret"]);
+    assert_eq!(code(&out), 2, "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("SNOWBRIDGE_CLIENT_SECRET"),
+        "{}",
+        stderr(&out)
+    );
+
+    let out = run(&home, &[], &["logout", "dev"]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert!(
+        stdout(&out).contains("tokens were revoked"),
+        "{}",
+        stdout(&out)
+    );
+    assert!(!home.vault().exists("dev"));
+    assert!(
+        control
+            .request_log()
+            .iter()
+            .any(|r| r.path_and_query.starts_with("/oauth_revoke_token.do") && r.status == 200)
+    );
+    assert!(
+        !control.revoke_token(access.expose()),
+        "already revoked by logout"
+    );
+}

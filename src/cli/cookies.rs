@@ -65,6 +65,18 @@ struct JsonExport<'a> {
 
 pub fn run(ctx: &Context, args: Args) -> Result<()> {
     let instance = ctx.instance(&args.instance)?;
+    if instance.auth != snowbridge::instance::AuthMethod::Browser {
+        // Only a browser session lives in cookies; the other methods' credentials are not ours
+        // to hand out in a cookie file.
+        return Err(Error::usage(format!(
+            "{}: auth = \"{}\" authenticates each request itself, with no browser cookies to export",
+            instance.name, instance.auth
+        ))
+        .with_hint(format!(
+            "use `snowbridge api {} PATH`, or the library, which authenticate the same way",
+            instance.name
+        )));
+    }
     let mut record = ctx.vault().load(&instance.name)?.ok_or_else(|| {
         Error::login_required(
             &instance.name,

@@ -23,11 +23,19 @@ pub async fn run(ctx: &Context, args: Args) -> Result<()> {
     let mut ended = "no session was stored";
     match vault.load(&instance.name) {
         Ok(Some(record)) => {
-            let session = Session::from_record(&instance, vault.clone(), record)?;
-            ended = match session.end_on_instance().await {
-                Ok(()) => "ended on the instance",
+            let tokens = record.tokens.is_some();
+            ended = match Session::from_record(&instance, vault.clone(), record) {
+                Ok(session) => match session.end_on_instance().await {
+                    Ok(()) if tokens => "ended: its tokens were revoked on the instance",
+                    Ok(()) => "ended on the instance",
+                    Err(e) => {
+                        tracing::warn!(error = %e, "could not end the session on the instance");
+                        "could not be ended on the instance (it will time out there)"
+                    }
+                },
+                // Its credentials are gone (a secret removed): what is stored is still deleted.
                 Err(e) => {
-                    tracing::warn!(error = %e, "could not end the session on the instance");
+                    tracing::warn!(error = %e, "could not open the session to end it");
                     "could not be ended on the instance (it will time out there)"
                 }
             };

@@ -18,6 +18,7 @@ mod output;
 mod password;
 mod records;
 mod resolve;
+mod secret;
 mod status;
 
 use std::io::Write;
@@ -60,6 +61,8 @@ enum Command {
     Logout(logout::Args),
     /// Store (or remove) the user's password in the OS keyring.
     Password(password::Args),
+    /// Store (or remove) a secret in the OS keyring: password, client-secret, api-key, key-passphrase.
+    Secret(secret::Args),
     /// Export the session's cookies for curl, wget, Python requests, PowerShell.
     Cookies(cookies::Args),
     /// Make an authenticated request and print the JSON reply, like `gh api`.
@@ -247,6 +250,7 @@ async fn run(json: bool, command: Command) -> Result<()> {
         Command::Status(args) => status::run(&ctx, args).await,
         Command::Logout(args) => logout::run(&ctx, args).await,
         Command::Password(args) => password::run(&ctx, args),
+        Command::Secret(args) => secret::run(&ctx, args),
         Command::Cookies(args) => cookies::run(&ctx, args),
         Command::Api(args) => api::run(&ctx, args).await,
         Command::Records(args) => records::run(&ctx, args).await,

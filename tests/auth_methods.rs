@@ -662,3 +662,51 @@ async fn logout_revokes_tokens_and_cookies_and_secret_say_what_to_do_instead() {
         "already revoked by logout"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_ui_fallback_logs_in_with_a_basic_password_and_refuses_methods_without_one() {
+    common::require_browser();
+    let emu = emulator();
+    let control = emu.control();
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("triage.txt");
+    std::fs::write(&path, b"fallback through a form login").unwrap();
+    let path = path.display().to_string();
+    let attach = ["attach", "dev", "incident", "INC0010001", path.as_str()];
+
+    // An API key has no password to log in through the form with: the refusal stands.
+    let keyed = home(&emu, "auth = \"api-key\"\n");
+    let out = run(&keyed, &[("SNOWBRIDGE_API_KEY", API_KEY)], &attach);
+    assert_eq!(code(&out), 5, "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("the UI fallback needs a browser session"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(
+        stderr(&out).contains("auth = \"browser\""),
+        "{}",
+        stderr(&out)
+    );
+
+    // Basic has the user's password: a headless form login, then the form's dialog.
+    let basic = home(&emu, "auth = \"basic\"\nusername = \"itil.user\"\n");
+    let out = run(&basic, &[("SNOWBRIDGE_PASSWORD", "snowbridge")], &attach);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert!(
+        stdout(&out).contains("through the browser"),
+        "{}",
+        stdout(&out)
+    );
+    let record = control.record("incident", "INC0010001").unwrap();
+    let sys_id = record["sys_id"].as_str().unwrap();
+    let attached = control.attachments(sys_id);
+    assert!(
+        attached.iter().any(|a| a.file_name == "triage.txt"),
+        "{attached:?}"
+    );
+    assert!(
+        !basic.vault().exists("dev"),
+        "the form login stays out of the vault"
+    );
+}

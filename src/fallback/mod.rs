@@ -20,8 +20,10 @@ use crate::api::incident::state;
 use crate::api::{Attachments, Record, Table};
 use crate::browser::{Browser, Options};
 use crate::error::{Error, ErrorKind, Refusal, Result};
-use crate::obtain::login::{browser_options, instance_cookies};
-use crate::session::Session;
+use crate::instance::AuthMethod;
+use crate::obtain::login::{LoginOptions, Person, browser_options, instance_cookies};
+use crate::obtain::secrets::{self, Given, Kind};
+use crate::session::{Auth, Session};
 
 /// How to run the browser for a fallback.
 #[derive(Debug, Clone)]
@@ -292,6 +294,8 @@ pub async fn attach(
     options: &FallbackOptions,
     attached: &mut Vec<Attached>,
 ) -> Result<()> {
+    let logged_in = browser_session(session, options).await?;
+    let session = logged_in.as_ref().map_or(session, |(s, _)| s);
     let mut absolute = Vec::with_capacity(files.len());
     for file in files {
         let path = std::path::absolute(&file.path)
@@ -535,6 +539,8 @@ pub async fn resolve(
     close: bool,
     options: &FallbackOptions,
 ) -> Result<Record> {
+    let logged_in = browser_session(session, options).await?;
+    let session = logged_in.as_ref().map_or(session, |(s, _)| s);
     let form = OnForm::open(session, options, "incident", sys_id).await?;
     let outcome = async {
         fill(&form, "close_code", code).await?;
@@ -614,4 +620,96 @@ async fn fill(form: &OnForm<'_>, field: &str, value: &str) -> Result<()> {
             .await
             .map_err(|e| form.fail_cmd(&format!("typing {field}"), e))
     }
+}
+
+/// Nobody at the terminal: a fallback's form login runs unattended.
+struct Nobody;
+
+impl Person for Nobody {
+    fn tell(&self, line: &str) {
+        tracing::info!("{line}");
+    }
+
+    fn one_time_code(&self) -> Option<crate::secret::Secret> {
+        None
+    }
+}
+
+/// The UI needs a browser session. A Basic or password-grant session has the user's password:
+/// a headless form login gives one, kept in a vault of its own for this run (the instance's
+/// stored tokens stay as they are). The other methods have no password: the refusal stands,
+/// saying why (exit 5). `None`: the session is a browser session already.
+async fn browser_session(
+    session: &Session,
+    options: &FallbackOptions,
+) -> Result<Option<(Session, tempfile::TempDir)>> {
+    let instance = session.instance();
+    let no_browser = |why: &str| {
+        Error::forbidden(
+            Refusal::Other,
+            format!(
+                "{} refused this through the API, and the UI fallback needs a browser session: \
+                 auth = \"{}\" {why}",
+                instance.name, instance.auth
+            ),
+        )
+        .with_hint(format!(
+            "use an instance file with auth = \"browser\" (or basic/oauth-password with the \
+             password at hand) for work only the UI can do on {}",
+            instance.base()
+        ))
+    };
+    let credentials = match (session.auth(), instance.auth) {
+        (Auth::Cookies, _) => return Ok(None),
+        (Auth::Basic { user, password }, _) => (user.clone(), password.clone()),
+        (_, AuthMethod::OauthPassword) => {
+            let password = secrets::find(instance, Kind::Password, &Given::default());
+            match (instance.username.clone(), password) {
+                (Some(user), Some((password, _))) => (user, password),
+                _ => {
+                    return Err(no_browser(
+                        "keeps no password, and none is at hand without a person \
+                         (SNOWBRIDGE_PASSWORD or the OS keyring)",
+                    ));
+                }
+            }
+        }
+        _ => {
+            return Err(no_browser(
+                "has no user password to log in through the form with",
+            ));
+        }
+    };
+    let place = tempfile::Builder::new()
+        .prefix("snowbridge-fallback-login-")
+        .tempdir()
+        .map_err(|e| Error::internal(format!("cannot make a folder for the form login: {e}")))?;
+    let vault = std::sync::Arc::new(
+        crate::vault::Vault::with_policy(
+            place.path().join("sessions"),
+            crate::vault::KeyPolicy {
+                file: place.path().join("vault.key"),
+                use_keyring: false,
+                keyring_timeout: Duration::from_secs(1),
+            },
+        )
+        .on_notice(|_| {}),
+    );
+    let mut as_browser = instance.clone();
+    as_browser.auth = AuthMethod::Browser;
+    let mut browser = options.browser.clone();
+    browser.headless = Some(true);
+    browser.profile_dir = place.path().join("profile");
+    tracing::info!("logging in through the form for the UI fallback");
+    let login = LoginOptions {
+        browser,
+        credentials: Some(credentials),
+        mfa_code: None,
+        remember_me: false,
+        timeout: options.timeout,
+        person: Box::new(Nobody),
+        diagnostics: options.diagnostics.clone(),
+    };
+    let logged_in = crate::obtain::login::login(&as_browser, vault, login).await?;
+    Ok(Some((logged_in, place)))
 }

@@ -2,7 +2,8 @@
 # The main job, against the bundled ServiceNow emulator: start it; log in through a real
 # (headless) Chromium as itil.user; show the session; stream a few incidents; attach a file and
 # resolve an incident (both through the browser, since the instance refuses them over REST to
-# itil users); read the incident back, Resolved, with the attachment listed. Stops everything
+# itil users); read the incident back, Resolved, with the attachment listed; then the same
+# instance through a token method (OAuth client credentials). Stops everything
 # it started, and leaves your own snowbridge state untouched.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -81,5 +82,22 @@ assert record["state"] == "6", "the incident is not Resolved"
 assert record["close_code"] == "Solution provided"
 assert "diagnostics.log" in files, "the attachment is not listed"
 PY
+
+echo; echo "== a token method: OAuth client credentials with the emulator's integration app"
+# The same instance, as an integration sees it: its own instance file, the client secret in the
+# environment (never in the file), the token sealed in the vault and renewed before it expires.
+mkdir -p "$SNOWBRIDGE_CONFIG_DIR/instances"
+printf 'url = "http://127.0.0.1:%s"\nauth = "oauth-client-credentials"\n[oauth]\nclient_id = "5c1d2e3f4a5b46c7d8e9f0a1b2c3d4e5"\n' "$port" \
+  > "$SNOWBRIDGE_CONFIG_DIR/instances/integration.toml"
+export SNOWBRIDGE_CLIENT_SECRET=integration-secret
+echo "== snowbridge connect integration"
+"$sb" connect integration
+echo "== snowbridge status integration"
+"$sb" status integration
+echo "== snowbridge records integration incident --query number=$number   (as the app's user, itil.user)"
+"$sb" records integration incident --query "number=$number" --fields number,state,close_code --format csv
+unset SNOWBRIDGE_CLIENT_SECRET
+echo "== snowbridge logout integration   (revokes the token)"
+"$sb" logout integration
 
 echo; echo "== done: the session, the records, the attachment and the resolution all went through"

@@ -604,6 +604,39 @@ mod tests {
     }
 
     #[test]
+    fn the_ways_in_are_checked_for_what_they_need() {
+        let jwt =
+            "url = \"https://a.service-now.com\"\nauth = \"jwt\"\n[oauth]\nclient_id = \"c\"\n";
+        let err = parse(jwt).unwrap_err();
+        assert!(err.to_string().contains("jwt_command"), "{err}");
+        let i = parse(&format!("{jwt}jwt_command = \"get-jwt --aud c\"\n")).unwrap();
+        assert_eq!(
+            i.oauth.unwrap().jwt_command.as_deref(),
+            Some("get-jwt --aud c")
+        );
+        let err = parse(&format!("{jwt}jwt_key = \"k.pem\"\n")).unwrap_err();
+        assert!(err.to_string().contains("jwt_kid"), "{err}");
+        let err = parse(&format!("{jwt}jwt_key = \"k.pem\"\njwt_kid = \"k\"\n")).unwrap_err();
+        assert!(err.to_string().contains("jwt_subject"), "{err}");
+        let i = parse(&format!(
+            "{jwt}jwt_key = \"k.pem\"\njwt_kid = \"k\"\njwt_subject = \"svc\"\n"
+        ))
+        .unwrap();
+        assert_eq!(
+            i.oauth.unwrap().jwt_key.unwrap(),
+            Path::new("/cfg/instances/k.pem")
+        );
+        assert_eq!(
+            parse("url = \"https://a.service-now.com\"\nauth = \"api-key\"")
+                .unwrap()
+                .auth,
+            AuthMethod::ApiKey
+        );
+        let err = parse("url = \"https://a.service-now.com\"\nauth = \"basic\"").unwrap_err();
+        assert!(err.to_string().contains("username"), "{err}");
+    }
+
+    #[test]
     fn relative_paths_are_taken_from_the_files_folder() {
         let i = parse("url = \"https://a.service-now.com\"\nca_file = \"corp.pem\"").unwrap();
         assert_eq!(i.ca_file.unwrap(), Path::new("/cfg/instances/corp.pem"));

@@ -175,11 +175,19 @@ pub fn missing(instance: &Instance, kind: Kind) -> Error {
             }
         ),
     )
-    .with_hint(format!(
-        "store it with `snowbridge secret {name} {kind}`, set {} for the run, or run \
-         `snowbridge connect {name} --login` at a terminal to type it",
-        kind.env()
-    ))
+    .with_hint(if keyring::enabled() {
+        format!(
+            "store it with `snowbridge secret {name} {kind}`, set {} for the run, or run \
+             `snowbridge connect {name} --login` at a terminal to type it",
+            kind.env()
+        )
+    } else {
+        format!(
+            "set {} in the job's environment, or run `snowbridge connect {name} --login` at a \
+             terminal to type it",
+            kind.env()
+        )
+    })
 }
 
 /// Where a secret came from, for messages ("from SNOWBRIDGE_CLIENT_SECRET").

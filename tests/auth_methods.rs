@@ -724,3 +724,73 @@ async fn the_ui_fallback_logs_in_with_a_basic_password_and_refuses_methods_witho
         "the form login stays out of the vault"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_encrypted_client_key_opens_with_its_passphrase() {
+    let emu = emulator();
+    let files = emu.control().client_certificate("itil.user").unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let key = dir.path().join("client.key");
+    // Encrypted as people do it (PKCS#8, PBES2 with AES-256-CBC), by OpenSSL itself.
+    let made = std::process::Command::new("openssl")
+        .args([
+            "pkcs8",
+            "-topk8",
+            "-v2",
+            "aes-256-cbc",
+            "-passout",
+            "pass:open sesame",
+        ])
+        .arg("-in")
+        .arg(&files.key)
+        .arg("-out")
+        .arg(&key)
+        .status()
+        .unwrap_or_else(|e| {
+            panic!("this test encrypts a key with openssl: {e}\n  fix: apt-get install openssl")
+        });
+    assert!(made.success());
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o644)).unwrap();
+    }
+    let home = home(
+        &emu,
+        &format!(
+            "auth = \"mtls\"\n[mtls]\ncert = {:?}\nkey = {:?}\n",
+            files.cert.display().to_string(),
+            key.display().to_string()
+        ),
+    );
+    let out = run(
+        &home,
+        &[("SNOWBRIDGE_KEY_PASSPHRASE", "open sesame")],
+        &["api", "dev", INCIDENT],
+    );
+    assert_eq!(rows(&out).len(), 1);
+    #[cfg(unix)]
+    assert!(
+        stderr(&out).contains("can be read by others"),
+        "{}",
+        stderr(&out)
+    );
+    let out = run(
+        &home,
+        &[("SNOWBRIDGE_KEY_PASSPHRASE", "wrong")],
+        &["api", "dev", INCIDENT],
+    );
+    assert_eq!(code(&out), 1, "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("does not open the key"),
+        "{}",
+        stderr(&out)
+    );
+    let out = run(&home, &[], &["connect", "dev"]);
+    assert_eq!(code(&out), 4, "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("SNOWBRIDGE_KEY_PASSPHRASE"),
+        "{}",
+        stderr(&out)
+    );
+}

@@ -150,7 +150,7 @@ impl Error {
     pub fn no_session(instance: &str) -> Self {
         Error::new(
             ErrorKind::LoginRequired,
-            format!("no session yet for {instance}"),
+            format!("no session stored for {instance}"),
         )
         .with_hint(format!("run `snowbridge connect {instance} --login`"))
     }

@@ -71,6 +71,14 @@ impl Row {
     }
 }
 
+/// An error's message and, when it has one, what to do: a row's detail.
+fn with_hint(e: &snowbridge::Error) -> String {
+    match e.hint() {
+        Some(hint) => format!("{}; {hint}", e.message()),
+        None => e.message().to_owned(),
+    }
+}
+
 async fn row_for(ctx: &Context, instance: &Instance) -> Row {
     let vault = ctx.vault();
     let record = match vault.load(&instance.name) {
@@ -85,13 +93,13 @@ async fn row_for(ctx: &Context, instance: &Instance) -> Row {
                 )),
             );
         }
-        Err(e) => return Row::bare(instance, "unreadable", Some(e.message().to_owned())),
+        Err(e) => return Row::bare(instance, "unreadable", Some(with_hint(&e))),
     };
     let session = match Session::from_record(instance, vault, record.clone()) {
         Ok(s) => s,
         Err(e) => {
             return Row {
-                detail: Some(e.message().to_owned()),
+                detail: Some(with_hint(&e)),
                 ..Row::of_record(instance, &record, "unusable")
             };
         }
@@ -150,6 +158,9 @@ pub async fn run(ctx: &Context, args: Args) -> Result<()> {
     match (&args.instance, rows.first()) {
         (Some(name), Some(row)) => match row.state.as_str() {
             "missing" => Err(snowbridge::Error::no_session(name)),
+            // The vault's own error: a session file that cannot be decrypted is a login away
+            // (4), a damaged key is not (1).
+            "unreadable" if let Err(e) = ctx.vault().load(name) => Err(e),
             "expired" | "unreadable" | "unusable" => Err(snowbridge::Error::login_required(
                 name,
                 format!(

@@ -177,7 +177,14 @@ pub struct Instance {
 impl Instance {
     /// Parses and validates the text of the instance file `path`.
     pub fn parse(name: &str, path: &Path, text: &str) -> Result<Instance> {
-        let file: InstanceFile = toml::from_str(text).map_err(|e| toml_error(path, text, &e))?;
+        let file: InstanceFile = toml::from_str(text).map_err(|e| {
+            toml_error(
+                path,
+                text,
+                &e,
+                "see instances/example.toml for a commented example",
+            )
+        })?;
         let base = path.parent().unwrap_or(Path::new("."));
         let invalid = |key: &str, problem: String, fix: &str| {
             invalid_key(path, text, key, &problem).with_hint(fix.to_owned())
@@ -595,8 +602,11 @@ fn line_of_key(text: &str, key: &str) -> Option<usize> {
     section_line
 }
 
-/// Turns a TOML error into one naming the file, the line, the key and the fix.
-fn toml_error(path: &Path, text: &str, err: &toml::de::Error) -> Error {
+/// Turns an error reading the TOML file `path` (holding `text`) into one naming the file, the
+/// line, the key and the fix: "did you mean" for a mistyped key or value, an example for a
+/// value of the wrong type (for the keys of instance files), else `reference` ("see ... for a
+/// commented example"). Also used for the emulator's settings file.
+pub fn toml_error(path: &Path, text: &str, err: &toml::de::Error, reference: &str) -> Error {
     let span = err.span();
     let location = match span.as_ref().map(|s| line_and_column(text, s.start)) {
         Some((line, _)) => format!("{}:{line}", display_path(path)),
@@ -635,7 +645,7 @@ fn toml_error(path: &Path, text: &str, err: &toml::de::Error) -> Error {
         let key = dotted(missing);
         let fix = match example_of(&key) {
             Some(example) => format!("add it, like {example}"),
-            None => "add it; see instances/example.toml for a commented example".to_owned(),
+            None => format!("add it; {reference}"),
         };
         return Error::bad_input(format!("{location}: the key `{key}` is missing")).with_hint(fix);
     }
@@ -660,7 +670,7 @@ fn toml_error(path: &Path, text: &str, err: &toml::de::Error) -> Error {
     if let Some(key) = key {
         let fix = match example_of(&key) {
             Some(example) => format!("write it like {example}"),
-            None => "fix the value; see instances/example.toml for a commented example".to_owned(),
+            None => format!("fix the value; {reference}"),
         };
         return Error::bad_input(format!("{location}: key `{key}`: {}", plain_types(message)))
             .with_hint(fix);
@@ -671,7 +681,7 @@ fn toml_error(path: &Path, text: &str, err: &toml::de::Error) -> Error {
         None => location,
     };
     Error::bad_input(format!("{location}: {}", message.replace('\n', "; ")))
-        .with_hint("fix the file; see instances/example.toml for a commented example")
+        .with_hint(format!("fix the file; {reference}"))
 }
 
 /// serde's Rust type names in words a person writing a file uses.

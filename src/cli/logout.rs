@@ -48,7 +48,7 @@ pub async fn run(ctx: &Context, args: Args) -> Result<()> {
         // A file that cannot be read is still the user's to delete.
         Err(e) => {
             ended = format!("unreadable: {}", e.message());
-            said = format!("the stored session could not be read ({})", e.message());
+            said = format!("{} (nothing to end on the instance)", e.message());
         }
     }
     let removed = vault.remove(&instance.name)?;

@@ -2,15 +2,14 @@
 //! emulator: messages that say what is wrong and what to do (logout, password, status, instance
 //! files, a damaged vault key), no log lines without `-v` and no colours off a terminal, and
 //! outputs a consumer can read whatever the data (records in every format and display-value
-//! mode, empty results, `api -X HEAD` and `-i`, `import-chrome --json` counts).
+//! mode, empty results, `api -X HEAD` and `-i`). `import-chrome`'s report is
+//! `tests/import_chrome_report.rs`'s.
 
-mod chrome_support;
 mod common;
 
 use std::io::Write;
 use std::process::{Output, Stdio};
 
-use chrome_support::{Row, chrome_time, create_db, linux_encrypt};
 use common::{Home, emulator, form_login, stderr, stdout};
 
 /// Runs `snowbridge args...` in `home` with `stdin` piped in and `env` set.
@@ -366,77 +365,4 @@ async fn api_head_prints_nothing_and_include_prints_the_headers_without_secrets(
     let body = text.split_once("\n\n").map(|(_, b)| b).unwrap_or_default();
     let reply: serde_json::Value = serde_json::from_str(body).unwrap();
     assert_eq!(reply["result"].as_array().map(Vec::len), Some(1), "{text}");
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn import_chrome_reports_counts_as_numbers_and_a_dry_run_as_one() {
-    let emu = emulator(|_| {});
-    let home = Home::new("dev", &emu);
-    let profile = tempfile::tempdir().unwrap();
-    std::fs::create_dir_all(profile.path().join("Default/Network")).unwrap();
-    std::fs::write(
-        profile.path().join("Local State"),
-        r#"{"profile":{"info_cache":{"Default":{"name":"Person 1"}}}}"#,
-    )
-    .unwrap();
-    let host = "127.0.0.1";
-    let basic = |name: &str, value: &str| {
-        Row::new(host, name, linux_encrypt("v10", b"peanuts", host, value))
-    };
-    let expired = Row {
-        expires_utc: chrome_time(time::OffsetDateTime::now_utc() - time::Duration::days(2)),
-        ..basic("old_cookie", "x")
-    };
-    // v11 needs the keyring's key, which this run (SNOWBRIDGE_KEYRING=off) has not.
-    let locked = Row::new(
-        host,
-        "locked_cookie",
-        linux_encrypt("v11", b"the keyring's", host, "y"),
-    );
-    create_db(
-        &profile.path().join("Default/Network/Cookies"),
-        &[
-            basic("JSESSIONID", "a"),
-            basic("glide_user_route", "b"),
-            expired,
-            locked,
-        ],
-    );
-    let dir = profile.path().to_str().unwrap();
-    let args = [
-        "import-chrome",
-        "dev",
-        "--browser",
-        "chromium",
-        "--user-data-dir",
-        dir,
-        "--dry-run",
-    ];
-
-    let out = home.run(&args);
-    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
-    let text = stdout(&out);
-    assert!(text.starts_with("Would import 2 of 4 cookies"), "{text}");
-    assert!(!text.contains("Imported"), "{text}");
-
-    let out = home.run(&[&["--json"][..], &args].concat());
-    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
-    let reply: serde_json::Value = serde_json::from_str(&stdout(&out)).unwrap();
-    let report = &reply["report"];
-    assert_eq!(reply["dry_run"], true, "{reply}");
-    assert_eq!(report["found"], 4, "{reply}");
-    assert_eq!(report["imported"], 2, "{reply}");
-    assert_eq!(report["expired"], 1, "{reply}");
-    assert_eq!(report["undecryptable"], 1, "{reply}");
-    let skipped: Vec<&str> = report["skipped"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|s| s["name"].as_str().unwrap())
-        .collect();
-    assert_eq!(skipped, ["old_cookie", "locked_cookie"], "{reply}");
-    assert!(
-        home.vault().load("dev").unwrap().is_none(),
-        "a dry run stores nothing"
-    );
 }

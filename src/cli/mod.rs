@@ -228,10 +228,7 @@ pub fn main() -> i32 {
         .build()
     {
         Ok(rt) => rt,
-        Err(e) => {
-            eprintln!("snowbridge: cannot start: {e}");
-            return 1;
-        }
+        Err(e) => return report(&Error::internal(format!("cannot start: {e}"))),
     };
     let ended = runtime.block_on(async {
         let signalled = signals::watch();

@@ -35,7 +35,18 @@ use snowbridge::{Error, ErrorKind, Result};
     name = "snowbridge",
     version = env!("SNOWBRIDGE_VERSION"),
     about,
-    propagate_version = true
+    propagate_version = true,
+    after_long_help = "\
+Exit codes:
+  0  ok
+  1  failed: a file, a record, the instance, the network, the browser (files and records that
+     do not exist included)
+  2  the command line is wrong: an unknown command, flag or instance, a bad value, flags that
+     do not go together
+  4  login required: run the command the message names (snowbridge connect NAME --login)
+  5  refused by the instance (ACL, data policy, OAuth scope), with its message
+Under --json, errors are one line of JSON on stderr:
+  {\"error\":{\"kind\":...,\"message\":...,\"hint\":...,\"exit_code\":...}}"
 )]
 struct Cli {
     /// Print data as JSON, and errors as one line of JSON on stderr (commands whose output is

@@ -17,7 +17,11 @@ Examples:
   # one instance: exit 4 when it has no valid session
   snowbridge status dev --json")]
 pub struct Args {
-    /// One instance (all when left out).
+    /// One instance (all when left out, exit 0 whatever their states).
+    ///
+    /// With an instance the exit code says its state: 0 valid, 4 missing, expired or unreadable
+    /// (log in), 1 unreachable, a broken instance file or a damaged session key, 2 an unknown
+    /// name.
     instance: Option<String>,
 }
 

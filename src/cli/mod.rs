@@ -190,8 +190,10 @@ fn init_logging(verbose: u8) {
         },
         None => (EnvFilter::new(level), None),
     };
-    let colour = std::io::stderr().is_terminal()
-        && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty());
+    let colour = wants_colour(
+        std::io::stderr().is_terminal(),
+        std::env::var_os("NO_COLOR"),
+    );
     let layer = tracing_subscriber::fmt::layer()
         .with_writer(std::io::stderr)
         .with_ansi(colour)
@@ -203,6 +205,12 @@ fn init_logging(verbose: u8) {
             "SNOWBRIDGE_LOG={refused} is not a log filter (e.g. `debug` or `snowbridge=trace`); logging at {level}"
         ));
     }
+}
+
+/// Colours in the logs: only on a terminal, and not when `NO_COLOR` is set to anything but
+/// the empty string (no-color.org).
+fn wants_colour(terminal: bool, no_color: Option<std::ffi::OsString>) -> bool {
+    terminal && no_color.is_none_or(|v| v.is_empty())
 }
 
 /// How long an interrupted command may take to unwind (its sessions saving what they learned)
@@ -458,5 +466,37 @@ mod tests {
             assert!(caps.would_enable(target, &Level::INFO), "{target}");
         }
         assert!(caps.would_enable("snowbridge::session", &Level::TRACE));
+    }
+
+    #[test]
+    fn colours_only_on_a_terminal_without_no_color() {
+        assert!(wants_colour(true, None));
+        assert!(wants_colour(true, Some("".into())));
+        assert!(!wants_colour(true, Some("1".into())));
+        assert!(!wants_colour(false, None));
+    }
+
+    #[test]
+    fn json_is_seen_in_a_command_line_clap_refuses() {
+        let argv =
+            |words: &[&str]| -> Vec<std::ffi::OsString> { words.iter().map(Into::into).collect() };
+        assert!(asks_for_json(&argv(&[
+            "snowbridge",
+            "connect",
+            "--json",
+            "--bogus"
+        ])));
+        assert!(asks_for_json(&argv(&["snowbridge", "--json", "nosuch"])));
+        assert!(!asks_for_json(&argv(&[
+            "snowbridge",
+            "api",
+            "dev",
+            "--",
+            "--json"
+        ])));
+        assert!(
+            !asks_for_json(&argv(&["--json"])),
+            "the program's own name is not a flag"
+        );
     }
 }

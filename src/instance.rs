@@ -565,6 +565,7 @@ fn key_at(text: &str, offset: usize) -> Option<String> {
 
 /// The 1-based line where the dotted `key` is written: `url` at the top level, `oauth.jwt_key`
 /// under `[oauth]` (or as an inline table `oauth = { ... }`); else the line of its section.
+/// Hand-written: spans from `toml::Spanned` would change the public section types.
 fn line_of_key(text: &str, key: &str) -> Option<usize> {
     let (section, leaf) = match key.rsplit_once('.') {
         Some((section, leaf)) => (Some(section), leaf),

@@ -8,16 +8,27 @@
 use std::fmt;
 
 /// What went wrong, in the terms a caller (and the CLI's exit code) cares about.
+///
+/// The rule behind the exit codes: 2 when the command line itself is wrong (it names a command,
+/// flag or instance that does not exist, gives a value of the wrong form, or flags that do not
+/// go together), whatever the files, the sessions and the instance hold; 1 for everything else
+/// that failed, files and records that do not exist included; 4 and 5 as below. New kinds may
+/// be added: match with a wildcard arm.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
 pub enum ErrorKind {
     /// No valid session, and none can be had without a person (exit 4).
     LoginRequired,
     /// The instance refused: ACL, data policy or OAuth scope (exit 5).
     Forbidden,
-    /// The request itself was wrong: an unknown instance, a flag that does not fit (exit 2).
+    /// The command line itself was wrong: an unknown instance, a bad flag value, flags that do
+    /// not go together (exit 2).
     Usage,
-    /// Input from outside was unusable: an instance file, a session file, a cookie database (exit 1).
+    /// Input from outside was unusable: an instance file, a file named on the command line,
+    /// stdin, a session file, a cookie database (exit 1).
     BadInput,
+    /// What was named does not exist where it was looked for: a record, an API path (exit 1).
+    NotFound,
     /// The instance could not be reached, or answered something that is not ServiceNow (exit 1).
     Unreachable,
     /// The instance answered with an error that is none of the above (exit 1).
@@ -43,6 +54,29 @@ impl ErrorKind {
             ErrorKind::Usage => 2,
             _ => 1,
         }
+    }
+
+    /// The kind's name in snake case (`login_required`, `not_found`, ...), as the CLI's JSON
+    /// errors carry it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ErrorKind::LoginRequired => "login_required",
+            ErrorKind::Forbidden => "forbidden",
+            ErrorKind::Usage => "usage",
+            ErrorKind::BadInput => "bad_input",
+            ErrorKind::NotFound => "not_found",
+            ErrorKind::Unreachable => "unreachable",
+            ErrorKind::Instance => "instance",
+            ErrorKind::Browser => "browser",
+            ErrorKind::Cancelled => "cancelled",
+            ErrorKind::Internal => "internal",
+        }
+    }
+}
+
+impl fmt::Display for ErrorKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
     }
 }
 
@@ -113,6 +147,16 @@ impl Error {
         Error::new(ErrorKind::LoginRequired, message).with_hint(format!(
             "run `snowbridge connect {instance} --login` to log in again"
         ))
+    }
+
+    /// No session stored for `instance` yet (never logged in, or logged out): login required,
+    /// naming the command that makes one.
+    pub fn no_session(instance: &str) -> Self {
+        Error::new(
+            ErrorKind::LoginRequired,
+            format!("no session stored for {instance}"),
+        )
+        .with_hint(format!("run `snowbridge connect {instance} --login`"))
     }
 
     /// Shorthand for [`ErrorKind::BadInput`].
@@ -213,6 +257,8 @@ mod tests {
         assert_eq!(ErrorKind::Usage.exit_code(), 2);
         assert_eq!(ErrorKind::BadInput.exit_code(), 1);
         assert_eq!(ErrorKind::Unreachable.exit_code(), 1);
+        assert_eq!(ErrorKind::NotFound.exit_code(), 1);
+        assert_eq!(ErrorKind::NotFound.as_str(), "not_found");
     }
 
     #[test]

@@ -187,11 +187,17 @@ pub struct Instance {
 impl Instance {
     /// Parses and validates the text of the instance file `path`.
     pub fn parse(name: &str, path: &Path, text: &str) -> Result<Instance> {
-        let file: InstanceFile = toml::from_str(text).map_err(|e| toml_error(path, text, &e))?;
+        let file: InstanceFile = toml::from_str(text).map_err(|e| {
+            toml_error(
+                path,
+                text,
+                &e,
+                "see instances/example.toml for a commented example",
+            )
+        })?;
         let base = path.parent().unwrap_or(Path::new("."));
         let invalid = |key: &str, problem: String, fix: &str| {
-            Error::bad_input(format!("{}: key `{key}`: {problem}", display_path(path)))
-                .with_hint(fix.to_owned())
+            invalid_key(path, text, key, &problem).with_hint(fix.to_owned())
         };
 
         let url = Url::parse(&file.url).map_err(|e| {
@@ -261,14 +267,14 @@ impl Instance {
         );
         if needs_oauth && oauth.is_none() {
             return Err(invalid(
-                "oauth",
+                "auth",
                 format!("auth = \"{}\" needs an [oauth] section", file.auth),
                 "add [oauth] with client_id = \"...\"",
             ));
         }
         if file.auth == AuthMethod::Mtls && mtls.is_none() {
             return Err(invalid(
-                "mtls",
+                "auth",
                 "auth = \"mtls\" needs an [mtls] section".into(),
                 "add [mtls] with cert = \"client.pem\" and key = \"client.key\"",
             ));
@@ -328,10 +334,15 @@ impl Instance {
             ));
         }
         if let Some(source) = &import_chrome_check(&file.import_chrome) {
+            let known = ["chrome", "chromium", "edge", "brave"];
+            let fix = match closest(source, known) {
+                Some(near) => format!("did you mean \"{near}\"? It is one of {}", known.join(", ")),
+                None => format!("use one of {}", known.join(", ")),
+            };
             return Err(invalid(
                 "import_chrome.browser",
                 format!("{source:?} is not a browser snowbridge knows"),
-                "use one of chrome, chromium, edge, brave",
+                &fix,
             ));
         }
         if file.timeout_secs == Some(0) {
@@ -376,7 +387,43 @@ impl Instance {
                 err
             }
         })?;
-        Instance::parse(&name, path, &text)
+        let instance = Instance::parse(&name, path, &text)?;
+        instance.check_files(&text)?;
+        Ok(instance)
+    }
+
+    /// Errors, naming the key and its line, when a file the instance names (`ca_file`, the
+    /// `[mtls]` certificate and key, the JWT key) cannot be read: found now rather than as a
+    /// TLS or login failure later.
+    fn check_files(&self, text: &str) -> Result<()> {
+        let mut named: Vec<(&str, &Path)> = Vec::new();
+        if let Some(ca) = &self.ca_file {
+            named.push(("ca_file", ca));
+        }
+        if let Some(mtls) = &self.mtls {
+            named.push(("mtls.cert", &mtls.cert));
+            named.push(("mtls.key", &mtls.key));
+        }
+        if let Some(key) = self.oauth.as_ref().and_then(|o| o.jwt_key.as_deref()) {
+            named.push(("oauth.jwt_key", key));
+        }
+        for (key, file) in named {
+            let problem = match std::fs::metadata(file) {
+                Ok(meta) if meta.is_file() => match std::fs::File::open(file) {
+                    Ok(_) => continue,
+                    Err(e) => format!("{} cannot be read: {e}", file.display()),
+                },
+                Ok(_) => format!("{} is not a file", file.display()),
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                    format!("{} does not exist", file.display())
+                }
+                Err(e) => format!("{} cannot be read: {e}", file.display()),
+            };
+            return Err(invalid_key(&self.source, text, key, &problem).with_hint(
+                "put the file there, or fix the path (a relative path is taken from the instance file's folder)",
+            ));
+        }
+        Ok(())
     }
 
     /// The instance's base URL as text, without a trailing slash.
@@ -422,26 +469,287 @@ fn display_path(path: &Path) -> String {
     path.display().to_string()
 }
 
-/// Turns a TOML error into one naming the file, the line, the key and the fix.
-fn toml_error(path: &Path, text: &str, err: &toml::de::Error) -> Error {
-    let line = err
-        .span()
-        .map(|span| text[..span.start.min(text.len())].matches('\n').count() + 1);
-    let message = err.message().trim();
-    let location = match line {
+/// A value that parsed but is not usable: `file:line: key `KEY`: problem` (the line where
+/// `key` is written, when it is).
+fn invalid_key(path: &Path, text: &str, key: &str, problem: &str) -> Error {
+    let location = match line_of_key(text, key) {
         Some(line) => format!("{}:{line}", display_path(path)),
         None => display_path(path),
     };
-    let hint = if message.starts_with("unknown field") {
-        "fix the key's spelling (the keys it knows are listed above) or remove it".to_owned()
-    } else if message.starts_with("missing field") {
-        "add the key; see instances/example.toml for a commented example".to_owned()
-    } else if message.contains("unknown variant") {
-        "use one of the values listed above".to_owned()
-    } else {
-        "fix the file; see instances/example.toml for a commented example".to_owned()
+    Error::bad_input(format!("{location}: key `{key}`: {problem}"))
+}
+
+/// An example of each key an instance file takes, given as the fix for a wrong value. A key
+/// left out here still gets the generic fix.
+const KEY_EXAMPLES: &[(&str, &str)] = &[
+    ("url", "url = \"https://acme.service-now.com\""),
+    ("auth", "auth = \"browser\""),
+    ("username", "username = \"jdoe\""),
+    (
+        "import_chrome",
+        "import_chrome = { browser = \"chrome\", profile = \"Default\" }",
+    ),
+    ("import_chrome.browser", "browser = \"chrome\""),
+    ("import_chrome.profile", "profile = \"Default\""),
+    (
+        "import_chrome.user_data_dir",
+        "user_data_dir = \"/home/jdoe/.config/google-chrome\"",
+    ),
+    ("fallback", "fallback = \"auto\""),
+    ("ca_file", "ca_file = \"corp-root.pem\""),
+    ("timeout_secs", "timeout_secs = 30"),
+    ("validate_every_secs", "validate_every_secs = 60"),
+    ("oauth", "[oauth] with client_id = \"...\""),
+    (
+        "oauth.client_id",
+        "client_id = \"3e57bb02663102004d010ee8f561307a\"",
+    ),
+    ("oauth.scopes", "scopes = [\"useraccount\"]"),
+    ("oauth.redirect_port", "redirect_port = 8400"),
+    ("oauth.jwt_key", "jwt_key = \"integration-key.pem\""),
+    ("oauth.jwt_kid", "jwt_kid = \"snowbridge-1\""),
+    (
+        "mtls",
+        "[mtls] with cert = \"client.pem\" and key = \"client.key\"",
+    ),
+    ("mtls.cert", "cert = \"client.pem\""),
+    ("mtls.key", "key = \"client.key\""),
+];
+
+/// How a key is written, for the fix of a wrong or missing value.
+fn example_of(key: &str) -> Option<&'static str> {
+    KEY_EXAMPLES
+        .iter()
+        .find(|(k, _)| *k == key)
+        .map(|(_, example)| *example)
+}
+
+/// The candidate closest to `word`, when one is close enough to be what was meant: at most one
+/// edit (a transposition counts as one) in up to six characters, a third of them in longer
+/// words. Edit distance rather than clap's Jaro score, which misses transposed letters in the
+/// short names instances have (`dve` for `dev`).
+pub(crate) fn closest<'a>(
+    word: &str,
+    candidates: impl IntoIterator<Item = &'a str>,
+) -> Option<&'a str> {
+    candidates
+        .into_iter()
+        .map(|c| (strsim::damerau_levenshtein(word, c), c))
+        .filter(|(distance, c)| *distance <= (c.chars().count() / 3).max(1))
+        .min_by_key(|(distance, _)| *distance)
+        .map(|(_, c)| c)
+}
+
+/// The words serde quotes in backticks, in order: for `unknown field `x`, expected one of `a`,
+/// `b`` the unknown word first, then the expected ones.
+fn backticked(message: &str) -> Vec<&str> {
+    message.split('`').skip(1).step_by(2).collect()
+}
+
+/// The 1-based line and column of byte `offset` in `text`.
+fn line_and_column(text: &str, offset: usize) -> (usize, usize) {
+    let before = &text[..floor_char_boundary(text, offset)];
+    let line = before.matches('\n').count() + 1;
+    let column = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
+    (line, column)
+}
+
+fn floor_char_boundary(text: &str, offset: usize) -> usize {
+    let mut at = offset.min(text.len());
+    while !text.is_char_boundary(at) {
+        at -= 1;
+    }
+    at
+}
+
+/// The `[section]` a byte offset falls under (`None` at the top level).
+fn section_at(text: &str, offset: usize) -> Option<String> {
+    text[..floor_char_boundary(text, offset)]
+        .lines()
+        .rev()
+        .find_map(|l| {
+            let l = l.trim();
+            l.starts_with('[')
+                .then(|| l.trim_matches(|c| c == '[' || c == ']').trim().to_owned())
+        })
+}
+
+/// The dotted key whose value starts at byte `offset` (`timeout_secs`, `oauth.client_id`,
+/// `import_chrome.browser` inside an inline table), read from the text before it: TOML's
+/// errors carry the value's position, not its key. Hand-written because the `toml` crate's
+/// errors do not expose the key path.
+fn key_at(text: &str, offset: usize) -> Option<String> {
+    let offset = floor_char_boundary(text, offset);
+    let line_start = text[..offset].rfind('\n').map_or(0, |i| i + 1);
+    let mut parents: Vec<String> = Vec::new();
+    let mut key: Option<String> = None;
+    let mut token = String::new();
+    let mut quote: Option<char> = None;
+    let mut depth = 0usize;
+    for c in text[line_start..offset].chars() {
+        if let Some(q) = quote {
+            if c == q {
+                quote = None;
+            }
+            continue;
+        }
+        match c {
+            '"' | '\'' => quote = Some(c),
+            '=' if depth == 0 => key = Some(std::mem::take(&mut token).trim().to_owned()),
+            '{' => {
+                parents.extend(key.take());
+                token.clear();
+            }
+            '}' => {
+                parents.pop();
+                token.clear();
+            }
+            '[' => depth += 1,
+            ']' => depth = depth.saturating_sub(1),
+            ',' if depth == 0 => {
+                key = None;
+                token.clear();
+            }
+            _ => token.push(c),
+        }
+    }
+    let key = key.filter(|k| !k.is_empty())?;
+    let mut path: Vec<String> = section_at(text, line_start).into_iter().collect();
+    path.extend(parents);
+    path.push(key);
+    Some(path.join("."))
+}
+
+/// The 1-based line where the dotted `key` is written: `url` at the top level, `oauth.jwt_key`
+/// under `[oauth]` (or as an inline table `oauth = { ... }`); else the line of its section.
+/// Hand-written: spans from `toml::Spanned` would change the public section types.
+fn line_of_key(text: &str, key: &str) -> Option<usize> {
+    let (section, leaf) = match key.rsplit_once('.') {
+        Some((section, leaf)) => (Some(section), leaf),
+        None => (None, key),
     };
-    Error::bad_input(format!("{location}: {message}")).with_hint(hint)
+    let writes = |line: &str, name: &str| {
+        line.trim_start()
+            .strip_prefix(name)
+            .is_some_and(|rest| rest.trim_start().starts_with('='))
+    };
+    let mut current: Option<String> = None;
+    let mut section_line = None;
+    for (i, line) in text.lines().enumerate() {
+        let trimmed = line.trim();
+        if trimmed.starts_with('[') {
+            current = Some(
+                trimmed
+                    .trim_matches(|c| c == '[' || c == ']')
+                    .trim()
+                    .to_owned(),
+            );
+            if current.as_deref() == section {
+                section_line.get_or_insert(i + 1);
+            }
+            continue;
+        }
+        let here = current.as_deref() == section && writes(line, leaf);
+        // `import_chrome = { browser = ... }` and `oauth.jwt_key = ...` at the top level.
+        let inline =
+            current.is_none() && section.is_some_and(|s| writes(line, s) || writes(line, key));
+        if here || inline {
+            return Some(i + 1);
+        }
+    }
+    section_line
+}
+
+/// Turns an error reading the TOML file `path` (holding `text`) into one naming the file, the
+/// line, the key and the fix: "did you mean" for a mistyped key or value, an example for a
+/// value of the wrong type (for the keys of instance files), else `reference` ("see ... for a
+/// commented example"). Also used for the emulator's settings file.
+pub fn toml_error(path: &Path, text: &str, err: &toml::de::Error, reference: &str) -> Error {
+    let span = err.span();
+    let location = match span.as_ref().map(|s| line_and_column(text, s.start)) {
+        Some((line, _)) => format!("{}:{line}", display_path(path)),
+        None => display_path(path),
+    };
+    let message = err.message().trim();
+    let words = backticked(message);
+    let section = span.as_ref().and_then(|s| section_at(text, s.start));
+    let in_section = section
+        .as_deref()
+        .map(|s| format!(" in [{s}]"))
+        .unwrap_or_default();
+    let dotted = |key: &str| match &section {
+        Some(s) => format!("{s}.{key}"),
+        None => key.to_owned(),
+    };
+    if message.starts_with("unknown field")
+        && let Some((unknown, expected)) = words.split_first()
+    {
+        let fix = match closest(unknown, expected.iter().copied()) {
+            Some(near) => format!(
+                "did you mean `{near}`? The keys it takes{in_section}: {}",
+                expected.join(", ")
+            ),
+            None => format!(
+                "remove it, or use one of the keys it takes{in_section}: {}",
+                expected.join(", ")
+            ),
+        };
+        return Error::bad_input(format!("{location}: unknown key `{unknown}`{in_section}"))
+            .with_hint(fix);
+    }
+    if message.starts_with("missing field")
+        && let Some(missing) = words.first()
+    {
+        let key = dotted(missing);
+        let fix = match example_of(&key) {
+            Some(example) => format!("add it, like {example}"),
+            None => format!("add it; {reference}"),
+        };
+        return Error::bad_input(format!("{location}: the key `{key}` is missing")).with_hint(fix);
+    }
+    let key = span.as_ref().and_then(|s| key_at(text, s.start));
+    if message.starts_with("unknown variant")
+        && let Some((unknown, expected)) = words.split_first()
+    {
+        let what = match &key {
+            Some(key) => format!("key `{key}`: "),
+            None => String::new(),
+        };
+        let fix = match closest(unknown, expected.iter().copied()) {
+            Some(near) => format!(
+                "did you mean \"{near}\"? It is one of {}",
+                expected.join(", ")
+            ),
+            None => format!("use one of {}", expected.join(", ")),
+        };
+        return Error::bad_input(format!("{location}: {what}unknown value \"{unknown}\""))
+            .with_hint(fix);
+    }
+    if let Some(key) = key {
+        let fix = match example_of(&key) {
+            Some(example) => format!("write it like {example}"),
+            None => format!("fix the value; {reference}"),
+        };
+        return Error::bad_input(format!("{location}: key `{key}`: {}", plain_types(message)))
+            .with_hint(fix);
+    }
+    // A syntax error: the column helps find it.
+    let location = match span.as_ref().map(|s| line_and_column(text, s.start)) {
+        Some((line, column)) => format!("{}:{line}:{column}", display_path(path)),
+        None => location,
+    };
+    Error::bad_input(format!("{location}: {}", message.replace('\n', "; ")))
+        .with_hint(format!("fix the file; {reference}"))
+}
+
+/// serde's Rust type names in words a person writing a file uses.
+fn plain_types(message: &str) -> String {
+    ["u8", "u16", "u32", "u64", "usize", "i64"]
+        .iter()
+        .fold(message.to_owned(), |m, t| {
+            m.replace(&format!("expected {t}"), "expected a whole number")
+        })
+        .replace("expected a sequence", "expected a list")
 }
 
 /// Where an instance file was found.
@@ -535,14 +843,21 @@ impl Catalog {
                 let known: BTreeMap<&str, ()> =
                     self.entries.iter().map(|e| (e.name.as_str(), ())).collect();
                 let known: Vec<&str> = known.into_keys().collect();
-                Err(Error::new(
-                    ErrorKind::Usage,
-                    format!("no instance called {name:?}"),
+                let known_list = if known.is_empty() {
+                    "none".to_owned()
+                } else {
+                    known.join(", ")
+                };
+                let hint = match closest(name, known.iter().copied()) {
+                    Some(near) => format!("did you mean `{near}`? Known: {known_list}"),
+                    None => format!(
+                        "known: {known_list}; add one by writing instances/{name}.toml under the configuration folder (see `snowbridge instances`)"
+                    ),
+                };
+                Err(
+                    Error::new(ErrorKind::Usage, format!("no instance called {name:?}"))
+                        .with_hint(hint),
                 )
-                .with_hint(format!(
-                    "known: {}; add one by writing instances/{name}.toml under the configuration folder (see `snowbridge instances`)",
-                    if known.is_empty() { "none".to_owned() } else { known.join(", ") }
-                )))
             }
         }
     }
@@ -575,16 +890,73 @@ mod tests {
     }
 
     #[test]
-    fn a_wrong_type_names_the_key() {
+    fn a_wrong_type_names_the_key_and_how_to_write_it() {
         let err =
             parse("url = \"https://a.service-now.com\"\ntimeout_secs = \"ten\"\n").unwrap_err();
-        assert!(err.to_string().contains("dev.toml:2"), "{err}");
+        assert!(
+            err.message().contains("dev.toml:2: key `timeout_secs`"),
+            "{err}"
+        );
+        assert!(err.message().contains("a whole number"), "{err}");
+        assert_eq!(err.hint(), Some("write it like timeout_secs = 30"));
+        let err = parse("url = \"https://a.service-now.com\"\n[oauth]\nclient_id = \"x\"\nredirect_port = true\n")
+            .unwrap_err();
+        assert!(
+            err.message()
+                .contains("dev.toml:4: key `oauth.redirect_port`"),
+            "{err}"
+        );
+        let err =
+            parse("url = \"https://a.service-now.com\"\nimport_chrome = { profile = \"P\", browser = 3 }\n")
+                .unwrap_err();
+        assert!(
+            err.message().contains("key `import_chrome.browser`"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn a_mistyped_key_or_value_gets_did_you_mean() {
+        let err = parse("url = \"https://a.service-now.com\"\nusernme = \"x\"\n").unwrap_err();
+        assert!(
+            err.hint().unwrap().starts_with("did you mean `username`?"),
+            "{err}"
+        );
+        let err =
+            parse("url = \"https://a.service-now.com\"\n[oauth]\nclientid = \"x\"\n").unwrap_err();
+        assert!(err.message().contains("`clientid` in [oauth]"), "{err}");
+        assert!(
+            err.hint().unwrap().starts_with("did you mean `client_id`?"),
+            "{err}"
+        );
+        let err = parse("url = \"https://a.service-now.com\"\nauth = \"brower\"\n").unwrap_err();
+        assert!(err.message().contains("dev.toml:2: key `auth`"), "{err}");
+        assert!(
+            err.hint().unwrap().starts_with("did you mean \"browser\"?"),
+            "{err}"
+        );
+        let err =
+            parse("url = \"https://a.service-now.com\"\nimport_chrome = { browser = \"chrom\" }\n")
+                .unwrap_err();
+        assert!(
+            err.hint().unwrap().starts_with("did you mean \"chrome\"?"),
+            "{err}"
+        );
+        let err = parse("url = \"https://a.service-now.com\"\nzzz = 1\n").unwrap_err();
+        assert!(err.hint().unwrap().starts_with("remove it"), "{err}");
+    }
+
+    #[test]
+    fn a_missing_key_says_how_to_add_it() {
+        let err = parse("username = \"x\"\n").unwrap_err();
+        assert!(err.message().contains("the key `url` is missing"), "{err}");
+        assert!(err.hint().unwrap().contains("url = \"https://"), "{err}");
     }
 
     #[test]
     fn plain_http_is_refused_except_on_loopback() {
-        let err = parse("url = \"http://acme.service-now.com\"").unwrap_err();
-        assert!(err.to_string().contains("key `url`"), "{err}");
+        let err = parse("username = \"x\"\nurl = \"http://acme.service-now.com\"").unwrap_err();
+        assert!(err.to_string().contains("dev.toml:2: key `url`"), "{err}");
         assert!(parse("url = \"http://127.0.0.1:8765\"").is_ok());
         assert!(parse("url = \"http://localhost:8765\"").is_ok());
         assert!(parse("url = \"http://[::1]:8765\"").is_ok());
@@ -672,5 +1044,41 @@ mod tests {
         let err = catalog.get("nope").unwrap_err();
         assert_eq!(err.kind(), ErrorKind::Usage);
         assert!(err.to_string().contains("broken, dev"), "{err}");
+        let err = catalog.get("dve").unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::Usage);
+        assert!(
+            err.hint().unwrap().starts_with("did you mean `dev`?"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn a_file_the_instance_names_must_exist() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("dev.toml");
+        std::fs::write(
+            &path,
+            "url = \"https://a.service-now.com\"\nca_file = \"corp.pem\"\n",
+        )
+        .unwrap();
+        let err = Instance::load(&path).unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::BadInput);
+        assert!(err.message().contains("dev.toml:2: key `ca_file`"), "{err}");
+        assert!(err.message().contains("corp.pem does not exist"), "{err}");
+        // So `instances` lists it as broken.
+        let catalog = Catalog::load_from(&[(Origin::User, dir.path().to_path_buf())]).unwrap();
+        assert!(catalog.entries()[0].instance.is_err());
+        std::fs::write(dir.path().join("corp.pem"), "").unwrap();
+        assert!(Instance::load(&path).is_ok());
+    }
+
+    #[test]
+    fn keys_are_found_where_they_are_written() {
+        let text = "url = \"x\"\n# c\nimport_chrome = { browser = \"c\" }\n[oauth]\nclient_id = \"a\"\n[mtls]\ncert = \"c\"\n";
+        assert_eq!(line_of_key(text, "url"), Some(1));
+        assert_eq!(line_of_key(text, "import_chrome.browser"), Some(3));
+        assert_eq!(line_of_key(text, "oauth.client_id"), Some(5));
+        assert_eq!(line_of_key(text, "mtls.key"), Some(6));
+        assert_eq!(line_of_key(text, "ca_file"), None);
     }
 }

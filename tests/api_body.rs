@@ -195,21 +195,34 @@ async fn an_empty_body_is_refused_unless_asked_for() {
     let incidents = emu.control().count("incident", "");
     let from = emu.control().request_log().len();
 
-    for out in [
-        home.run(&["api", "dev", "/api/now/table/incident", "-d", ""]),
-        home.run(&["api", "dev", "/api/now/table/incident", "-d", &at]),
-        run_with_stdin(
-            &home,
-            &["api", "dev", "/api/now/table/incident", "-d", "@-"],
-            b"",
+    // The argument is the command line's mistake (2); a file or stdin is input (1).
+    for (out, code) in [
+        (
+            home.run(&["api", "dev", "/api/now/table/incident", "-d", ""]),
+            2,
         ),
-        run_with_stdin(
-            &home,
-            &["api", "dev", "/api/now/table/incident", "-d", "@-"],
-            b"\r\n",
+        (
+            home.run(&["api", "dev", "/api/now/table/incident", "-d", &at]),
+            1,
+        ),
+        (
+            run_with_stdin(
+                &home,
+                &["api", "dev", "/api/now/table/incident", "-d", "@-"],
+                b"",
+            ),
+            1,
+        ),
+        (
+            run_with_stdin(
+                &home,
+                &["api", "dev", "/api/now/table/incident", "-d", "@-"],
+                b"\r\n",
+            ),
+            1,
         ),
     ] {
-        assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+        assert_eq!(out.status.code(), Some(code), "{}", stderr(&out));
         assert!(stderr(&out).contains("empty"), "{}", stderr(&out));
         assert!(
             stderr(&out).contains("--allow-empty-body"),

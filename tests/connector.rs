@@ -408,7 +408,7 @@ fn a_broken_instance_file_names_the_file_the_line_and_the_key() {
     let text = stderr(&out);
     assert!(text.contains("dev.toml:4"), "{text}");
     assert!(text.contains("fallbak"), "{text}");
-    assert!(text.contains("fix the key"), "{text}");
+    assert!(text.contains("did you mean `fallback`?"), "{text}");
     let out = home.run(&["instances"]);
     assert!(out.status.success());
     assert!(stdout(&out).contains("BROKEN"), "{}", stdout(&out));

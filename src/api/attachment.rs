@@ -65,16 +65,16 @@ pub struct LocalFile {
 }
 
 impl LocalFile {
-    /// Reads `path` once to learn its size and SHA-256. Errors name the file: no usable (UTF-8)
-    /// name is [`ErrorKind::Usage`]; missing, not a regular file or unreadable is
-    /// [`ErrorKind::BadInput`] (a file that cannot be read).
+    /// Reads `path` once to learn its size and SHA-256. Errors name the file and are
+    /// [`ErrorKind::BadInput`] (exit 1, as for any file that cannot be used): missing, not a
+    /// regular file, unreadable, or without a name that can be sent (UTF-8).
     pub async fn read(path: &Path) -> Result<LocalFile> {
         let name = path
             .file_name()
             .and_then(|n| n.to_str())
             .filter(|n| !n.is_empty())
             .ok_or_else(|| {
-                Error::usage(format!(
+                Error::bad_input(format!(
                     "{} has no file name that can be sent (it must be UTF-8)",
                     path.display()
                 ))
@@ -186,12 +186,11 @@ impl<'s> Attachments<'s> {
     /// Uploads `file` to the record `table`/`sys_id`, streaming it from disk, with the content
     /// type its extension names ([`content_type_of`]).
     pub async fn upload(&self, table: &str, sys_id: &str, file: &Path) -> Result<Attachment> {
-        let name = file
-            .file_name()
-            .and_then(|n| n.to_str())
-            .ok_or_else(|| Error::usage(format!("{} has no usable file name", file.display())))?;
+        let name = file.file_name().and_then(|n| n.to_str()).ok_or_else(|| {
+            Error::bad_input(format!("{} has no usable file name", file.display()))
+        })?;
         if !file.is_file() {
-            return Err(Error::usage(format!(
+            return Err(Error::bad_input(format!(
                 "{} is not a readable file",
                 file.display()
             )));

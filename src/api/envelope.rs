@@ -162,9 +162,9 @@ pub fn error_for(
             };
             Error::forbidden(why, format!("{name} refused: {said}")).with_hint(hint)
         }
-        404 => Error::new(ErrorKind::Instance, format!("{name}: not found: {said}")),
+        404 => Error::new(ErrorKind::NotFound, format!("{name}: not found: {said}")),
         414 => Error::new(
-            ErrorKind::Usage,
+            ErrorKind::Instance,
             format!("{name} refused the request: the URL is too long (over about 8 KB)"),
         )
         .with_hint("shorten the query or the field list"),

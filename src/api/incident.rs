@@ -37,7 +37,7 @@ pub async fn find(session: &Session, table: &str, record: &str) -> Result<Record
         .next()
         .ok_or_else(|| {
             Error::new(
-                ErrorKind::Usage,
+                ErrorKind::NotFound,
                 format!(
                     "no {table} record numbered {record} on {}",
                     session.instance().name

@@ -18,7 +18,9 @@ Examples:
   # -d makes it a POST
   snowbridge api dev /api/now/table/incident -d '{\"short_description\":\"Printer on fire\"}'
   # every page of the query, the pages' results joined in one array
-  snowbridge api dev '/api/now/table/incident?sysparm_query=active=true&sysparm_limit=500' --paginate")]
+  snowbridge api dev '/api/now/table/incident?sysparm_query=active=true&sysparm_limit=500' --paginate
+  # the status line and headers only (X-Total-Count: how many records match)
+  snowbridge api dev '/api/now/table/incident?sysparm_limit=1' -X HEAD -i")]
 pub struct Args {
     /// The instance's name.
     instance: String,
@@ -42,6 +44,10 @@ pub struct Args {
     /// Follow `Link: rel="next"` to the last page; the pages' `result` arrays are joined.
     #[arg(long)]
     paginate: bool,
+    /// Print the reply's status line and headers before its body (cookie values and the CSRF
+    /// token hidden); with -X HEAD, the headers are all there is.
+    #[arg(short = 'i', long, conflicts_with = "paginate")]
+    include: bool,
     /// The method, body and headers, checked once before anything is sent (a body from stdin
     /// can be read only once, and every page of --paginate sends the same).
     #[arg(skip)]
@@ -98,6 +104,12 @@ fn call_for(args: &Args, target: &str) -> Result<Call> {
 }
 
 pub async fn run(ctx: &Context, mut args: Args) -> Result<()> {
+    if args.include && ctx.json {
+        return Err(
+            Error::usage("-i prints the reply's headers as text, which --json cannot be")
+                .with_hint("leave out -i for the JSON reply alone, or --json for the headers"),
+        );
+    }
     args.prepared = Some(prepare(&args)?);
     let instance = ctx.instance(&args.instance)?;
     let session = Session::open(&instance, ctx.vault())?;
@@ -113,6 +125,9 @@ pub async fn run(ctx: &Context, mut args: Args) -> Result<()> {
 
 async fn single(session: &Session, args: &Args) -> Result<()> {
     let response = session.send(&call_for(args, &args.path)?).await?;
+    if args.include {
+        output::line(&head_of(&response))?;
+    }
     let is_json = response
         .headers()
         .get(reqwest::header::CONTENT_TYPE)
@@ -132,10 +147,38 @@ async fn single(session: &Session, args: &Args) -> Result<()> {
     }
     let mut out = std::io::stdout().lock();
     out.write_all(&body).map_err(output::write_error)?;
-    if is_json && !body.ends_with(b"\n") {
+    // An empty reply (HEAD, 204) prints nothing, not a blank line.
+    if is_json && !body.is_empty() && !body.ends_with(b"\n") {
         out.write_all(b"\n").map_err(output::write_error)?;
     }
     Ok(())
+}
+
+/// The status line and headers of `response`, then the blank line that ends them, as curl
+/// and gh print them with `-i`. The values that would hand out the session are hidden: each
+/// `Set-Cookie`'s value (its name and attributes kept) and `X-UserToken-Response`.
+fn head_of(response: &reqwest::Response) -> String {
+    let mut text = format!("{:?} {}", response.version(), response.status());
+    for (name, value) in response.headers() {
+        let value = String::from_utf8_lossy(value.as_bytes());
+        let shown = match name.as_str() {
+            "set-cookie" => match value.split_once('=') {
+                Some((cookie, rest)) => {
+                    let attributes = rest.split_once(';').map(|(_, a)| a).unwrap_or("");
+                    format!(
+                        "{cookie}=(hidden){}{attributes}",
+                        if attributes.is_empty() { "" } else { ";" }
+                    )
+                }
+                None => "(hidden)".to_owned(),
+            },
+            "x-usertoken-response" => "(hidden)".to_owned(),
+            _ => value.into_owned(),
+        };
+        text.push_str(&format!("\n{name}: {shown}"));
+    }
+    text.push('\n');
+    text
 }
 
 /// Follows `Link: rel="next"` (RFC 8288, resolved against each page's URL, on the instance's

@@ -66,8 +66,7 @@ const JSON: &str = "application/json";
 /// as `content_type` (`None`: JSON). Errors name the origin: an unreadable file or stdin, or
 /// (for JSON) undecodable bytes or invalid JSON with the line and column, are
 /// [`ErrorKind::BadInput`] (exit 1) from a file or stdin and [`ErrorKind::Usage`] (exit 2) from
-/// the argument; an empty (or all-whitespace) body without `allow_empty` is
-/// [`ErrorKind::Usage`].
+/// the argument; so is an empty (or all-whitespace) body without `allow_empty`.
 pub fn read(data: &str, content_type: Option<&str>, allow_empty: bool) -> Result<RequestBody> {
     let (origin, raw) = load(data)?;
     prepare(&origin, raw, content_type, allow_empty)
@@ -101,14 +100,17 @@ pub fn prepare(
     let content_type = content_type.unwrap_or(JSON);
     let is_blank = raw.iter().all(u8::is_ascii_whitespace);
     if is_blank && !allow_empty {
-        return Err(Error::usage(format!(
-            "{origin} is empty{}: nothing was sent",
-            if raw.is_empty() {
-                ""
-            } else {
-                " (only whitespace)"
-            }
-        ))
+        return Err(Error::new(
+            origin.kind(),
+            format!(
+                "{origin} is empty{}: nothing was sent",
+                if raw.is_empty() {
+                    ""
+                } else {
+                    " (only whitespace)"
+                }
+            ),
+        )
         .with_hint(
             "to send a request without a body, leave out -d (give the method with -X); \
              to send this empty body as it is, add --allow-empty-body",
@@ -448,6 +450,8 @@ mod tests {
     fn empty_bodies_need_asking_for() {
         for raw in [&b""[..], b" \r\n\t"] {
             let e = prepare(&Origin::Stdin, raw.to_vec(), None, false).unwrap_err();
+            assert_eq!(e.kind(), ErrorKind::BadInput);
+            let e = prepare(&Origin::Argument, raw.to_vec(), None, false).unwrap_err();
             assert_eq!(e.kind(), ErrorKind::Usage);
             assert!(e.message().contains("empty"), "{}", e.message());
             assert!(e.hint().unwrap().contains("--allow-empty-body"));

@@ -39,7 +39,8 @@ pub fn run(ctx: &Context, args: Args) -> Result<()> {
     if ctx.json {
         return Err(Error::usage(
             "--json does not apply to `completions`: it prints a shell script",
-        ));
+        )
+        .with_hint("leave out --json"));
     }
     // Written in one go through `output`, so `| head` ends quietly instead of panicking inside
     // the generator on a closed pipe.

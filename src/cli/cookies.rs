@@ -33,9 +33,35 @@ Examples:
 pub struct Args {
     /// The instance's name.
     instance: String,
-    /// The output format.
-    #[arg(long, value_enum, default_value = "netscape")]
-    format: Format,
+    /// The output format [default: netscape; json with --json].
+    #[arg(long, value_enum)]
+    format: Option<Format>,
+}
+
+impl Args {
+    /// The format asked for: `--json` is `--format json`, and refused beside another format.
+    fn format(&self, json: bool) -> Result<Format> {
+        match (self.format, json) {
+            (None, false) => Ok(Format::Netscape),
+            (None, true) | (Some(Format::Json), _) => Ok(Format::Json),
+            (Some(other), true) => Err(Error::usage(format!(
+                "--json asks for JSON and --format {} for another format",
+                other.name()
+            ))
+            .with_hint("leave out --json, or use --format json (the same as --json)")),
+            (Some(other), false) => Ok(other),
+        }
+    }
+}
+
+impl Format {
+    fn name(self) -> &'static str {
+        match self {
+            Format::Netscape => "netscape",
+            Format::Json => "json",
+            Format::Header => "header",
+        }
+    }
 }
 
 #[derive(Serialize)]
@@ -64,6 +90,7 @@ struct JsonExport<'a> {
 }
 
 pub fn run(ctx: &Context, args: Args) -> Result<()> {
+    let format = args.format(ctx.json)?;
     let instance = ctx.instance(&args.instance)?;
     if instance.auth != snowbridge::instance::AuthMethod::Browser {
         // Only a browser session lives in cookies; the other methods' credentials are not ours
@@ -77,15 +104,13 @@ pub fn run(ctx: &Context, args: Args) -> Result<()> {
             instance.name
         )));
     }
-    let mut record = ctx.vault().load(&instance.name)?.ok_or_else(|| {
-        Error::login_required(
-            &instance.name,
-            format!("no stored session for {}", instance.name),
-        )
-    })?;
+    let mut record = ctx
+        .vault()
+        .load(&instance.name)?
+        .ok_or_else(|| Error::no_session(&instance.name))?;
     record.prune_expired(OffsetDateTime::now_utc());
     let cookies: Vec<&Cookie> = record.cookies().collect();
-    match args.format {
+    match format {
         Format::Netscape => {
             let (text, left_out) = netscape(&cookies, OffsetDateTime::now_utc());
             warn_left_out("the Netscape file", &left_out);
@@ -127,10 +152,10 @@ pub fn run(ctx: &Context, args: Args) -> Result<()> {
 
 fn warn_left_out(what: &str, left_out: &[String]) {
     if !left_out.is_empty() {
-        eprintln!(
-            "snowbridge: left out of {what}, since a tab, line break or other control character in them would break its lines: {}; `--format json` carries them",
+        output::notice(&format!(
+            "left out of {what}, since a tab, line break or other control character in them would break its lines: {}; `--format json` carries them",
             left_out.join(", ")
-        );
+        ));
     }
 }
 

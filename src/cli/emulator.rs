@@ -54,8 +54,12 @@ fn load_config(args: &Args) -> Result<EmulatorConfig> {
         let text = std::fs::read_to_string(path)
             .map_err(|e| Error::bad_input(format!("cannot read {}: {e}", path.display())))?;
         let bad = |e: toml::de::Error| {
-            Error::bad_input(format!("{}: {}", path.display(), e.message().trim()))
-                .with_hint("fix the key; see the emulator section of the README for the settings")
+            snowbridge::instance::toml_error(
+                path,
+                &text,
+                &e,
+                "see the emulator section of the README for the settings",
+            )
         };
         // The keys the file names; serde's defaults stand in for the others, and `port` has a
         // default of its own here.

@@ -38,6 +38,73 @@ pub struct Args {
     dry_run: bool,
 }
 
+/// An import's report as data: the counts as numbers, each cookie left out with why.
+#[derive(Serialize)]
+struct ReportOut {
+    /// The browser's cookie database read (through a private copy).
+    database: String,
+    /// Cookies stored for the instance's host or its parent domains.
+    candidates: usize,
+    /// Of those, the cookies a request to the instance would carry.
+    found: usize,
+    /// Cookies imported (with --dry-run: that would be).
+    imported: usize,
+    /// Found but expired.
+    expired: usize,
+    /// Found but partitioned (set in a third-party frame).
+    partitioned: usize,
+    /// Found but not decrypted.
+    undecryptable: usize,
+    /// Each cookie found and left out, by name (never value), with why.
+    skipped: Vec<SkippedOut>,
+    /// Where the keys came from, or why they could not be had.
+    notes: Vec<String>,
+    /// The report as the text prints it.
+    summary: String,
+}
+
+#[derive(Serialize)]
+struct SkippedOut {
+    name: String,
+    why: String,
+}
+
+impl ReportOut {
+    fn of(report: &chrome::Report, dry_run: bool) -> ReportOut {
+        let plain = |names: &[String], why: &str| {
+            names
+                .iter()
+                .map(|name| SkippedOut {
+                    name: name.clone(),
+                    why: why.to_owned(),
+                })
+                .collect::<Vec<_>>()
+        };
+        let mut skipped = plain(&report.expired, "expired");
+        skipped.extend(plain(&report.partitioned, "partitioned"));
+        skipped.extend(report.undecryptable.iter().map(|s| SkippedOut {
+            name: s.name.clone(),
+            why: s.reason.to_string(),
+        }));
+        ReportOut {
+            database: report.database.display().to_string(),
+            candidates: report.candidates,
+            found: report.found,
+            imported: report.imported,
+            expired: report.expired.len(),
+            partitioned: report.partitioned.len(),
+            undecryptable: report.undecryptable.len(),
+            skipped,
+            notes: report.notes.clone(),
+            summary: if dry_run {
+                report.as_dry_run().to_string()
+            } else {
+                report.to_string()
+            },
+        }
+    }
+}
+
 #[derive(Serialize)]
 struct Found {
     browser: String,
@@ -80,16 +147,25 @@ pub async fn run(ctx: &Context, args: Args) -> Result<()> {
         if ctx.json {
             let names: Vec<&str> = import.cookies.iter().map(|c| c.name.as_str()).collect();
             return output::json(&serde_json::json!({
-                "database": import.database, "cookies": names, "report": import.report.to_string()
+                "dry_run": true,
+                "cookies": names,
+                "report": ReportOut::of(&import.report, true),
             }));
         }
-        return output::line(&format!("{} (dry run: nothing stored)", import.report));
+        return output::line(&format!(
+            "{} (dry run: nothing stored, nothing sent to the instance)",
+            import.report.as_dry_run()
+        ));
     }
     let (session, report) =
         obtain::import_chrome(&instance, ctx.vault(), &source, interactive).await?;
     if ctx.json {
         let row = status::Row::of_session(&instance, &session, "valid");
-        return output::json(&serde_json::json!({ "status": row, "report": report.to_string() }));
+        return output::json(&serde_json::json!({
+            "dry_run": false,
+            "status": row,
+            "report": ReportOut::of(&report, false),
+        }));
     }
     output::line(&report.to_string())?;
     output::line(&format!(

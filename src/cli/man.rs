@@ -32,7 +32,8 @@ pub fn run(ctx: &Context, args: Args) -> Result<()> {
         if ctx.json {
             return Err(Error::usage(
                 "--json applies to `man --dir` (the pages written); the page itself is roff",
-            ));
+            )
+            .with_hint("leave out --json, or add --dir DIR to write the pages and list them"));
         }
         let mut page = Vec::new();
         render(&top, &mut page).map_err(|e| Error::internal(format!("cannot render: {e}")))?;

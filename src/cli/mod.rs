@@ -28,7 +28,7 @@ use clap::{Parser, Subcommand};
 use snowbridge::instance::{Catalog, Instance};
 use snowbridge::paths::Dirs;
 use snowbridge::vault::Vault;
-use snowbridge::{Error, Result};
+use snowbridge::{Error, ErrorKind, Result};
 
 /// Reliable ServiceNow sessions for scripts.
 #[derive(Debug, Parser)]
@@ -36,10 +36,22 @@ use snowbridge::{Error, Result};
     name = "snowbridge",
     version = env!("SNOWBRIDGE_VERSION"),
     about,
-    propagate_version = true
+    propagate_version = true,
+    after_long_help = "\
+Exit codes:
+  0  ok
+  1  failed: a file, a record, the instance, the network, the browser (files and records that
+     do not exist included)
+  2  the command line is wrong: an unknown command, flag or instance, a bad value, flags that
+     do not go together
+  4  login required: run the command the message names (snowbridge connect NAME --login)
+  5  refused by the instance (ACL, data policy, OAuth scope), with its message
+Under --json, errors are one line of JSON on stderr:
+  {\"error\":{\"kind\":...,\"message\":...,\"hint\":...,\"exit_code\":...}}"
 )]
 struct Cli {
-    /// Print data as JSON.
+    /// Print data as JSON, and errors as one line of JSON on stderr (commands whose output is
+    /// not data refuse it).
     #[arg(long, global = true)]
     json: bool,
     /// Log to stderr (-v info, -vv debug, -vvv trace). Secrets are never logged.
@@ -117,10 +129,10 @@ impl Context {
         self.catalog()?.get(name)
     }
 
-    /// The session vault.
+    /// The session vault; its notices (the key kept in a file) go through [`output::notice`].
     pub fn vault(&self) -> Arc<Vault> {
         self.vault
-            .get_or_init(|| Arc::new(Vault::new(&self.dirs)))
+            .get_or_init(|| Arc::new(Vault::new(&self.dirs).on_notice(output::library_notice)))
             .clone()
     }
 }
@@ -157,36 +169,51 @@ fn library_caps() -> tracing_subscriber::filter::Targets {
 }
 
 /// Logs on stderr at the level `-v` asks (or as `SNOWBRIDGE_LOG` says, in `RUST_LOG` syntax),
-/// never below `info` for the libraries that would print secrets.
+/// never below `info` for the libraries that would print secrets. Without either there are no
+/// log lines at all: what a user must see is printed by the commands themselves. Colours only
+/// on a terminal, and never with `NO_COLOR` set.
 fn init_logging(verbose: u8) {
+    use std::io::IsTerminal;
     use tracing_subscriber::filter::FilterExt;
     use tracing_subscriber::layer::SubscriberExt;
     use tracing_subscriber::util::SubscriberInitExt;
     use tracing_subscriber::{EnvFilter, Layer};
 
+    let asked = std::env::var("SNOWBRIDGE_LOG").ok();
     let level = match verbose {
-        0 => "warn",
-        1 => "info",
+        0 if asked.is_none() => return,
+        0 | 1 => "info",
         2 => "debug",
         _ => "trace",
     };
-    let (wanted, refused) = match std::env::var("SNOWBRIDGE_LOG") {
-        Ok(text) => match EnvFilter::try_new(&text) {
+    let (wanted, refused) = match asked {
+        Some(text) => match EnvFilter::try_new(&text) {
             Ok(filter) => (filter, None),
             Err(e) => (EnvFilter::new(level), Some(format!("{text:?} ({e})"))),
         },
-        Err(_) => (EnvFilter::new(level), None),
+        None => (EnvFilter::new(level), None),
     };
+    let colour = wants_colour(
+        std::io::stderr().is_terminal(),
+        std::env::var_os("NO_COLOR"),
+    );
     let layer = tracing_subscriber::fmt::layer()
         .with_writer(std::io::stderr)
+        .with_ansi(colour)
         .with_target(false)
         .with_filter(wanted.and(library_caps()));
     let _ = tracing_subscriber::registry().with(layer).try_init();
     if let Some(refused) = refused {
-        tracing::warn!(
+        output::notice(&format!(
             "SNOWBRIDGE_LOG={refused} is not a log filter (e.g. `debug` or `snowbridge=trace`); logging at {level}"
-        );
+        ));
     }
+}
+
+/// Colours in the logs: only on a terminal, and not when `NO_COLOR` is set to anything but
+/// the empty string (no-color.org).
+fn wants_colour(terminal: bool, no_color: Option<std::ffi::OsString>) -> bool {
+    terminal && no_color.is_none_or(|v| v.is_empty())
 }
 
 /// How long an interrupted command may take to unwind (its sessions saving what they learned)
@@ -203,7 +230,12 @@ enum Ended {
 
 /// Runs the command line; returns the process exit code.
 pub fn main() -> i32 {
-    let cli = Cli::parse();
+    let argv: Vec<std::ffi::OsString> = std::env::args_os().collect();
+    let cli = match Cli::try_parse_from(&argv) {
+        Ok(cli) => cli,
+        Err(e) => return parse_failure(&e, asks_for_json(&argv)),
+    };
+    output::set_json(cli.json);
     init_logging(cli.verbose);
     if let Command::Emulator(args) = cli.command {
         // The emulator runs its own runtime on its own thread.
@@ -218,10 +250,7 @@ pub fn main() -> i32 {
         .build()
     {
         Ok(rt) => rt,
-        Err(e) => {
-            eprintln!("snowbridge: cannot start: {e}");
-            return 1;
-        }
+        Err(e) => return report(&Error::internal(format!("cannot start: {e}"))),
     };
     let ended = runtime.block_on(async {
         let signalled = signals::watch();
@@ -288,11 +317,13 @@ mod signals {
                 Err(e) => {
                     // Without a listener, the library's handler at least takes the browsers down.
                     if let Err(e) = snowbridge::browser::install_signal_cleanup() {
-                        tracing::warn!("{e}: a browser may outlive an interrupted snowbridge");
+                        super::output::notice(&format!(
+                            "{e}: a browser may outlive an interrupted snowbridge"
+                        ));
                     }
-                    tracing::warn!(
+                    super::output::notice(&format!(
                         "cannot listen for Ctrl-C ({e}): an interrupted command will not save its session"
-                    );
+                    ));
                     return std::future::pending().await;
                 }
             };
@@ -343,13 +374,81 @@ mod signals {
     }
 }
 
+/// Prints `e` on stderr (one line of JSON under `--json`) and returns its exit code.
 fn report(e: &Error) -> i32 {
+    let code = e.kind().exit_code();
+    print_error(e.kind().as_str(), e.message(), e.hint(), code);
+    code
+}
+
+/// An error on stderr: `snowbridge: MESSAGE` and the hint indented below it, or under `--json`
+/// `{"error":{"kind","message","hint","exit_code"}}` on one line.
+fn print_error(kind: &str, message: &str, hint: Option<&str>, code: i32) {
+    /// The JSON form, fields in the documented order.
+    #[derive(serde::Serialize)]
+    struct Body<'a> {
+        kind: &'a str,
+        message: &'a str,
+        hint: Option<&'a str>,
+        exit_code: i32,
+    }
+    #[derive(serde::Serialize)]
+    struct Report<'a> {
+        error: Body<'a>,
+    }
     let mut err = std::io::stderr().lock();
-    let _ = writeln!(err, "snowbridge: {}", e.message());
-    if let Some(hint) = e.hint() {
+    if output::is_json() {
+        let report = Report {
+            error: Body {
+                kind,
+                message,
+                hint,
+                exit_code: code,
+            },
+        };
+        if let Ok(line) = serde_json::to_string(&report) {
+            let _ = writeln!(err, "{line}");
+            return;
+        }
+    }
+    let _ = writeln!(err, "snowbridge: {message}");
+    if let Some(hint) = hint {
         let _ = writeln!(err, "  {hint}");
     }
-    e.kind().exit_code()
+}
+
+/// True when `--json` is among the arguments (before a `--`): how a command line clap could
+/// not parse still gets its error as JSON.
+fn asks_for_json(argv: &[std::ffi::OsString]) -> bool {
+    argv.iter()
+        .skip(1)
+        .take_while(|a| *a != "--")
+        .any(|a| a == "--json")
+}
+
+/// clap could not parse the command line (exit 2), or it was `--help`/`--version` (exit 0):
+/// help and version print as clap prints them; errors print as clap does, or under `--json`
+/// as a JSON error whose message is clap's first paragraph and whose hint is the rest.
+fn parse_failure(e: &clap::Error, json: bool) -> i32 {
+    let code = e.exit_code();
+    if !e.use_stderr() || !json {
+        let _ = e.print();
+        return code;
+    }
+    output::set_json(true);
+    // Rendered as plain text: StyledStr's Display drops the colours.
+    let text = e.render().to_string();
+    let text = text.trim().strip_prefix("error: ").unwrap_or(text.trim());
+    let (first, rest) = text.split_once("\n\n").unwrap_or((text, ""));
+    let message = first.split_whitespace().collect::<Vec<_>>().join(" ");
+    let hint: Vec<&str> = rest
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .collect();
+    let hint = (!hint.is_empty()).then(|| hint.join("; "));
+    print_error(ErrorKind::Usage.as_str(), &message, hint.as_deref(), code);
+    code
 }
 
 #[cfg(test)]
@@ -371,5 +470,37 @@ mod tests {
             assert!(caps.would_enable(target, &Level::INFO), "{target}");
         }
         assert!(caps.would_enable("snowbridge::session", &Level::TRACE));
+    }
+
+    #[test]
+    fn colours_only_on_a_terminal_without_no_color() {
+        assert!(wants_colour(true, None));
+        assert!(wants_colour(true, Some("".into())));
+        assert!(!wants_colour(true, Some("1".into())));
+        assert!(!wants_colour(false, None));
+    }
+
+    #[test]
+    fn json_is_seen_in_a_command_line_clap_refuses() {
+        let argv =
+            |words: &[&str]| -> Vec<std::ffi::OsString> { words.iter().map(Into::into).collect() };
+        assert!(asks_for_json(&argv(&[
+            "snowbridge",
+            "connect",
+            "--json",
+            "--bogus"
+        ])));
+        assert!(asks_for_json(&argv(&["snowbridge", "--json", "nosuch"])));
+        assert!(!asks_for_json(&argv(&[
+            "snowbridge",
+            "api",
+            "dev",
+            "--",
+            "--json"
+        ])));
+        assert!(
+            !asks_for_json(&argv(&["--json"])),
+            "the program's own name is not a flag"
+        );
     }
 }

@@ -7,6 +7,40 @@ use std::io::{IsTerminal, Write};
 use snowbridge::{Error, Result};
 use time::OffsetDateTime;
 
+/// Whether `--json` was given: errors and notices on stderr are JSON then.
+static JSON: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// Records whether `--json` was given, for [`notice`] and the error report.
+pub fn set_json(json: bool) {
+    JSON.store(json, std::sync::atomic::Ordering::Relaxed);
+}
+
+/// True when `--json` was given.
+pub fn is_json() -> bool {
+    JSON.load(std::sync::atomic::Ordering::Relaxed)
+}
+
+/// A line for the person on stderr that is neither data nor an error (a key kept in a file, a
+/// cookie left out of an export): `snowbridge: TEXT`, or under `--json`
+/// `{"notice":{"message":TEXT}}` on one line, so stderr stays parseable.
+pub fn notice(text: &str) {
+    let mut err = std::io::stderr().lock();
+    let _ = if is_json() {
+        writeln!(
+            err,
+            "{}",
+            serde_json::json!({ "notice": { "message": text } })
+        )
+    } else {
+        writeln!(err, "snowbridge: {text}")
+    };
+}
+
+/// A library's notice (which starts `snowbridge: ` itself), through [`notice`].
+pub fn library_notice(line: &str) {
+    notice(line.strip_prefix("snowbridge: ").unwrap_or(line));
+}
+
 /// Prints `value` as JSON on stdout: pretty on a terminal, one line otherwise.
 pub fn json<T: serde::Serialize>(value: &T) -> Result<()> {
     let out = std::io::stdout();
@@ -65,26 +99,48 @@ pub fn timestamp(at: OffsetDateTime) -> String {
         .unwrap_or_else(|_| at.to_string())
 }
 
-/// "3m ago", "2h ago", "in 14d".
+/// A length of time in words, rounded down to its largest unit: (14, "days"), (1, "hour").
+pub fn span(length: time::Duration) -> (u64, &'static str) {
+    let secs = length.whole_seconds().unsigned_abs();
+    let (amount, one, many) = match secs {
+        0..=59 => (secs, "second", "seconds"),
+        60..=3599 => (secs / 60, "minute", "minutes"),
+        3600..=86_399 => (secs / 3600, "hour", "hours"),
+        _ => (secs / 86_400, "day", "days"),
+    };
+    (amount, if amount == 1 { one } else { many })
+}
+
+/// "just now", "3 minutes ago", "in 2 hours".
 pub fn relative(at: OffsetDateTime) -> String {
     let delta = at - OffsetDateTime::now_utc();
-    let secs = delta.whole_seconds().unsigned_abs();
-    let amount = match secs {
-        0..=59 => format!("{secs}s"),
-        60..=3599 => format!("{}m", secs / 60),
-        3600..=86_399 => format!("{}h", secs / 3600),
-        _ => format!("{}d", secs / 86_400),
-    };
-    if delta.is_negative() {
-        format!("{amount} ago")
+    let (amount, unit) = span(delta);
+    if delta.whole_seconds().abs() < 2 {
+        "just now".to_owned()
+    } else if delta.is_negative() {
+        format!("{amount} {unit} ago")
     } else {
-        format!("in {amount}")
+        format!("in {amount} {unit}")
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn times_read_as_english() {
+        let now = OffsetDateTime::now_utc();
+        assert_eq!(span(time::Duration::days(14)), (14, "days"));
+        assert_eq!(span(time::Duration::seconds(3600)), (1, "hour"));
+        assert_eq!(span(time::Duration::seconds(-120)), (2, "minutes"));
+        assert_eq!(relative(now), "just now");
+        assert_eq!(relative(now - time::Duration::minutes(3)), "3 minutes ago");
+        assert_eq!(
+            relative(now + time::Duration::hours(2) + time::Duration::seconds(30)),
+            "in 2 hours"
+        );
+    }
 
     #[test]
     fn a_closed_pipe_is_recognised_and_other_write_errors_are_not() {

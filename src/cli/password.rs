@@ -37,8 +37,23 @@ pub fn run(ctx: &Context, args: Args) -> Result<()> {
         ))
         .with_hint("pass --user NAME, or add username = \"...\" to the instance file")
     })?;
+    if !snowbridge::keyring::enabled() {
+        let doing = if args.delete { "removed" } else { "stored" };
+        return Err(Error::bad_input(format!(
+            "the OS keyring is turned off (SNOWBRIDGE_KEYRING=off): no password was {doing}"
+        ))
+        .with_hint(format!(
+            "give the password in {} for the runs that need it, or unset SNOWBRIDGE_KEYRING to use the keyring",
+            password::ENV
+        )));
+    }
     if args.delete {
         let removed = password::forget(&instance.name, &user)?;
+        if ctx.json {
+            return output::json(&serde_json::json!({
+                "instance": instance.name, "user": user, "removed": removed
+            }));
+        }
         return output::line(&format!(
             "{}: {}",
             instance.name,
@@ -50,24 +65,51 @@ pub fn run(ctx: &Context, args: Args) -> Result<()> {
         ));
     }
     let secret = if std::io::stdin().is_terminal() {
-        password::prompt(
+        let typed = password::prompt(
             &format!("Password for {user} on {}: ", instance.name),
             &instance.name,
-        )?
+        )?;
+        if typed.is_empty() {
+            return Err(
+                Error::bad_input("nothing was typed: no password was stored")
+                    .with_hint("run it again and type the password at the prompt"),
+            );
+        }
+        typed
     } else {
-        let mut line = String::new();
-        std::io::stdin()
-            .lock()
-            .read_line(&mut line)
-            .map_err(|e| Error::bad_input(format!("cannot read the password from stdin: {e}")))?;
-        Secret::from(line.trim_end_matches(['\r', '\n']).to_owned())
+        read_piped(&instance.name)?
     };
-    if secret.is_empty() {
-        return Err(Error::usage("an empty password was not stored"));
-    }
     password::store(&instance.name, &user, &secret)?;
+    if ctx.json {
+        return output::json(&serde_json::json!({
+            "instance": instance.name, "user": user, "stored": true
+        }));
+    }
     output::line(&format!(
         "{}: password of {user} stored in the OS keyring",
         instance.name
     ))
+}
+
+/// The password piped in: the first line of stdin, without its line ending.
+fn read_piped(instance: &str) -> Result<Secret> {
+    let how = format!(
+        "pipe the password in (printf '%s\\n' \"$PW\" | snowbridge password {instance}) or run at a terminal"
+    );
+    let mut line = zeroize::Zeroizing::new(String::new());
+    let read = std::io::stdin()
+        .lock()
+        .read_line(&mut line)
+        .map_err(|e| Error::bad_input(format!("cannot read the password from stdin: {e}")))?;
+    if read == 0 {
+        return Err(Error::bad_input("nothing on stdin: no password was stored").with_hint(how));
+    }
+    let password = line.trim_end_matches(['\r', '\n']);
+    if password.is_empty() {
+        return Err(
+            Error::bad_input("the first line on stdin is empty: no password was stored")
+                .with_hint(how),
+        );
+    }
+    Ok(Secret::from(password.to_owned()))
 }

@@ -17,7 +17,11 @@ Examples:
   # one instance: exit 4 when it has no valid session
   snowbridge status dev --json")]
 pub struct Args {
-    /// One instance (all when left out).
+    /// One instance (all when left out, exit 0 whatever their states).
+    ///
+    /// With an instance the exit code says its state: 0 valid, 4 missing, expired or unreadable
+    /// (log in), 1 unreachable, a broken instance file or a damaged session key, 2 an unknown
+    /// name.
     instance: Option<String>,
 }
 
@@ -89,18 +93,35 @@ impl Row {
     }
 }
 
+/// An error's message and, when it has one, what to do: a row's detail.
+fn with_hint(e: &snowbridge::Error) -> String {
+    match e.hint() {
+        Some(hint) => format!("{}; {hint}", e.message()),
+        None => e.message().to_owned(),
+    }
+}
+
 async fn row_for(ctx: &Context, instance: &Instance) -> Row {
     let vault = ctx.vault();
     let record = match vault.load(&instance.name) {
         Ok(Some(record)) => record,
-        Ok(None) => return Row::bare(instance, "missing", None),
-        Err(e) => return Row::bare(instance, "unreadable", Some(e.message().to_owned())),
+        Ok(None) => {
+            return Row::bare(
+                instance,
+                "missing",
+                Some(format!(
+                    "no session yet: run `snowbridge connect {} --login`",
+                    instance.name
+                )),
+            );
+        }
+        Err(e) => return Row::bare(instance, "unreadable", Some(with_hint(&e))),
     };
     let session = match Session::from_record(instance, vault, record.clone()) {
         Ok(s) => s,
         Err(e) => {
             return Row {
-                detail: Some(e.message().to_owned()),
+                detail: Some(with_hint(&e)),
                 ..Row::of_record(instance, &record, "unusable")
             };
         }
@@ -112,7 +133,11 @@ async fn row_for(ctx: &Context, instance: &Instance) -> Row {
         Validity::Unreachable(why) => ("unreachable", Some(why)),
     };
     if let Err(e) = session.save() {
-        tracing::warn!(error = %e, "could not save the session");
+        output::notice(&format!(
+            "{}: could not save what the check learned: {}",
+            instance.name,
+            e.message()
+        ));
     }
     Row {
         detail,
@@ -153,15 +178,34 @@ pub async fn run(ctx: &Context, args: Args) -> Result<()> {
             print_row(row)?;
         }
     }
-    // One instance asked for by name: the exit code tells a script what it needs to know.
-    match (&args.instance, rows.first().map(|r| r.state.as_str())) {
-        (Some(name), Some("missing" | "expired" | "unreadable")) => Err(
-            snowbridge::Error::login_required(name, format!("{name} has no valid session")),
-        ),
-        (Some(_), Some("unreachable")) => Err(snowbridge::Error::new(
-            ErrorKind::Unreachable,
-            rows[0].detail.clone().unwrap_or_default(),
-        )),
+    // One instance asked for by name: the exit code tells a script what it needs to know (0
+    // valid, 4 a login is needed, 1 unreachable). Without a name the table is the answer: 0.
+    match (&args.instance, rows.first()) {
+        (Some(name), Some(row)) => match row.state.as_str() {
+            "missing" => Err(snowbridge::Error::no_session(name)),
+            // The vault's own error: a session file that cannot be decrypted is a login away
+            // (4), a damaged key is not (1).
+            "unreadable" if let Err(e) = ctx.vault().load(name) => Err(e),
+            "expired" | "unreadable" | "unusable" => Err(snowbridge::Error::login_required(
+                name,
+                format!(
+                    "{name}: the session is {}{}",
+                    row.state,
+                    row.detail
+                        .as_deref()
+                        .map(|d| format!(": {d}"))
+                        .unwrap_or_default()
+                ),
+            )),
+            "unreachable" => Err(snowbridge::Error::new(
+                ErrorKind::Unreachable,
+                format!(
+                    "{name} is unreachable: {}",
+                    row.detail.as_deref().unwrap_or("no detail")
+                ),
+            )),
+            _ => Ok(()),
+        },
         _ => Ok(()),
     }
 }
@@ -187,8 +231,16 @@ fn print_row(row: &Row) -> Result<()> {
     if let Some(at) = age(&row.last_validated) {
         text.push_str(&format!(", last validated {at}"));
     }
-    if let Some(at) = age(&row.remember_me_until) {
-        text.push_str(&format!(", remember-me until {at}"));
+    if let Some(until) = row.remember_me_until.as_deref().and_then(|t| {
+        time::OffsetDateTime::parse(t, &time::format_description::well_known::Rfc3339).ok()
+    }) {
+        let left = until - time::OffsetDateTime::now_utc();
+        let (amount, unit) = output::span(left);
+        text.push_str(&if left.is_positive() {
+            format!(", remember-me cookies valid for {amount} more {unit}")
+        } else {
+            format!(", remember-me cookies expired {amount} {unit} ago")
+        });
     }
     if let Some(at) = age(&row.token_expires) {
         let grant = row.token_grant.as_deref().unwrap_or("token");

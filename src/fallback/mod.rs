@@ -298,17 +298,18 @@ pub async fn attach(
     let session = logged_in.as_ref().map_or(session, |(s, _)| s);
     let mut absolute = Vec::with_capacity(files.len());
     for file in files {
-        let path = std::path::absolute(&file.path)
-            .map_err(|e| Error::usage(format!("cannot resolve {}: {e}", file.path.display())))?;
+        let path = std::path::absolute(&file.path).map_err(|e| {
+            Error::bad_input(format!("cannot resolve {}: {e}", file.path.display()))
+        })?;
         let text = path.to_str().ok_or_else(|| {
-            Error::usage(format!(
+            Error::bad_input(format!(
                 "{} is not a UTF-8 path, which chromedriver cannot pass to the browser",
                 path.display()
             ))
         })?;
         // chromedriver reads a newline in the keys sent to a file input as a second file.
         if text.contains(['\n', '\r']) {
-            return Err(Error::usage(format!(
+            return Err(Error::bad_input(format!(
                 "{:?} has a line break in its path, which chromedriver cannot pass to the browser: rename it",
                 file.path.display()
             )));

@@ -58,17 +58,43 @@ pub struct VaultKey {
     pub origin: KeyOrigin,
 }
 
-fn decode(text: &str, from: &str) -> Result<SecretBytes> {
-    let bytes = B64.decode(text.trim()).map_err(|_| {
-        Error::bad_input(format!("the session key in {from} is not valid base64"))
-            .with_hint("remove it; stored sessions will need a new login")
-    })?;
+/// Where a key was read from, for saying what is damaged and how to set it aside.
+enum KeyPlace<'a> {
+    Keyring,
+    File(&'a Path),
+}
+
+/// A key that is there but damaged: what to do, and what it costs. It is never replaced
+/// silently, since the sessions sealed with it would be lost without a word.
+fn damaged(place: &KeyPlace<'_>, what: &str) -> Error {
+    let (message, set_aside) = match place {
+        KeyPlace::File(path) => (
+            format!("the session key file {} is damaged: {what}", path.display()),
+            format!("move it aside (mv {0} {0}.damaged)", path.display()),
+        ),
+        KeyPlace::Keyring => (
+            format!("the session key in the OS keyring is damaged: {what}"),
+            format!(
+                "delete the OS keyring's entry `{ACCOUNT}` of service `snowbridge` (on Linux: secret-tool clear service snowbridge username {ACCOUNT})"
+            ),
+        ),
+    };
+    Error::bad_input(message).with_hint(format!(
+        "{set_aside}; snowbridge then makes a new key, and every stored session, sealed with the \
+         old one, must be logged in again (`snowbridge connect NAME --login`). snowbridge never \
+         replaces a damaged key by itself"
+    ))
+}
+
+fn decode(text: &str, place: &KeyPlace<'_>) -> Result<SecretBytes> {
+    let bytes = B64
+        .decode(text.trim())
+        .map_err(|_| damaged(place, "it is not the base64 text snowbridge writes"))?;
     if bytes.len() != 32 {
-        return Err(Error::bad_input(format!(
-            "the session key in {from} is {} bytes, not 32",
-            bytes.len()
-        ))
-        .with_hint("remove it; stored sessions will need a new login"));
+        return Err(damaged(
+            place,
+            &format!("it holds {} bytes where a key has 32", bytes.len()),
+        ));
     }
     Ok(SecretBytes::new(bytes))
 }
@@ -93,7 +119,7 @@ pub fn load_or_create(policy: &KeyPolicy, notice: &mut dyn FnMut(&str)) -> Resul
         match keyring::get(ACCOUNT, policy.keyring_timeout) {
             Lookup::Found(text) => {
                 return Ok(VaultKey {
-                    key: decode(text.expose(), "the OS keyring")?,
+                    key: decode(text.expose(), &KeyPlace::Keyring)?,
                     origin: KeyOrigin::Keyring,
                 });
             }
@@ -103,7 +129,9 @@ pub fn load_or_create(policy: &KeyPolicy, notice: &mut dyn FnMut(&str)) -> Resul
                 match keyring::set(ACCOUNT, &encoded, policy.keyring_timeout) {
                     // Read it back: some keyrings accept a write they do not keep.
                     Ok(()) => match keyring::get(ACCOUNT, policy.keyring_timeout) {
-                        Lookup::Found(text) if decode(text.expose(), "the OS keyring")? == key => {
+                        Lookup::Found(text)
+                            if decode(text.expose(), &KeyPlace::Keyring)? == key =>
+                        {
                             return Ok(VaultKey {
                                 key,
                                 origin: KeyOrigin::Keyring,
@@ -133,13 +161,19 @@ pub fn load_or_create(policy: &KeyPolicy, notice: &mut dyn FnMut(&str)) -> Resul
 
 fn read_key_file(path: &Path) -> Result<Option<SecretBytes>> {
     match std::fs::read_to_string(path) {
-        Ok(text) => decode(&text, &path.display().to_string()).map(Some),
+        Ok(text) => decode(&text, &KeyPlace::File(path)).map(Some),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-        Err(e) => Err(Error::new(
+        // Bytes that are not text: damaged, not a question of permissions.
+        Err(e) if e.kind() == std::io::ErrorKind::InvalidData => Err(damaged(
+            &KeyPlace::File(path),
+            "it is not the base64 text snowbridge writes",
+        )),
+        Err(e) if e.kind() == std::io::ErrorKind::PermissionDenied => Err(Error::new(
             ErrorKind::BadInput,
             format!("cannot read the session key file {}: {e}", path.display()),
         )
         .with_hint("check its owner and permissions (it should be yours, mode 0600)")),
+        Err(e) => Err(Error::io("cannot read the session key file", path, e)),
     }
 }
 
@@ -219,5 +253,30 @@ mod tests {
             std::fs::read_to_string(&policy.file).unwrap(),
             "not base64!"
         );
+    }
+
+    #[test]
+    fn a_damaged_key_file_is_called_damaged_with_what_to_do_and_kept() {
+        let dir = tempfile::tempdir().unwrap();
+        let policy = file_policy(dir.path());
+        let cases: [&[u8]; 3] = [
+            b"\xff\xfe\x00garbage that is not text",
+            b"not base64!",
+            b"c2hvcnQ=\n",
+        ];
+        for bytes in cases {
+            std::fs::write(&policy.file, bytes).unwrap();
+            let err = load_or_create(&policy, &mut |_| {}).unwrap_err();
+            assert!(err.message().contains("vault.key is damaged"), "{err}");
+            let hint = err.hint().unwrap();
+            assert!(hint.contains("move it aside"), "{hint}");
+            assert!(hint.contains("logged in again"), "{hint}");
+            assert!(!hint.contains("permissions"), "{hint}");
+            assert_eq!(
+                std::fs::read(&policy.file).unwrap(),
+                bytes,
+                "kept as it was"
+            );
+        }
     }
 }

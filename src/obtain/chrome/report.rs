@@ -66,44 +66,74 @@ impl Report {
             .iter()
             .any(|s| matches!(s.reason, Reason::WrongKey { .. }))
     }
+
+    /// The report of a dry run, where nothing was stored: "Would import 2 of 6 cookies ...".
+    pub fn as_dry_run(&self) -> impl fmt::Display + '_ {
+        Paragraph {
+            report: self,
+            dry_run: true,
+        }
+    }
 }
 
 impl fmt::Display for Report {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let host = self.url.host_str().unwrap_or("");
-        if self.found == 0 {
+        Paragraph {
+            report: self,
+            dry_run: false,
+        }
+        .fmt(f)
+    }
+}
+
+/// The report as one paragraph, in the past tense or, for a dry run, the conditional.
+struct Paragraph<'a> {
+    report: &'a Report,
+    dry_run: bool,
+}
+
+impl fmt::Display for Paragraph<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let this = self.report;
+        let host = this.url.host_str().unwrap_or("");
+        if this.found == 0 {
             write!(
                 f,
                 "No cookies for {host} in {} ({} stored for the host and its parent domains, none \
                  sent to {}). Chrome writes cookies to disk at most every 30 seconds: if you just \
                  logged in, wait half a minute or close the browser, then try again.",
-                self.database.display(),
-                self.candidates,
-                self.url
+                this.database.display(),
+                this.candidates,
+                this.url
             )?;
         } else {
             write!(
                 f,
-                "Imported {} of {} cookies for {host} from {}.",
-                self.imported,
-                self.found,
-                self.database.display()
+                "{} {} of {} cookies for {host} from {}.",
+                if self.dry_run {
+                    "Would import"
+                } else {
+                    "Imported"
+                },
+                this.imported,
+                this.found,
+                this.database.display()
             )?;
         }
-        if !self.expired.is_empty() {
-            write!(f, " Expired: {}.", self.expired.join(", "))?;
+        if !this.expired.is_empty() {
+            write!(f, " Expired: {}.", this.expired.join(", "))?;
         }
-        if !self.partitioned.is_empty() {
+        if !this.partitioned.is_empty() {
             write!(
                 f,
                 " Left out as partitioned (set in a third-party frame): {}.",
-                self.partitioned.join(", ")
+                this.partitioned.join(", ")
             )?;
         }
-        for skipped in &self.undecryptable {
+        for skipped in &this.undecryptable {
             write!(f, " {} not decrypted: {}.", skipped.name, skipped.reason)?;
         }
-        for note in &self.notes {
+        for note in &this.notes {
             write!(f, " {note}.")?;
         }
         Ok(())
@@ -142,6 +172,8 @@ mod tests {
         });
         let text = r.to_string();
         assert!(text.starts_with("Imported 1 of 2 cookies"), "{text}");
+        let dry = r.as_dry_run().to_string();
+        assert!(dry.starts_with("Would import 1 of 2 cookies"), "{dry}");
         assert!(
             text.contains("glide_session_store not decrypted: app-bound"),
             "{text}"

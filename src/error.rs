@@ -69,6 +69,7 @@ impl ErrorKind {
             ErrorKind::Instance => "instance",
             ErrorKind::Browser => "browser",
             ErrorKind::Cancelled => "cancelled",
+            ErrorKind::Credentials => "credentials",
             ErrorKind::Internal => "internal",
         }
     }

@@ -30,3 +30,9 @@ pub mod session;
 pub mod vault;
 
 pub use error::{Error, ErrorKind, Refusal, Result};
+
+/// The `tracing` target of notices meant for the person using snowbridge (a private key others
+/// can read, cookies that could not be removed from a browser profile): the library reports them
+/// as `WARN` events under this target and prints nothing; a caller shows them as it sees fit (the
+/// CLI prints them whatever `-v` says).
+pub const NOTICE_TARGET: &str = "snowbridge::notice";

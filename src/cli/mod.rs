@@ -180,8 +180,14 @@ fn init_logging(verbose: u8) {
     use tracing_subscriber::{EnvFilter, Layer};
 
     let asked = std::env::var("SNOWBRIDGE_LOG").ok();
+    let is_notice = |m: &tracing::Metadata<'_>| m.target() == snowbridge::NOTICE_TARGET;
+    // The library's notices are for the person, not logs: shown whatever -v says.
+    let notices = NoticeLayer.with_filter(tracing_subscriber::filter::filter_fn(is_notice));
     let level = match verbose {
-        0 if asked.is_none() => return,
+        0 if asked.is_none() => {
+            let _ = tracing_subscriber::registry().with(notices).try_init();
+            return;
+        }
         0 | 1 => "info",
         2 => "debug",
         _ => "trace",
@@ -201,12 +207,46 @@ fn init_logging(verbose: u8) {
         .with_writer(std::io::stderr)
         .with_ansi(colour)
         .with_target(false)
-        .with_filter(wanted.and(library_caps()));
-    let _ = tracing_subscriber::registry().with(layer).try_init();
+        .with_filter(
+            wanted
+                .and(library_caps())
+                .and(tracing_subscriber::filter::filter_fn(move |m| {
+                    !is_notice(m)
+                })),
+        );
+    let _ = tracing_subscriber::registry()
+        .with(notices)
+        .with(layer)
+        .try_init();
     if let Some(refused) = refused {
         output::notice(&format!(
             "SNOWBRIDGE_LOG={refused} is not a log filter (e.g. `debug` or `snowbridge=trace`); logging at {level}"
         ));
+    }
+}
+
+/// Prints the library's notices (events under [`snowbridge::NOTICE_TARGET`]) through
+/// [`output::notice`].
+struct NoticeLayer;
+
+impl<S: tracing::Subscriber> tracing_subscriber::Layer<S> for NoticeLayer {
+    fn on_event(&self, event: &tracing::Event<'_>, _: tracing_subscriber::layer::Context<'_, S>) {
+        struct Message(String);
+        impl tracing::field::Visit for Message {
+            fn record_str(&mut self, field: &tracing::field::Field, value: &str) {
+                if field.name() == "message" {
+                    self.0 = value.to_owned();
+                }
+            }
+            fn record_debug(&mut self, field: &tracing::field::Field, value: &dyn std::fmt::Debug) {
+                if field.name() == "message" {
+                    self.0 = format!("{value:?}");
+                }
+            }
+        }
+        let mut message = Message(String::new());
+        event.record(&mut message);
+        output::notice(&message.0);
     }
 }
 

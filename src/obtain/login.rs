@@ -144,7 +144,7 @@ pub async fn login(
     let browser = Browser::launch(&browser_options(instance, &options.browser).await?).await?;
     // A login that was interrupted (killed before it could clean up) may have left some behind.
     if let Err(e) = forget_instance_cookies(instance, &browser).await {
-        tracing::warn!("{}", e.message());
+        tracing::warn!(target: crate::NOTICE_TARGET, "{}", e.message());
     }
     let outcome = drive(instance, &browser, &options).await;
     let captured = match outcome {
@@ -166,7 +166,7 @@ pub async fn login(
     // Captured: from here the vault holds them. A failure to delete them is reported, not
     // allowed to throw the login away; the next login tries again.
     if let Err(e) = forget_instance_cookies(instance, &browser).await {
-        tracing::warn!("{}", e.message());
+        tracing::warn!(target: crate::NOTICE_TARGET, "{}", e.message());
     }
     // Closing the session lets Chrome write its profile (the identity provider's "remember this
     // device" lives there).

@@ -124,6 +124,7 @@ pub fn warn_if_others_can_read(path: &Path) {
             let mode = meta.permissions().mode();
             if mode & 0o077 != 0 {
                 tracing::warn!(
+                    target: crate::NOTICE_TARGET,
                     "the private key {} can be read by others (mode {:o}): `chmod 600 {}`",
                     path.display(),
                     mode & 0o777,

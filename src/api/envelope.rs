@@ -131,7 +131,8 @@ pub fn refusal(complaint: &Complaint) -> Refusal {
     } else if all.contains("Missing required api access scope") || all.contains("scope") {
         Refusal::Scope
     } else if all.contains("ACL")
-        || all.contains("security constraints")
+        // "Security constraints prevent ..." opens the form's messages.
+        || all.to_ascii_lowercase().contains("security constraints")
         || all.contains("Operation Failed")
     {
         Refusal::Acl
@@ -274,6 +275,11 @@ mod tests {
             detail: Some("ACL Exception Update Failed due to security constraints".into()),
         };
         assert_eq!(refusal(&acl), Refusal::Acl);
+        let form = Complaint {
+            message: "Security constraints prevent closing this incident".into(),
+            detail: None,
+        };
+        assert_eq!(refusal(&form), Refusal::Acl);
         let scope = Complaint {
             message: "Missing required api access scope".into(),
             detail: None,

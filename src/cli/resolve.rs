@@ -1,7 +1,9 @@
-//! `snowbridge resolve INSTANCE RECORD --code CODE --notes TEXT [--close]`: the Table API first;
-//! where the state change is refused by an ACL and the instance allows it, the form's
-//! "Resolve Incident" (and "Close Incident") UI actions in the browser. A data-policy refusal is
-//! missing input: it is reported, never worked around.
+//! `snowbridge resolve INSTANCE RECORD --code CODE --notes TEXT [--close]`: reads the incident,
+//! checks the code against the instance's own choices, decides from where the incident stands
+//! what may change (never backwards, never a resolution rewritten: `incident::plan`), then the
+//! Table API first; where the state change is refused by an ACL and the instance allows it, the
+//! form's "Resolve Incident" (and "Close Incident") UI actions in the browser. A data-policy
+//! refusal is missing input: it is reported, never worked around.
 
 use std::time::Duration;
 
@@ -22,19 +24,24 @@ use super::{Context, output};
 Examples:
   snowbridge resolve dev INC0010001 --code 'Solution provided' --notes 'Replaced the toner'
   # resolve, then close (closing needs itil_admin or admin)
-  snowbridge resolve dev INC0010001 --code 'Solution provided' --notes 'Replaced the toner' --close")]
+  snowbridge resolve dev INC0010001 --code 'Solution provided' --notes 'Replaced the toner' --close
+
+Rerunning is safe: an incident already resolved (or closed) with the code given is left as it
+is (exit 0). One resolved, closed or canceled otherwise is reported and left alone (exit 1).")]
 pub struct Args {
     /// The instance's name.
     instance: String,
     /// The incident: a sys_id, or a number such as INC0010001.
     record: String,
-    /// The resolution code (close_code), e.g. "Solution provided".
+    /// The resolution code (close_code), e.g. "Solution provided": one of the instance's own
+    /// codes, case-sensitive (a wrong one is refused, listing them).
     #[arg(long)]
     code: String,
     /// The resolution notes (close_notes).
     #[arg(long)]
     notes: String,
-    /// Close the incident after resolving it (needs itil_admin or admin).
+    /// Close the incident: resolve it first where it is open; a Resolved one is only closed,
+    /// keeping its code and notes (closing needs itil_admin or admin).
     #[arg(long)]
     close: bool,
     #[command(flatten)]

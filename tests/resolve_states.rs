@@ -412,3 +412,35 @@ async fn a_close_refused_after_the_resolve_says_the_incident_was_resolved() {
     assert_eq!(field(&after, "close_code"), "Solution provided");
     assert_eq!(field(&after, "closed_at"), "");
 }
+
+/// Where sys_choice is closed to the user, the codes come from the incident form the user can
+/// open (read over HTTP, no browser): a bad code is still refused before anything is sent.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn where_sys_choice_is_closed_the_forms_codes_are_the_list() {
+    let w = world(|c| c.sys_choice_admin_only = true).await;
+    let (sys_id, before) = w.arrange("INC0010003", "2", "");
+    let from = w.log_len();
+    let (code, out, err) = w.resolve(
+        "itil.user",
+        &["INC0010003", "--code", "Workaround", "--notes", "Fixed."],
+    );
+    assert_eq!(code, Some(2), "{out}\n{err}");
+    assert!(
+        err.contains("(close_code, case-sensitive; from the incident form): \"Solution provided\""),
+        "{err}"
+    );
+    assert!(
+        err.contains("did you mean --code \"Workaround provided\"?"),
+        "{err}"
+    );
+    let log = w.emu.control().request_log();
+    assert!(
+        log[from..]
+            .iter()
+            .any(|r| r.path_and_query.starts_with("/api/now/table/sys_choice") && r.status == 403),
+        "sys_choice was tried first and refused: {log:?}"
+    );
+    assert_eq!(w.record(&sys_id), before, "untouched");
+    assert_eq!(w.writes_since(from), Vec::<String>::new());
+    assert_eq!(w.spy.starts(), 0, "read over HTTP, no browser");
+}

@@ -159,6 +159,27 @@ async fn an_incident_resolved_with_the_code_given_is_a_no_op_that_exits_0() {
         assert_eq!(w.record(&sys_id), before, "{user}: the record is untouched");
         assert_eq!(w.writes_since(from), Vec::<String>::new(), "{user}");
     }
+    let (code, out, err) = w.resolve(
+        "admin",
+        &[
+            "INC0010001",
+            "--code",
+            "Solution provided",
+            "--notes",
+            "Stored notes.",
+            "--json",
+        ],
+    );
+    assert_eq!(code, Some(0), "{out}\n{err}");
+    let done: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(done["changed"], false, "{done}");
+    assert_eq!(done["path"], Value::Null, "{done}");
+    assert_eq!(done["state"], "6", "{done}");
+    assert_eq!(
+        done["remarks"],
+        serde_json::json!([]),
+        "same notes: nothing to remark"
+    );
     assert_eq!(w.spy.starts(), 0, "no browser for a no-op");
 }
 

@@ -61,8 +61,8 @@ struct Done {
     path: Option<&'static str>,
     /// Why the browser was used: the REST API's refusal.
     reason: Option<String>,
-    /// What was left as it stood, or not checked ("the stored notes were kept ...").
-    notes: Vec<String>,
+    /// What was left as it stood, or not checked ("... keeps the resolution notes it has").
+    remarks: Vec<String>,
 }
 
 pub async fn run(ctx: &Context, args: Args) -> Result<()> {
@@ -97,7 +97,7 @@ pub async fn run(ctx: &Context, args: Args) -> Result<()> {
         )
     };
     output::line(&text)?;
-    for note in &done.notes {
+    for note in &done.remarks {
         eprintln!("note: {note}");
     }
     Ok(())
@@ -107,7 +107,7 @@ async fn resolve(ctx: &Context, session: &Session, args: &Args) -> Result<Done> 
     let instance = session.instance();
     let record = incident::find(session, "incident", &args.record).await?;
     let found = Incident::from_record(&record)?;
-    let mut notes = Vec::new();
+    let mut remarks = Vec::new();
     // The code is checked against the instance's own choices before anything is sent; the
     // one the incident already holds needs no check.
     let mut code = args.code.clone();
@@ -118,7 +118,7 @@ async fn resolve(ctx: &Context, session: &Session, args: &Args) -> Result<Done> 
                     .value
                     .clone();
             }
-            CloseCodes::Unknown(why) => notes.push(format!(
+            CloseCodes::Unknown(why) => remarks.push(format!(
                 "the resolution code was not checked before sending: {why}; the instance judges it"
             )),
         }
@@ -131,7 +131,7 @@ async fn resolve(ctx: &Context, session: &Session, args: &Args) -> Result<Done> 
     let plan = incident::plan(&found, &wanted)?;
     let writes = matches!(plan, Plan::Change(change) if change.writes_resolution());
     if !writes && args.notes != found.close_notes {
-        notes.push(format!(
+        remarks.push(format!(
             "{} keeps the resolution notes it has; the notes given differ and were not written",
             found.name()
         ));
@@ -144,7 +144,7 @@ async fn resolve(ctx: &Context, session: &Session, args: &Args) -> Result<Done> 
         changed: path.is_some(),
         path,
         reason,
-        notes: notes.clone(),
+        remarks: remarks.clone(),
     };
     let change = match plan {
         Plan::Unchanged => return Ok(done(Some(&found.state), None, None)),

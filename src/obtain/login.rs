@@ -140,7 +140,9 @@ fn is_login_path(path: &str) -> bool {
 }
 
 /// Logs in to `instance` through the browser, stores the session in `vault`, proves it with a
-/// REST call and returns it.
+/// REST call and returns it. Before the browser starts, [`check_login_page`] makes sure the
+/// instance's `login.do` is a way to log in (a wrong `url` fails in seconds, not at the timeout);
+/// a one-time code the instance refuses is asked of the [`Person`] again, three codes in all.
 pub async fn login(
     instance: &Instance,
     vault: Arc<Vault>,

@@ -33,6 +33,9 @@ pub enum ErrorKind {
     Unreachable,
     /// The instance answered with an error that is none of the above (exit 1).
     Instance,
+    /// The record is not where the command could take it without undoing or rewriting what
+    /// is already there (an incident resolved with another code, closed, canceled) (exit 1).
+    Conflict,
     /// The browser or its driver failed (exit 1).
     Browser,
     /// A person cancelled (closed the login window, answered no) (exit 1).
@@ -70,6 +73,7 @@ impl ErrorKind {
             ErrorKind::Browser => "browser",
             ErrorKind::Cancelled => "cancelled",
             ErrorKind::Credentials => "credentials",
+            ErrorKind::Conflict => "conflict",
             ErrorKind::Internal => "internal",
         }
     }

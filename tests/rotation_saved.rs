@@ -75,7 +75,7 @@ struct Nobody;
 
 impl Person for Nobody {
     fn tell(&self, _: &str) {}
-    fn one_time_code(&self) -> Option<Secret> {
+    fn one_time_code(&self, _: &str, _: &str) -> Option<Secret> {
         None
     }
 }

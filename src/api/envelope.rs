@@ -122,12 +122,17 @@ pub fn refusal(complaint: &Complaint) -> Refusal {
         complaint.message,
         complaint.detail.as_deref().unwrap_or("")
     );
-    if let Some(fields) = mandatory_fields(&all) {
+    // Message and detail are read apart: instances repeat the data-policy text in both, and
+    // read together the second copy would be taken for one more field.
+    let fields = mandatory_fields(&complaint.message)
+        .or_else(|| complaint.detail.as_deref().and_then(mandatory_fields));
+    if let Some(fields) = fields {
         Refusal::DataPolicy(fields)
     } else if all.contains("Missing required api access scope") || all.contains("scope") {
         Refusal::Scope
     } else if all.contains("ACL")
-        || all.contains("security constraints")
+        // "Security constraints prevent ..." opens the form's messages.
+        || all.to_ascii_lowercase().contains("security constraints")
         || all.contains("Operation Failed")
     {
         Refusal::Acl
@@ -270,10 +275,48 @@ mod tests {
             detail: Some("ACL Exception Update Failed due to security constraints".into()),
         };
         assert_eq!(refusal(&acl), Refusal::Acl);
+        let form = Complaint {
+            message: "Security constraints prevent closing this incident".into(),
+            detail: None,
+        };
+        assert_eq!(refusal(&form), Refusal::Acl);
         let scope = Complaint {
             message: "Missing required api access scope".into(),
             detail: None,
         };
         assert_eq!(refusal(&scope), Refusal::Scope);
+    }
+
+    /// Instances (and the emulator) put the data-policy text in both message and detail.
+    #[test]
+    fn a_data_policy_repeated_in_the_detail_names_each_field_once() {
+        let text = "Data Policy Exception: The following fields are mandatory: Resolution code";
+        let body =
+            serde_json::json!({"error": {"message": text, "detail": text}, "status": "failure"});
+        let instance = Instance::parse(
+            "dev",
+            std::path::Path::new("/cfg/instances/dev.toml"),
+            "url = \"https://acme.service-now.com\"",
+        )
+        .unwrap();
+        let e = error_for(
+            &instance,
+            StatusCode::FORBIDDEN,
+            &HeaderMap::new(),
+            body.to_string().as_bytes(),
+        );
+        assert_eq!(
+            e.refusal(),
+            Some(&Refusal::DataPolicy(vec!["Resolution code".into()]))
+        );
+        assert_eq!(
+            e.hint(),
+            Some("give the mandatory fields (Resolution code) and try again")
+        );
+        assert_eq!(
+            e.message().matches("Data Policy Exception").count(),
+            1,
+            "{e}"
+        );
     }
 }

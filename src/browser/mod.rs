@@ -106,6 +106,14 @@ pub struct Browser {
     open: bool,
 }
 
+impl Options {
+    /// True when Chrome will run without a window: asked for, or (Linux) no display found
+    /// (`DISPLAY` and `WAYLAND_DISPLAY` unset), as [`Browser::launch`] decides it.
+    pub fn runs_headless(&self) -> bool {
+        chrome::decide_headless(self.headless, &|name| std::env::var_os(name))
+    }
+}
+
 impl Browser {
     /// Starts chromedriver and Chrome (or reaches `options.webdriver_url`) and opens a session.
     pub async fn launch(options: &Options) -> Result<Browser> {

@@ -8,7 +8,7 @@ use snowbridge::obtain::login::{self, LoginOptions, Person};
 use snowbridge::obtain::secrets::{self, Given, Kind};
 use snowbridge::obtain::{self, Connected, password};
 use snowbridge::secret::Secret;
-use snowbridge::{Error, Result};
+use snowbridge::{Error, ErrorKind, Result};
 
 use super::browser_args::BrowserArgs;
 use super::{Context, output, status};
@@ -55,13 +55,16 @@ impl Person for Terminal {
         eprintln!("{line}");
     }
 
-    fn one_time_code(&self) -> Option<Secret> {
+    fn one_time_code(&self, user: &str, instance: &str) -> Option<Secret> {
         if !password::can_prompt() {
             return None;
         }
-        password::prompt("One-time code: ", &self.instance)
-            .ok()
-            .filter(|c| !c.is_empty())
+        password::prompt(
+            &format!("One-time code for {user} on {instance}: "),
+            &self.instance,
+        )
+        .ok()
+        .filter(|c| !c.is_empty())
     }
 }
 
@@ -108,13 +111,14 @@ async fn log_in(
         .browser
         .options(ctx.dirs.login_profile(&instance.name))?;
     let user = args.user.clone().or(instance.username.clone());
-    let headless_asked = browser.headless == Some(true);
-    // Credentials are used when at hand; a headless run may also ask for the password.
+    // Without a window (asked for, or no display) snowbridge must fill the form itself: what it
+    // lacks for that is said now, before a browser starts, not after it waited.
+    let headless = browser.runs_headless();
     let mut prompted = None;
     let credentials = match &user {
-        Some(user) => match password::stored(&instance.name, user) {
-            Some((secret, _)) => Some((user.clone(), secret)),
-            None if headless_asked => {
+        Some(user) => match password::find(&instance.name, user) {
+            Ok((secret, _)) => Some((user.clone(), secret)),
+            Err(_) if headless && password::can_prompt() => {
                 let secret = password::prompt(
                     &format!("Password for {user} on {}: ", instance.name),
                     &instance.name,
@@ -122,15 +126,26 @@ async fn log_in(
                 prompted = Some(secret.clone());
                 Some((user.clone(), secret))
             }
-            None => None,
+            Err(missing) if headless => {
+                return Err(no_password(instance, user, &missing, args));
+            }
+            // A window: the person types it there.
+            Err(_) => None,
         },
-        None if headless_asked => {
-            return Err(
-                Error::usage("a headless login needs a user name").with_hint(format!(
-                    "pass --user NAME, or add username = \"...\" to {}",
-                    instance.source.display()
-                )),
-            );
+        None if headless => {
+            return Err(Error::new(
+                ErrorKind::LoginRequired,
+                format!(
+                    "{} without a window needs a user name and its password to fill in the login form, and no user name is given",
+                    why_headless(args)
+                ),
+            )
+            .with_hint(format!(
+                "pass --user NAME, or add username = \"...\" to {}; then store the password with `snowbridge password {}`, or set {}",
+                instance.source.display(),
+                instance.name,
+                password::ENV
+            )));
         }
         None => None,
     };
@@ -163,8 +178,40 @@ async fn log_in(
     ))
 }
 
+/// Why the login runs without a window, in words.
+fn why_headless(args: &Args) -> &'static str {
+    if args.browser.headless {
+        "a login with --headless"
+    } else {
+        "a login with no display (DISPLAY and WAYLAND_DISPLAY are unset)"
+    }
+}
+
+/// The error for a headless login with no password at hand: what is missing and each way to
+/// give it.
+fn no_password(
+    instance: &snowbridge::instance::Instance,
+    user: &str,
+    missing: &password::Missing,
+    args: &Args,
+) -> Error {
+    let name = &instance.name;
+    Error::new(
+        ErrorKind::LoginRequired,
+        format!(
+            "{} fills in the login form itself and needs the password of {user} on {name}, which is not at hand: {missing}; no browser was started",
+            why_headless(args)
+        ),
+    )
+    .with_hint(format!(
+        "give it for this run with {env}=..., store it with `snowbridge password {name}`, or run `snowbridge connect {name} --login --headless` at a terminal to type it",
+        env = password::ENV
+    ))
+}
+
 fn offer_to_keep(instance: &str, user: &str, secret: &Secret) {
-    if !password::can_prompt() {
+    // SNOWBRIDGE_KEYRING=off: nothing goes to the keyring, so nothing is offered.
+    if !password::can_prompt() || !password::can_keep() {
         return;
     }
     eprint!("Keep this password in the OS keyring for the next login? [y/N] ");

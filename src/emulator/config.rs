@@ -44,6 +44,13 @@ pub struct EmulatorConfig {
     pub attachment_max_size_mb: u64,
     /// Users without itil_admin/admin may not move an incident to Resolved/Closed through web services.
     pub itil_web_service_state_acl: bool,
+    /// The form offers "Close Incident" to every itil user, while closing still needs
+    /// itil_admin: a UI action whose condition does not match the rule behind it, as customised
+    /// instances have. Off by default (the button shows only to those who may close).
+    pub close_action_shown_to_itil: bool,
+    /// Only admins may read `sys_choice` through the Table API (others get the ACL `403`), as on
+    /// an instance whose read ACL on choices was tightened; off by default (itil users read it).
+    pub sys_choice_admin_only: bool,
     /// Every reply sets a new `glide_session_store` value.
     pub rotate_session_store: bool,
     /// The login form sits inside an iframe of the page first loaded (some releases).
@@ -92,6 +99,8 @@ impl Default for EmulatorConfig {
             itil_rest_attachment_reads_refused: false,
             attachment_max_size_mb: 1024,
             itil_web_service_state_acl: true,
+            close_action_shown_to_itil: false,
+            sys_choice_admin_only: false,
             rotate_session_store: false,
             login_in_iframe: false,
             rate_limit: None,

@@ -34,8 +34,8 @@
 //! `authorize` (authorize call, consent page), `jwt` (assertions, verifier keys), `sessions`,
 //! `ui` (pages, login, form), `sso`, `table_api`, `jsonv2`, `attachments`, `query` (encoded
 //! queries), `rules` (ACLs, data policy, business rules), `render`, `store`/`seed`/`schema`
-//! (SQLite), `control` and `control_auth` (the test handle), `config` and `auth_config`,
-//! `state`, `clock`, `reply`.
+//! (SQLite), `choices` (`sys_choice`, generated from the schema's choice lists), `control` and
+//! `control_auth` (the test handle), `config` and `auth_config`, `state`, `clock`, `reply`.
 //!
 //! Deviations and choices where the wire facts leave room (all documented here once):
 //! - Over plain HTTP cookies carry neither `Secure` nor `SameSite=None` (browsers drop
@@ -78,6 +78,7 @@ mod attachments;
 mod auth;
 mod auth_config;
 mod authorize;
+mod choices;
 mod clock;
 mod config;
 mod control;
@@ -176,6 +177,9 @@ impl Emulator {
                     std::io::Error::other(format!("seeding the emulator database: {e}"))
                 })?;
         }
+        store.with(choices::install).map_err(|e| {
+            std::io::Error::other(format!("writing the emulator's sys_choice table: {e}"))
+        })?;
 
         let listener = StdListener::bind(SocketAddr::from(([127, 0, 0, 1], config.port)))?;
         let port = listener.local_addr()?.port();

@@ -1,5 +1,5 @@
 //! The emulated tables: their columns, labels, kinds and choice lists (`incident`, `sys_user`,
-//! `sys_attachment`).
+//! `sys_attachment`; `sys_choice`, generated from these lists, lives in `choices`).
 //!
 //! Pure data: the store builds SQLite tables from it, the query layer checks field names against
 //! it, the renderers take labels and display values from it. No I/O here.
@@ -219,7 +219,12 @@ pub static SYS_ATTACHMENT: Table = Table {
     indexes: &["table_sys_id"],
 };
 
-pub static TABLES: [&Table; 3] = [&INCIDENT, &SYS_USER, &SYS_ATTACHMENT];
+pub static TABLES: [&Table; 4] = [
+    &INCIDENT,
+    &SYS_USER,
+    &SYS_ATTACHMENT,
+    &super::choices::SYS_CHOICE,
+];
 
 /// The table called `name`, if the emulator has it.
 pub fn table(name: &str) -> Option<&'static Table> {

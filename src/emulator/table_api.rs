@@ -144,6 +144,9 @@ pub async fn list(
 ) -> Reply {
     let principal = principal(&state, &ctx, &headers, &name).await?;
     let table = lookup(&name)?;
+    if table.name == "sys_choice" && state.config().sys_choice_admin_only && !principal.is_admin() {
+        return Err(denied(Denied::Acl("Read")));
+    }
     let params = Params::parse(query.as_deref());
     let limit = params
         .get("sysparm_limit")

@@ -16,7 +16,7 @@ use fantoccini::error::CmdError;
 
 use crate::api::attachment::{Attached, Attachment, Held, LocalFile};
 use crate::api::envelope::{Complaint, refusal};
-use crate::api::incident::state;
+use crate::api::incident::{Change, Incident, state};
 use crate::api::{Attachments, Record, Table};
 use crate::browser::{Browser, Options};
 use crate::error::{Error, ErrorKind, Refusal, Result};
@@ -57,6 +57,7 @@ const PROBE: &str = r#"
         error: error ? error.textContent.trim() : null,
         record: (document.getElementById('sys_uniqueValue') || {}).value || null,
         state: state ? state.value : null,
+        actions: Array.from(document.querySelectorAll('.form_action_button[id], button[id^="sysverb_"], button[id$="_incident"]')).map(b => b.id),
         attachments: attachments,
         neterror: location.protocol === 'chrome-error:'
             ? ((document.querySelector('.error-code') || {}).textContent || 'the page did not load').trim()
@@ -73,6 +74,9 @@ struct Page {
     error: Option<String>,
     record: Option<String>,
     state: Option<String>,
+    /// The ids of the UI action buttons the form offers (`resolve_incident`, `close_incident`).
+    #[serde(default)]
+    actions: Vec<String>,
     /// The attachments the form lists.
     attachments: Vec<Shown>,
     /// Chrome's own error page (certificate, DNS, connection) is showing, with this code.
@@ -530,32 +534,45 @@ impl OnForm<'_> {
     }
 }
 
-/// Resolves an incident through the form's "Resolve Incident" action with `code` and `notes`,
-/// and with `close` then "Close Incident"; returns the record as the API reads it afterwards.
+/// Makes `change` on `incident` through the form's UI actions: "Resolve Incident" with `code`
+/// and `notes`, then for a close "Close Incident" (for [`Change::Close`], that alone).
+///
+/// Nothing is pressed until the form shows that every step can be taken: the incident in the
+/// state it was read in (else a conflict: it changed meanwhile), and each UI action the change
+/// needs offered to this user (else a refusal naming it, exit 5). Where the close still fails
+/// after the resolve went through, the error begins "INC... was resolved (state 6, code ...)".
+/// Returns the record as the API reads it afterwards.
 pub async fn resolve(
     session: &Session,
-    sys_id: &str,
+    incident: &Incident,
+    change: Change,
     code: &str,
     notes: &str,
-    close: bool,
     options: &FallbackOptions,
 ) -> Result<Record> {
     let logged_in = browser_session(session, options).await?;
     let session = logged_in.as_ref().map_or(session, |(s, _)| s);
-    let form = OnForm::open(session, options, "incident", sys_id).await?;
+    let form = OnForm::open(session, options, "incident", &incident.sys_id).await?;
     let outcome = async {
-        fill(&form, "close_code", code).await?;
-        fill(&form, "close_notes", notes).await?;
-        form.press("resolve_incident", "Resolve Incident", &[state::RESOLVED, state::CLOSED])
+        form.check_can(incident, change).await?;
+        if change.writes_resolution() {
+            fill(&form, "close_code", code).await?;
+            fill(&form, "close_notes", notes).await?;
+            form.press(
+                "resolve_incident",
+                "Resolve Incident",
+                &[state::RESOLVED, state::CLOSED],
+            )
             .await?;
-        if close {
-            if form.browser.client().find(Locator::Id("close_incident")).await.is_err() {
-                return Err(Error::forbidden(
-                    Refusal::Acl,
-                    "the form does not offer Close Incident to this user (closing needs itil_admin or admin)",
-                ));
+        }
+        if change.closes() {
+            let closed = form
+                .press("close_incident", "Close Incident", &[state::CLOSED])
+                .await;
+            if let (Err(e), true) = (&closed, change.writes_resolution()) {
+                return Err(after_resolving(incident.name(), code, e));
             }
-            form.press("close_incident", "Close Incident", &[state::CLOSED]).await?;
+            closed?;
         }
         Ok(())
     }
@@ -564,12 +581,10 @@ pub async fn resolve(
         return Err(form.finish_with(e).await);
     }
     form.close().await?;
-    let record = Table::new(session, "incident").get(sys_id).await?;
-    let want = if close {
-        state::CLOSED
-    } else {
-        state::RESOLVED
-    };
+    let record = Table::new(session, "incident")
+        .get(&incident.sys_id)
+        .await?;
+    let want = change.target_state();
     if record.field("state") != Some(want) || record.field("close_code") != Some(code) {
         return Err(Error::new(
             ErrorKind::Instance,
@@ -581,6 +596,85 @@ pub async fn resolve(
         ));
     }
     Ok(record)
+}
+
+/// `e`, a failed close, told as the second step of two: the resolve stands.
+fn after_resolving(name: &str, code: &str, e: &Error) -> Error {
+    let message = format!(
+        "{name} was resolved (state {}, code {code:?}); closing was {}: {}",
+        state::RESOLVED,
+        if e.is_forbidden() {
+            "refused"
+        } else {
+            "not done"
+        },
+        e.message()
+    );
+    let told = match e.refusal() {
+        Some(why) => Error::forbidden(why.clone(), message),
+        None => Error::new(e.kind(), message),
+    };
+    match e.hint() {
+        Some(hint) => told.with_hint(hint),
+        None => told,
+    }
+}
+
+impl OnForm<'_> {
+    /// Checks, before anything is pressed, that the form shows `incident` as it was read and
+    /// offers this user every UI action `change` needs.
+    async fn check_can(&self, incident: &Incident, change: Change) -> Result<()> {
+        let page = self.wait_page(|p| p.record.is_some()).await?;
+        let name = incident.name();
+        if page.state.as_deref() != Some(incident.state.as_str()) {
+            return Err(Error::new(
+                ErrorKind::Conflict,
+                format!(
+                    "{name} changed on the instance while snowbridge was at work: the form shows state {:?}, the API read {:?}; nothing was changed",
+                    page.state.as_deref().unwrap_or("none"),
+                    incident.state
+                ),
+            )
+            .with_hint("run the command again to act on the incident as it is now"));
+        }
+        let user = self
+            .session
+            .record()
+            .user
+            .clone()
+            .unwrap_or_else(|| "this user".to_owned());
+        let mut needed = Vec::new();
+        if change.writes_resolution() {
+            needed.push((
+                "resolve_incident",
+                "Resolve Incident",
+                "resolving needs itil",
+            ));
+        }
+        if change.closes() {
+            needed.push((
+                "close_incident",
+                "Close Incident",
+                "closing needs itil_admin or admin",
+            ));
+        }
+        for (id, label, needs) in needed {
+            if !page.actions.iter().any(|a| a == id) {
+                return Err(Error::forbidden(
+                    Refusal::Acl,
+                    format!(
+                        "the form of {name} does not offer {label} to {user} ({needs}); nothing was changed"
+                    ),
+                )
+                .with_hint(if change.closes() && change.writes_resolution() {
+                    "resolve it without --close, and ask someone with itil_admin to close it"
+                } else {
+                    "ask the instance's administrators for the role"
+                }));
+            }
+        }
+        Ok(())
+    }
 }
 
 /// Sets a form field through `g_form` where the page has it, else by its `incident.<field>` input.
@@ -631,7 +725,7 @@ impl Person for Nobody {
         tracing::info!("{line}");
     }
 
-    fn one_time_code(&self) -> Option<crate::secret::Secret> {
+    fn one_time_code(&self, _user: &str, _instance: &str) -> Option<crate::secret::Secret> {
         None
     }
 }

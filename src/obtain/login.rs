@@ -31,8 +31,10 @@ use crate::vault::{Obtained, SessionRecord, Vault};
 pub trait Person: Send + Sync {
     /// Shows a line to the person (on the terminal).
     fn tell(&self, line: &str);
-    /// Asks for the one-time code of a multi-factor login; `None` when nobody can be asked.
-    fn one_time_code(&self) -> Option<Secret>;
+    /// Asks for the one-time code of `user`'s multi-factor login to `instance` (the instance's
+    /// name); asked again, up to three times in all, after a code the instance refused. `None`
+    /// when nobody can be asked.
+    fn one_time_code(&self, user: &str, instance: &str) -> Option<Secret>;
 }
 
 /// How to log in.
@@ -57,7 +59,8 @@ pub struct LoginOptions {
 #[derive(Debug, Clone, PartialEq, Eq)]
 enum Landing {
     LoggedIn(Secret),
-    MultiFactor,
+    /// The multi-factor page, with the error it shows (after a refused code).
+    MultiFactor(Option<String>),
     IdentityProvider(String),
     Refused(String),
     /// Chrome showed its own error page (certificate, DNS, connection), with the error code.
@@ -72,6 +75,7 @@ const PROBE: &str = r#"
     let user = null;
     try { user = (window.NOW && (window.NOW.user_name || (window.NOW.user && window.NOW.user.name))) || (window.g_user && window.g_user.userName) || null; } catch (e) {}
     return JSON.stringify({
+        marker: window.__snowbridge_marker || null,
         host: location.host,
         path: location.pathname,
         ready: document.readyState,
@@ -89,6 +93,8 @@ const PROBE: &str = r#"
 
 #[derive(Debug, serde::Deserialize)]
 struct Probe {
+    /// Set by [`mark`] on the document it ran in; absent on a newer one.
+    marker: Option<String>,
     host: String,
     path: String,
     ready: String,
@@ -134,13 +140,16 @@ fn is_login_path(path: &str) -> bool {
 }
 
 /// Logs in to `instance` through the browser, stores the session in `vault`, proves it with a
-/// REST call and returns it.
+/// REST call and returns it. Before the browser starts, [`check_login_page`] makes sure the
+/// instance's `login.do` is a way to log in (a wrong `url` fails in seconds, not at the timeout);
+/// a one-time code the instance refuses is asked of the [`Person`] again, three codes in all.
 pub async fn login(
     instance: &Instance,
     vault: Arc<Vault>,
     options: LoginOptions,
 ) -> Result<Session> {
     super::supported(instance)?;
+    check_login_page(instance, options.timeout.min(PAGE_CHECK_TIMEOUT)).await?;
     let browser = Browser::launch(&browser_options(instance, &options.browser).await?).await?;
     // A login that was interrupted (killed before it could clean up) may have left some behind.
     if let Err(e) = forget_instance_cookies(instance, &browser).await {
@@ -209,6 +218,134 @@ pub async fn login(
     }
 }
 
+/// How long the look at `login.do` before the browser starts may take at most.
+const PAGE_CHECK_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// How much of the login page is read: enough for its form and title.
+const PAGE_LIMIT: usize = 512 * 1024;
+
+/// Fetches the instance's `login.do` over HTTP (no browser, redirects followed) and fails fast,
+/// saying what answered, when it is not a way to log in to ServiceNow: a `404`, another site's
+/// page, a hibernating developer instance. A ServiceNow login form (or the page framing it, or a
+/// single sign-on hand-off) passes, and so does a redirect to another host (the identity
+/// provider), which only the browser can follow through. Without this a wrong `url` cost the
+/// whole `--timeout` of a browser waiting for a form that never comes.
+pub async fn check_login_page(instance: &Instance, timeout: Duration) -> Result<()> {
+    let url = instance.join("/login.do")?;
+    let mut builder = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::limited(10))
+        .cookie_store(true)
+        .user_agent(crate::session::DEFAULT_USER_AGENT)
+        .timeout(timeout)
+        .connect_timeout(timeout);
+    if let Some(ca) = &instance.ca_file {
+        let unusable = |why: String| {
+            Error::bad_input(format!(
+                "{}: key `ca_file`: {}: {why}",
+                instance.source.display(),
+                ca.display()
+            ))
+            .with_hint("point ca_file at a PEM file of CA certificates")
+        };
+        let pem = std::fs::read(ca).map_err(|e| unusable(format!("cannot read it ({e})")))?;
+        let certs = reqwest::Certificate::from_pem_bundle(&pem)
+            .map_err(|e| unusable(format!("not a PEM certificate bundle ({e})")))?;
+        builder = builder.tls_certs_merge(certs);
+    }
+    let client = builder
+        .build()
+        .map_err(|e| Error::internal(format!("cannot set up HTTP for {}: {e}", instance.name)))?;
+    let mut response = client
+        .get(url.clone())
+        .header(reqwest::header::ACCEPT, "text/html")
+        .send()
+        .await
+        .map_err(|e| {
+            let mut cause = e.to_string();
+            let mut source = std::error::Error::source(&e);
+            while let Some(inner) = source {
+                cause = inner.to_string();
+                source = inner.source();
+            }
+            Error::new(
+                ErrorKind::Unreachable,
+                format!("could not open {url}: {cause}"),
+            )
+            .with_hint(format!(
+                "check `url` in {} and your network; `snowbridge doctor {}` says more",
+                instance.source.display(),
+                instance.name
+            ))
+        })?;
+    let landed = response.url().clone();
+    if landed.host_str() != url.host_str()
+        || landed.port_or_known_default() != url.port_or_known_default()
+    {
+        tracing::debug!(to = %landed, "login.do sends the browser to another host (single sign-on)");
+        return Ok(());
+    }
+    let status = response.status();
+    let mut body = Vec::new();
+    while body.len() < PAGE_LIMIT {
+        match response.chunk().await {
+            Ok(Some(chunk)) => body.extend_from_slice(&chunk),
+            Ok(None) => break,
+            Err(e) => {
+                return Err(Error::new(
+                    ErrorKind::Unreachable,
+                    format!("{url} broke off its answer: {e}"),
+                ));
+            }
+        }
+    }
+    judge_login_page(instance, &landed, status, &String::from_utf8_lossy(&body))
+}
+
+/// Is this page (from `url`, with `status`) a way to log in to ServiceNow?
+fn judge_login_page(
+    instance: &Instance,
+    url: &url::Url,
+    status: reqwest::StatusCode,
+    html: &str,
+) -> Result<()> {
+    let lower = html.to_ascii_lowercase();
+    let form = lower.contains("user_name")
+        && (lower.contains("sysverb_login") || lower.contains("login.do"));
+    // Some releases frame the form: the page first loaded holds an iframe on login.do.
+    let framed = lower.contains("<iframe") && lower.contains("login.do");
+    let hand_off = lower.contains("samlrequest");
+    if status.is_success() && (form || framed || hand_off) {
+        return Ok(());
+    }
+    let file = instance.source.display();
+    if let crate::session::page::Page::Hibernating { wake } = crate::session::page::classify(html) {
+        return Err(Error::new(
+            ErrorKind::Unreachable,
+            format!("{} is hibernating: wake it at {wake}", instance.base()),
+        )
+        .with_hint(format!(
+            "sign in at {wake} to wake it, wait until {} opens, then log in again",
+            instance.base()
+        )));
+    }
+    let what = match crate::session::page::title(html) {
+        Some(title) => format!("a page titled {title:?}"),
+        None if html.trim().is_empty() => "an empty page".to_owned(),
+        None => "a page without a title".to_owned(),
+    };
+    let reason = status.canonical_reason().unwrap_or_default();
+    Err(Error::new(
+        ErrorKind::Unreachable,
+        format!(
+            "{url} is not a ServiceNow login page: it answered HTTP {} {reason} with {what} and no login form",
+            status.as_u16()
+        ),
+    )
+    .with_hint(format!(
+        "check `url` in {file}: it must be the instance's own address (https://NAME.service-now.com), not the identity provider's or another site's"
+    )))
+}
+
 struct Captured {
     cookies: Vec<Cookie>,
     token: Secret,
@@ -258,7 +395,7 @@ async fn drive(instance: &Instance, browser: &Browser, options: &LoginOptions) -
                     let (token, seen) = wait_for_person(browser, &host, deadline).await?;
                     (token, seen.or(Some(user.clone())), false)
                 }
-                Landing::MultiFactor => unreachable!("handled inside fill_in"),
+                Landing::MultiFactor(_) => unreachable!("handled inside fill_in"),
                 Landing::NotLoaded(error) => {
                     return Err(Error::new(
                         ErrorKind::Unreachable,
@@ -286,7 +423,7 @@ async fn drive(instance: &Instance, browser: &Browser, options: &LoginOptions) -
                     ErrorKind::LoginRequired,
                     "an interactive login needs a browser window, and this one is headless",
                 )
-                .with_hint("give credentials (username in the instance file or --user, and a password) for a headless login, or run where a display is available"));
+                .with_hint(format!("a headless login fills the form itself: give the password with {} or `snowbridge password {}` (and the user with --user or `username` in {}), or run where a display is available", super::password::ENV, instance.name, instance.source.display())));
             }
             options.person.tell(&format!(
                 "Log in to {} in the browser window (single sign-on and multi-factor prompts included); waiting up to {} minutes.",
@@ -486,6 +623,8 @@ async fn fill_in(
         Ok(in_frame) => in_frame,
         Err(landing) => return Ok(landing),
     };
+    // The page the form is posted from is not the answer to it.
+    let mut stale = Some(mark(client).await?);
     if in_frame {
         client
             .enter_frame(0)
@@ -528,24 +667,58 @@ async fn fill_in(
         let _ = client.enter_parent_frame().await;
     }
 
-    let mut code_sent = false;
+    let mut sent = 0;
     loop {
-        match await_landing(browser, host, deadline).await? {
-            Landing::MultiFactor if code_sent => {
-                // The password was right: the hint must be about the code.
-                return Err(Error::new(
-                    ErrorKind::LoginRequired,
-                    format!("the one-time code for {user} was not accepted"),
-                )
-                .with_hint("pass the current code with --mfa-code (codes change every few seconds), or log in at a terminal to be asked for it"));
-            }
-            Landing::MultiFactor => {
-                let code = match options
-                    .mfa_code
-                    .clone()
-                    .or_else(|| options.person.one_time_code())
-                {
+        match await_landing(browser, host, deadline, stale.as_deref()).await? {
+            Landing::MultiFactor(shown) => {
+                let refused = |hint: String| {
+                    let said = shown
+                        .as_deref()
+                        .map(|s| format!(" (the page said: {s})"))
+                        .unwrap_or_default();
+                    Err(Error::new(
+                        ErrorKind::LoginRequired,
+                        format!(
+                            "the one-time code for {user} was not accepted{said}{}",
+                            if sent > 1 {
+                                format!(", {sent} times")
+                            } else {
+                                String::new()
+                            }
+                        ),
+                    )
+                    .with_hint(hint))
+                };
+                if sent >= CODE_TRIES {
+                    return refused(
+                        "check that the authenticator's clock is right, then log in again".into(),
+                    );
+                }
+                // `--mfa-code` is the first code; a person at the terminal gives the later ones.
+                let code = match options.mfa_code.clone().filter(|_| sent == 0) {
+                    Some(code) => Some(code),
+                    None => {
+                        if sent > 0 {
+                            options.person.tell(&format!(
+                                "{instance} did not accept the code{}; {} tries left.",
+                                shown
+                                    .as_deref()
+                                    .map(|s| format!(" ({s})"))
+                                    .unwrap_or_default(),
+                                CODE_TRIES - sent
+                            ));
+                        }
+                        options.person.one_time_code(user, instance)
+                    }
+                };
+                let code = match code {
                     Some(code) => code,
+                    None if sent > 0 => {
+                        // The password was right: the hint must be about the code.
+                        return refused(format!(
+                            "pass the current code with --mfa-code (codes change every few seconds), or run `snowbridge connect {instance} --login` at a terminal to be asked for it"
+                        ));
+                    }
                     None => {
                         return Err(Error::new(
                             ErrorKind::LoginRequired,
@@ -556,12 +729,29 @@ async fn fill_in(
                         )));
                     }
                 };
+                stale = Some(mark(client).await?);
                 submit_code(client, &code).await?;
-                code_sent = true;
+                sent += 1;
             }
             other => return Ok(other),
         }
     }
+}
+
+/// How many one-time codes a login sends before it gives up.
+const CODE_TRIES: u32 = 3;
+
+/// Marks the document on screen, so the page that replaces it can be told apart.
+async fn mark(client: &fantoccini::Client) -> Result<String> {
+    let marker = uuid::Uuid::new_v4().to_string();
+    client
+        .execute(
+            "window.__snowbridge_marker = arguments[0]; return true;",
+            vec![marker.clone().into()],
+        )
+        .await
+        .map_err(|e| browser_error("reading the multi-factor page", e))?;
+    Ok(marker)
 }
 
 /// Types the one-time code into the multi-factor form and submits it.
@@ -594,12 +784,21 @@ async fn submit_code(client: &fantoccini::Client, code: &Secret) -> Result<()> {
 
 /// Waits for what follows a posted form: logged in, a multi-factor page, the identity
 /// provider, or the login page again with its error.
-async fn await_landing(browser: &Browser, host: &str, deadline: Instant) -> Result<Landing> {
+/// `stale` marks the page the form was posted from: it is not the answer.
+async fn await_landing(
+    browser: &Browser,
+    host: &str,
+    deadline: Instant,
+    stale: Option<&str>,
+) -> Result<Landing> {
     browser
         .wait_for(deadline, |c| async move {
             let Some(p) = probe(&c).await? else {
                 return Ok(None);
             };
+            if stale.is_some() && p.marker.as_deref() == stale {
+                return Ok(None);
+            }
             if let Some(error) = p.neterror {
                 return Ok(Some(Landing::NotLoaded(error)));
             }
@@ -610,7 +809,9 @@ async fn await_landing(browser: &Browser, host: &str, deadline: Instant) -> Resu
                 return Ok(None);
             }
             if p.mfa || p.path.ends_with("multi_factor_auth_view.do") {
-                return Ok(Some(Landing::MultiFactor));
+                return Ok(Some(Landing::MultiFactor(
+                    p.error.filter(|e| !e.is_empty()),
+                )));
             }
             if let Some(token) = p.token.filter(|t| !t.is_empty())
                 && !is_login_path(&p.path)

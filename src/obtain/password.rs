@@ -33,22 +33,55 @@ pub fn can_prompt() -> bool {
 
 /// The password of `user` on `instance`, without asking anyone.
 pub fn stored(instance: &str, user: &str) -> Option<(Secret, Source)> {
+    find(instance, user).ok()
+}
+
+/// Why [`find`] found no password: what each place said.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Missing {
+    /// `SNOWBRIDGE_KEYRING=off` keeps the keyring out of it.
+    KeyringOff,
+    /// The keyring answered: no entry for the user.
+    NotInKeyring,
+    /// The keyring did not answer, or refused: why.
+    KeyringUnavailable(String),
+}
+
+impl std::fmt::Display for Missing {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{ENV} is not set, and ")?;
+        match self {
+            Missing::KeyringOff => f.write_str("the OS keyring is off (SNOWBRIDGE_KEYRING=off)"),
+            Missing::NotInKeyring => f.write_str("the OS keyring holds none"),
+            Missing::KeyringUnavailable(why) => write!(f, "the OS keyring did not answer ({why})"),
+        }
+    }
+}
+
+/// The password of `user` on `instance`, without asking anyone: `SNOWBRIDGE_PASSWORD`, then the
+/// OS keyring (unless `SNOWBRIDGE_KEYRING=off`); else what each place said.
+pub fn find(instance: &str, user: &str) -> Result<(Secret, Source), Missing> {
     if let Ok(value) = std::env::var(ENV)
         && !value.is_empty()
     {
-        return Some((Secret::from(value), Source::Environment));
+        return Ok((Secret::from(value), Source::Environment));
     }
     if !keyring::enabled() {
-        return None;
+        return Err(Missing::KeyringOff);
     }
     match keyring::get(&account(instance, user), keyring::DEFAULT_TIMEOUT) {
-        Lookup::Found(secret) => Some((secret, Source::Keyring)),
-        Lookup::Missing => None,
+        Lookup::Found(secret) => Ok((secret, Source::Keyring)),
+        Lookup::Missing => Err(Missing::NotInKeyring),
         Lookup::Unavailable(why) => {
             tracing::info!(%why, "no password from the keyring");
-            None
+            Err(Missing::KeyringUnavailable(why))
         }
     }
+}
+
+/// True when a password may be kept in the OS keyring (`SNOWBRIDGE_KEYRING=off` says no).
+pub fn can_keep() -> bool {
+    keyring::enabled()
 }
 
 /// Asks on the terminal (no echo) for a secret of `instance`.

@@ -9,6 +9,8 @@ pub mod child;
 #[cfg(target_os = "linux")]
 pub mod person;
 pub mod procs;
+#[cfg(unix)]
+pub mod spy;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};

@@ -198,6 +198,7 @@ pub async fn show(
     reply::html(
         StatusCode::OK,
         render(
+            state.config().close_action_shown_to_itil,
             principal,
             g_ck,
             &record,
@@ -311,6 +312,7 @@ pub async fn submit(
             reply::html(
                 StatusCode::OK,
                 render(
+                    state.config().close_action_shown_to_itil,
                     principal,
                     g_ck,
                     &record,
@@ -561,6 +563,7 @@ var g_form = {
 "#;
 
 fn render(
+    close_shown_to_itil: bool,
     principal: &Principal,
     g_ck: &str,
     record: &Record,
@@ -589,7 +592,7 @@ fn render(
         if principal.has_role("itil") {
             action("resolve_incident", "Resolve Incident");
         }
-        if principal.has_role("itil_admin") {
+        if principal.has_role("itil_admin") || close_shown_to_itil && principal.has_role("itil") {
             action("close_incident", "Close Incident");
         }
     }

@@ -151,7 +151,15 @@ pub fn mfa_submit(state: &AppState, ctx: &Ctx, form: Vec<(String, String)>) -> R
     }
     let code = field(&form, "txtResponse").unwrap_or("").trim();
     if code != state.config().mfa_code {
-        flash(state, ctx, true, "Invalid verification code".to_string());
+        // As instances do: the page again with the error, the password step kept, so the
+        // person can try another code (lockouts after repeated failures are an opt-in script
+        // action on instances, off by default, and not emulated).
+        flash(
+            state,
+            ctx,
+            true,
+            "Your 6-digit verification code is incorrect.".to_string(),
+        );
         return reply::redirect("/multi_factor_auth_view.do");
     }
     complete_login(

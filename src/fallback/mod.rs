@@ -8,7 +8,7 @@
 //! nothing about *when* to fall back: that is the caller's.
 
 use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use fantoccini::Locator;
 use fantoccini::error::CmdError;
@@ -28,7 +28,8 @@ pub struct FallbackOptions {
     pub browser: Options,
     /// Where a failure's screenshot, URL and HTML go.
     pub diagnostics: PathBuf,
-    /// How long one page may take.
+    /// How long one page may take; at most [`MAX_WAIT`](crate::browser::MAX_WAIT) (longer is
+    /// read as that).
     pub timeout: Duration,
 }
 
@@ -144,7 +145,7 @@ impl<'s> OnForm<'s> {
     }
 
     async fn wait_page(&self, done: impl Fn(&Page) -> bool) -> Result<Page> {
-        let deadline = Instant::now() + self.options.timeout;
+        let deadline = crate::browser::deadline_in(self.options.timeout);
         let done = &done;
         self.browser
             .wait_for(deadline, |c| async move {

@@ -1,8 +1,7 @@
 //! `snowbridge cookies INSTANCE --format netscape|json|header`: the stored session for other
 //! tools. This is the one command that prints secrets, because that is what it is asked for.
 
-use serde::Serialize;
-use snowbridge::cookie::{Cookie, SameSite};
+use snowbridge::cookie::{Cookie, export};
 use snowbridge::{Error, Result};
 
 use super::{Context, output};
@@ -28,31 +27,6 @@ pub struct Args {
     format: Format,
 }
 
-#[derive(Serialize)]
-struct JsonCookie<'a> {
-    name: &'a str,
-    value: &'a str,
-    domain: &'a str,
-    #[serde(rename = "hostOnly")]
-    host_only: bool,
-    path: &'a str,
-    secure: bool,
-    #[serde(rename = "httpOnly")]
-    http_only: bool,
-    #[serde(rename = "sameSite")]
-    same_site: Option<&'static str>,
-    /// Unix seconds; absent for session cookies.
-    expires: Option<i64>,
-}
-
-#[derive(Serialize)]
-struct JsonExport<'a> {
-    url: &'a str,
-    user_token: Option<&'a str>,
-    user_agent: Option<&'a str>,
-    cookies: Vec<JsonCookie<'a>>,
-}
-
 pub fn run(ctx: &Context, args: Args) -> Result<()> {
     let instance = ctx.instance(&args.instance)?;
     let mut record = ctx.vault().load(&instance.name)?.ok_or_else(|| {
@@ -64,104 +38,40 @@ pub fn run(ctx: &Context, args: Args) -> Result<()> {
     record.prune_expired(time::OffsetDateTime::now_utc());
     let cookies: Vec<&Cookie> = record.cookies().collect();
     match args.format {
-        Format::Netscape => output::line(&netscape(&cookies)),
-        Format::Header => {
-            let pairs: Vec<String> = cookies
-                .iter()
-                .filter(|c| c.matches_url(&instance.url))
-                .map(|c| format!("{}={}", c.name, c.value.expose()))
-                .collect();
-            let mut text = format!("Cookie: {}", pairs.join("; "));
-            if let Some(token) = &record.user_token {
-                text.push_str(&format!("\nX-UserToken: {}", token.expose()));
-            }
-            output::line(&text)
+        Format::Netscape => {
+            warn_unfit(&cookies, "a Netscape cookie file", export::netscape_unfit);
+            output::line(&export::netscape(&cookies))
         }
-        Format::Json => output::json(&JsonExport {
-            url: instance.base(),
-            user_token: record.user_token.as_ref().map(|t| t.expose()),
-            user_agent: record.user_agent.as_deref(),
-            cookies: cookies
+        Format::Header => {
+            let sent: Vec<&Cookie> = cookies
                 .iter()
-                .map(|c| JsonCookie {
-                    name: &c.name,
-                    value: c.value.expose(),
-                    domain: &c.domain,
-                    host_only: c.host_only,
-                    path: &c.path,
-                    secure: c.secure,
-                    http_only: c.http_only,
-                    same_site: c.same_site.map(|s| match s {
-                        SameSite::Strict => "Strict",
-                        SameSite::Lax => "Lax",
-                        SameSite::None => "None",
-                    }),
-                    expires: c.expires.map(|t| t.unix_timestamp()),
-                })
-                .collect(),
-        }),
+                .copied()
+                .filter(|c| c.matches_url(&instance.url))
+                .collect();
+            warn_unfit(&sent, "a Cookie header", export::header_unfit);
+            output::line(&export::header(
+                &instance.url,
+                &sent,
+                record.user_token.as_ref(),
+            ))
+        }
+        Format::Json => output::json(&export::json(
+            instance.base(),
+            record.user_token.as_ref(),
+            record.user_agent.as_deref(),
+            &cookies,
+        )),
     }
 }
 
-/// The Netscape cookie-file format as curl reads it (`#HttpOnly_` marks HttpOnly cookies;
-/// expiry 0 is a session cookie).
-fn netscape(cookies: &[&Cookie]) -> String {
-    let mut text = String::from(
-        "# Netscape HTTP Cookie File\n# Written by snowbridge: this file holds a live session; keep it private.\n",
-    );
+/// Names on stderr the cookies a line format leaves out, and why (never their values).
+fn warn_unfit(cookies: &[&Cookie], format: &str, unfit: fn(&Cookie) -> Option<&'static str>) {
     for c in cookies {
-        let domain = if c.host_only {
-            c.domain.clone()
-        } else {
-            format!(".{}", c.domain)
-        };
-        text.push_str(&format!(
-            "{}{}\t{}\t{}\t{}\t{}\t{}\t{}\n",
-            if c.http_only { "#HttpOnly_" } else { "" },
-            domain,
-            if c.host_only { "FALSE" } else { "TRUE" },
-            c.path,
-            if c.secure { "TRUE" } else { "FALSE" },
-            c.expires.map(|t| t.unix_timestamp()).unwrap_or(0),
-            c.name,
-            c.value.expose()
-        ));
-    }
-    text.trim_end().to_owned()
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use snowbridge::secret::Secret;
-
-    #[test]
-    fn netscape_lines_follow_curls_format() {
-        let c = Cookie {
-            name: "JSESSIONID".into(),
-            value: Secret::new("abc"),
-            domain: "127.0.0.1".into(),
-            host_only: true,
-            path: "/".into(),
-            secure: false,
-            http_only: true,
-            same_site: None,
-            expires: None,
-        };
-        let d = Cookie {
-            host_only: false,
-            http_only: false,
-            domain: "service-now.com".into(),
-            ..c.clone()
-        };
-        let text = netscape(&[&c, &d]);
-        assert!(
-            text.contains("#HttpOnly_127.0.0.1\tFALSE\t/\tFALSE\t0\tJSESSIONID\tabc"),
-            "{text}"
-        );
-        assert!(
-            text.contains("\n.service-now.com\tTRUE\t/\tFALSE\t0\tJSESSIONID\tabc"),
-            "{text}"
-        );
+        if let Some(why) = unfit(c) {
+            eprintln!(
+                "warning: cookie {:?} for {} is left out of {format}: {why}",
+                c.name, c.domain
+            );
+        }
     }
 }

@@ -369,7 +369,11 @@ fn display_path(path: &Path) -> String {
 fn toml_error(path: &Path, text: &str, err: &toml::de::Error) -> Error {
     let line = err
         .span()
-        .map(|span| text[..span.start.min(text.len())].matches('\n').count() + 1);
+        // Counted in bytes: a span that ends inside a character must not panic a `str` slice.
+        .map(|span| {
+            let before = &text.as_bytes()[..span.start.min(text.len())];
+            before.iter().filter(|&&b| b == b'\n').count() + 1
+        });
     let message = err.message().trim();
     let location = match line {
         Some(line) => format!("{}:{line}", display_path(path)),

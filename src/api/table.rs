@@ -289,6 +289,20 @@ impl Pages<'_> {
     }
 }
 
+/// A list reply's body (`{"result":[...]}`) and a single-record reply's (`{"result":{...}}`)
+/// read as [`Pages::next`] and [`Table::get`] read them, for the fuzz target in `fuzz/`.
+#[cfg(feature = "fuzzing")]
+pub(crate) fn read_replies(body: &[u8]) -> (Option<Vec<Record>>, Option<Record>) {
+    (
+        serde_json::from_slice::<ListReply>(body)
+            .ok()
+            .map(|r| r.result),
+        serde_json::from_slice::<OneReply>(body)
+            .ok()
+            .map(|r| r.result),
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

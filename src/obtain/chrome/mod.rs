@@ -22,7 +22,9 @@ use crate::cookie::{Cookie, SameSite};
 use crate::error::{Error, Result};
 use crate::secret::Secret;
 
-use database::{Row, Snapshot};
+// Crate-wide for the fuzz entry points (`crate::fuzzing`), which build rows directly.
+pub(crate) use database::Row;
+use database::Snapshot;
 pub use decrypt::{Keys, Reason};
 pub use locate::{Browser, FoundProfile, list, profiles_in};
 pub use report::{Report, Skipped};
@@ -146,6 +148,22 @@ pub fn import_from_file(db: &Path, keys: &Keys, url: &url::Url) -> Result<Import
         profile: None,
         user_agent: None,
     })
+}
+
+/// The row-to-cookie step of an import (selection by the cookie rules, expiry, decryption) on
+/// rows given directly, for the fuzz target in `fuzz/`.
+#[cfg(feature = "fuzzing")]
+pub(crate) fn cookies_from_rows(
+    rows: Vec<Row>,
+    url: &url::Url,
+    now: OffsetDateTime,
+    meta_version: u32,
+    keys: &Keys,
+) -> (Vec<Cookie>, Report) {
+    let mut report = Report::new(url, PathBuf::new(), meta_version);
+    let pending = select(rows, url, now, &mut report);
+    let cookies = decrypt_all(pending, keys, meta_version, &mut report);
+    (cookies, report)
 }
 
 /// The `host_key`s that could hold cookies for the URL's host: the host itself and each parent

@@ -91,6 +91,7 @@ pub fn chrome_cookies(
             persistent: r.persistent,
             samesite: r.samesite,
             partitioned: r.partitioned,
+            damaged: None,
         })
         .collect();
     crate::obtain::chrome::cookies_from_rows(rows, url, now, meta_version, keys)

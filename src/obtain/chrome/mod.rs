@@ -247,6 +247,14 @@ fn select(
             continue;
         }
         report.found += 1;
+        if let Some(why) = row.damaged {
+            report.undecryptable.push(Skipped {
+                name: cookie.name,
+                host_key: row.host_key,
+                reason: Reason::Malformed(why),
+            });
+            continue;
+        }
         if row.persistent && row.expires_utc != 0 {
             match chrome_time(row.expires_utc) {
                 Some(at) => cookie.expires = Some(at),

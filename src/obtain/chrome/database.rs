@@ -178,7 +178,7 @@ fn read_row(r: &rusqlite::Row<'_>) -> Row {
     let expires_utc = number(5, 0);
     let secure = number(6, 0) != 0;
     let http_only = number(7, 0) != 0;
-    let persistent = number(8, 1) != 0 && number(9, 1) != 0;
+    let persistent = number(8, 0) != 0 && number(9, 0) != 0;
     let samesite = number(10, -1);
     let partitioned = !matches!(value(11), ValueRef::Null)
         && !matches!(value(11), ValueRef::Text(t) | ValueRef::Blob(t) if t.is_empty());

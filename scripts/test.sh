@@ -12,4 +12,6 @@ cargo clippy --all-targets -- -D warnings
 echo "== cargo test"
 # The browser tests start their own Chromium; two at a time suit a 2-core machine.
 cargo test --all-targets -- --test-threads="${SNOWBRIDGE_TEST_THREADS:-2}"
+echo "== fuzz targets, a few seconds each (scripts/fuzz.sh runs them longer)"
+scripts/fuzz.sh --brief
 echo "== all tests passed"

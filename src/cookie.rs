@@ -3,7 +3,10 @@
 //! The browser login, the Chrome import and the HTTP session all speak this one plain type, so a
 //! cookie keeps its attributes exactly (host-only versus domain, Secure, HttpOnly, SameSite,
 //! expiry or end-of-session) on its way into the vault and back out. Conversions to and from
-//! other libraries' cookie types live with the code that uses those libraries.
+//! other libraries' cookie types live with the code that uses those libraries; [`export`]
+//! writes cookies out for other tools.
+
+pub mod export;
 
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;

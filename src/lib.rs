@@ -21,6 +21,9 @@ pub mod cookie;
 pub mod emulator;
 pub mod error;
 pub mod fallback;
+#[cfg(feature = "fuzzing")]
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod instance;
 pub mod keyring;
 pub mod obtain;

@@ -313,3 +313,45 @@ async fn an_instance_with_no_cookies_gives_a_report_not_an_error() {
     assert!(text.starts_with("No cookies for service-now.com"), "{text}");
     assert!(text.contains("30 seconds"), "{text}");
 }
+
+#[test]
+fn a_row_with_a_column_of_the_wrong_type_costs_only_itself() {
+    let tmp = tempfile::tempdir().unwrap();
+    let db = tmp.path().join("Cookies");
+    create_db(
+        &db,
+        &[
+            peanuts("first", "one"),
+            peanuts("blob_name", "x"),
+            peanuts("text_expiry", "x"),
+            peanuts("text_flag", "x"),
+            peanuts("last", "two"),
+        ],
+    );
+    // Typed columns hold any value in SQLite: a damaged or foreign file can have these.
+    let conn = rusqlite::Connection::open(&db).unwrap();
+    conn.execute_batch(
+        "UPDATE cookies SET name = X'FF00FE' WHERE name = 'blob_name';
+         UPDATE cookies SET expires_utc = 'soon', has_expires = 1 WHERE name = 'text_expiry';
+         UPDATE cookies SET is_secure = 'yes' WHERE name = 'text_flag';",
+    )
+    .unwrap();
+    drop(conn);
+    let got = import_from_file(&db, &basic_keys(), &url()).unwrap();
+    assert_eq!(
+        values(&got),
+        [
+            ("first".to_string(), "one".to_string()),
+            ("last".to_string(), "two".to_string()),
+        ]
+    );
+    let skipped: Vec<&Reason> = got.report.undecryptable.iter().map(|s| &s.reason).collect();
+    assert_eq!(skipped.len(), 3, "{:?}", got.report);
+    assert!(
+        skipped.iter().all(|r| matches!(r, Reason::Malformed(_))),
+        "{skipped:?}"
+    );
+    let text = got.report.to_string();
+    assert!(text.contains("expires_utc"), "{text}");
+    assert!(text.contains("is_secure"), "{text}");
+}

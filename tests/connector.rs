@@ -423,3 +423,76 @@ fn a_broken_instance_file_names_the_file_the_line_and_the_key() {
     assert!(stderr(&out).contains("key `url`"), "{}", stderr(&out));
     assert!(stderr(&out).contains("https"), "{}", stderr(&out));
 }
+
+#[test]
+fn a_login_timeout_past_any_clock_is_a_usage_error_not_a_panic() {
+    let emu = emulator(|_| {});
+    let home = Home::new("dev", &emu);
+    let out = home.run(&[
+        "connect",
+        "dev",
+        "--login",
+        "--timeout",
+        "18446744073709551615",
+    ]);
+    let text = stderr(&out);
+    assert_eq!(out.status.code(), Some(2), "{text}");
+    assert!(!text.contains("panicked"), "{text}");
+    assert!(text.contains("--timeout"), "{text}");
+    assert!(text.contains("604800"), "the allowed range: {text}");
+}
+
+#[test]
+fn a_cookie_value_with_a_line_break_adds_no_line_to_the_exports() {
+    let emu = emulator(|_| {});
+    let home = Home::new("dev", &emu);
+    let url = home.instance().url;
+    let cookie = |name: &str, value: &str| snowbridge::cookie::Cookie {
+        name: name.into(),
+        value: snowbridge::secret::Secret::new(value),
+        domain: url.host_str().unwrap().into(),
+        host_only: true,
+        path: "/".into(),
+        secure: false,
+        http_only: true,
+        same_site: None,
+        expires: None,
+    };
+    let record = snowbridge::vault::SessionRecord::new(
+        "dev",
+        &url,
+        snowbridge::vault::Obtained::FormLogin,
+        vec![
+            cookie("JSESSIONID", "S1"),
+            cookie("injected", "x\n127.0.0.1\tFALSE\t/\tFALSE\t0\tadmin\ttrue"),
+            cookie("split", "1\r\nX-Evil: yes"),
+        ],
+    );
+    home.vault().store(&record).unwrap();
+
+    let out = home.run(&["cookies", "dev", "--format", "netscape"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let lines: Vec<String> = stdout(&out)
+        .lines()
+        .filter(|l| !l.starts_with("# "))
+        .map(str::to_owned)
+        .collect();
+    assert_eq!(lines.len(), 1, "{lines:?}");
+    assert!(lines[0].ends_with("\tJSESSIONID\tS1"), "{lines:?}");
+    let warned = stderr(&out);
+    assert!(warned.contains("\"injected\""), "{warned}");
+    assert!(!warned.contains("admin"), "no value is echoed: {warned}");
+
+    let out = home.run(&["cookies", "dev", "--format", "header"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(stdout(&out).trim_end(), "Cookie: JSESSIONID=S1");
+    assert!(stderr(&out).contains("\"split\""), "{}", stderr(&out));
+
+    let out = home.run(&["cookies", "dev", "--format", "json"]);
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(
+        json["cookies"].as_array().unwrap().len(),
+        3,
+        "JSON carries all"
+    );
+}

@@ -376,7 +376,7 @@ async fn every_command_exits_as_the_table_says_and_speaks_json_when_asked() {
             Same,
         ),
         case(&["attach", "nope", "incident", "INC0010001", &log], 2, Same),
-        // resolve: itil.user may not resolve through web services.
+        // resolve: itil.user may not resolve an open incident through web services.
         case(
             &[
                 "resolve",
@@ -394,7 +394,7 @@ async fn every_command_exits_as_the_table_says_and_speaks_json_when_asked() {
             &[
                 "resolve",
                 "dev",
-                "INC0010003",
+                &open,
                 "--code",
                 "Solution provided",
                 "--notes",

@@ -262,6 +262,41 @@ fn surface_failures(records: &[Record]) -> Result<()> {
     Ok(())
 }
 
+/// A `getRecords`/`get` reply's body read as [`JsonV2`] reads it (the envelope, then per-record
+/// failures, then the page's last key), for the fuzz target in `fuzz/`.
+#[cfg(feature = "fuzzing")]
+pub(crate) fn read_records_reply(body: &[u8]) -> Result<(Vec<Record>, Option<String>)> {
+    let records = match serde_json::from_slice::<Reply<Records>>(body) {
+        Ok(Reply::Ok(Records { records })) => records,
+        Ok(Reply::Failed { error, reason }) => {
+            return Err(Error::new(
+                ErrorKind::Instance,
+                format!(
+                    "{error}{}",
+                    reason.map(|r| format!(" ({r})")).unwrap_or_default()
+                ),
+            ));
+        }
+        Err(e) => return Err(Error::new(ErrorKind::Unreachable, e.to_string())),
+    };
+    surface_failures(&records)?;
+    let last = records
+        .iter()
+        .filter_map(Record::sys_id)
+        .max()
+        .map(str::to_owned);
+    Ok((records, last))
+}
+
+/// A `getKeys` reply's body read as [`JsonV2::get_keys`] reads it, for the fuzz target.
+#[cfg(feature = "fuzzing")]
+pub(crate) fn read_keys_reply(body: &[u8]) -> Option<Vec<String>> {
+    match serde_json::from_slice::<Reply<Keys>>(body).ok()? {
+        Reply::Ok(Keys { records }) => Some(records),
+        Reply::Failed { .. } => None,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

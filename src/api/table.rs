@@ -423,6 +423,20 @@ fn query_number(url: &Url, name: &str) -> Option<u64> {
         .and_then(|(_, v)| v.trim().parse().ok())
 }
 
+/// A list reply's body (`{"result":[...]}`) and a single-record reply's (`{"result":{...}}`)
+/// read as [`Pages::next`] and [`Table::get`] read them, for the fuzz target in `fuzz/`.
+#[cfg(feature = "fuzzing")]
+pub(crate) fn read_replies(body: &[u8]) -> (Option<Vec<Record>>, Option<Record>) {
+    (
+        serde_json::from_slice::<ListReply>(body)
+            .ok()
+            .map(|r| r.result),
+        serde_json::from_slice::<OneReply>(body)
+            .ok()
+            .map(|r| r.result),
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -39,6 +39,18 @@ impl<T> Wait<T> {
     }
 }
 
+/// The longest wait on the browser: a week. A longer timeout (`--timeout 18446744073709551615`,
+/// or `Duration::MAX` from a library caller) means this, since `Instant + Duration` panics on
+/// overflow and no login is worth waiting longer for.
+pub const MAX_WAIT: Duration = Duration::from_secs(7 * 86_400);
+
+/// The instant `timeout` from now, `timeout` capped at [`MAX_WAIT`].
+pub fn deadline_in(timeout: Duration) -> Instant {
+    let now = Instant::now();
+    // A week past the monotonic clock's now always fits; if not, a deadline now fails safe.
+    now.checked_add(timeout.min(MAX_WAIT)).unwrap_or(now)
+}
+
 /// Checks `check` every `interval` until it yields `Some`, fails, or `deadline` passes
 /// (`Ok(None)`). The check always runs at least once.
 pub async fn poll_until<T, E, F, Fut>(
@@ -59,7 +71,9 @@ where
         if now >= deadline {
             return Ok(None);
         }
-        let next = (started + interval).min(deadline);
+        let next = started
+            .checked_add(interval)
+            .map_or(deadline, |t| t.min(deadline));
         tokio::time::sleep_until(next.max(now).into()).await;
     }
 }
@@ -168,6 +182,28 @@ mod tests {
         )
         .await;
         assert_eq!(found, Err("broken"));
+    }
+
+    #[test]
+    fn any_timeout_gives_a_deadline_at_most_a_week_away() {
+        let before = Instant::now();
+        for timeout in [Duration::MAX, Duration::from_secs(u64::MAX), MAX_WAIT * 2] {
+            let deadline = deadline_in(timeout);
+            assert!(deadline >= before + MAX_WAIT, "{timeout:?}");
+            assert!(deadline <= Instant::now() + MAX_WAIT, "{timeout:?}");
+        }
+        let soon = deadline_in(Duration::from_secs(5));
+        assert!(
+            soon >= before + Duration::from_secs(5)
+                && soon <= Instant::now() + Duration::from_secs(5)
+        );
+    }
+
+    #[tokio::test]
+    async fn an_interval_past_the_clocks_end_still_ends_at_the_deadline() {
+        let found: Result<Option<()>, ()> =
+            poll_until(Instant::now(), Duration::MAX, || async { Ok(None) }).await;
+        assert_eq!(found, Ok(None));
     }
 
     #[test]

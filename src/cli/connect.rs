@@ -11,6 +11,9 @@ use snowbridge::secret::Secret;
 use snowbridge::{Error, ErrorKind, Result};
 
 use super::browser_args::BrowserArgs;
+
+/// The longest `--timeout`: the browser's longest wait, in seconds.
+const MAX_TIMEOUT_SECS: u64 = snowbridge::browser::MAX_WAIT.as_secs();
 use super::{Context, output, status};
 
 /// Arguments of `connect`.
@@ -35,8 +38,9 @@ pub struct Args {
     /// The one-time code for a multi-factor login, when known up front.
     #[arg(long, requires = "login", value_name = "CODE")]
     mfa_code: Option<String>,
-    /// Seconds to wait for the login to finish.
-    #[arg(long, default_value_t = 300, requires = "login")]
+    /// Seconds to wait for the login to finish (1 to 604800, a week).
+    #[arg(long, default_value_t = 300, requires = "login",
+          value_parser = clap::value_parser!(u64).range(1..=MAX_TIMEOUT_SECS))]
     timeout: u64,
     /// Do not tick "Remember me" on the login form.
     #[arg(long, requires = "login")]

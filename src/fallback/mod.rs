@@ -9,7 +9,7 @@
 //! back: that is the caller's.
 
 use std::path::PathBuf;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use fantoccini::Locator;
 use fantoccini::error::CmdError;
@@ -32,7 +32,8 @@ pub struct FallbackOptions {
     pub browser: Options,
     /// Where a failure's screenshot, URL and HTML go.
     pub diagnostics: PathBuf,
-    /// How long one page may take.
+    /// How long one page may take; at most [`MAX_WAIT`](crate::browser::MAX_WAIT) (longer is
+    /// read as that).
     pub timeout: Duration,
 }
 
@@ -200,7 +201,7 @@ impl<'s> OnForm<'s> {
     }
 
     async fn wait_page(&self, done: impl Fn(&Page) -> bool) -> Result<Page> {
-        let deadline = Instant::now() + self.options.timeout;
+        let deadline = crate::browser::deadline_in(self.options.timeout);
         let done = &done;
         self.browser
             .wait_for(deadline, |c| async move {

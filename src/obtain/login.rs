@@ -47,7 +47,8 @@ pub struct LoginOptions {
     pub mfa_code: Option<Secret>,
     /// Tick "Remember me" when filling the form, so the session can outlive its idle timeout.
     pub remember_me: bool,
-    /// How long to wait for the login to finish.
+    /// How long to wait for the login to finish; at most [`MAX_WAIT`](crate::browser::MAX_WAIT)
+    /// (longer is read as that).
     pub timeout: Duration,
     /// Whoever is at the terminal.
     pub person: Box<dyn Person>,
@@ -361,7 +362,7 @@ async fn drive(instance: &Instance, browser: &Browser, options: &LoginOptions) -
         .goto(login_url.as_str())
         .await
         .map_err(|e| browser_error("opening the login page", e))?;
-    let deadline = Instant::now() + options.timeout;
+    let deadline = crate::browser::deadline_in(options.timeout);
     let host = instance_host(instance);
 
     let (token, user, automated) = match &options.credentials {

@@ -952,16 +952,31 @@ fn header(headers: &HeaderMap, name: &str) -> Option<String> {
         .map(str::to_owned)
 }
 
-fn retry_after(headers: &HeaderMap) -> Option<Duration> {
+/// The longest wait a `Retry-After` is read as; anything longer (`1e20`) is this, which is far
+/// past any [`RetryPolicy::max_wait`] worth setting and so fails with the instance's message.
+const RETRY_AFTER_CAP: Duration = Duration::from_secs(366 * 86_400);
+
+/// The wait a `Retry-After` header asks for (RFC 9110: seconds or an HTTP date), at most
+/// [`RETRY_AFTER_CAP`]; `None` when absent or unreadable.
+pub(crate) fn retry_after(headers: &HeaderMap) -> Option<Duration> {
     let text = header(headers, "retry-after")?;
     if let Ok(secs) = text.trim().parse::<f64>() {
-        return (secs.is_finite() && secs >= 0.0).then(|| Duration::from_secs_f64(secs));
+        // `from_secs_f64` panics past u64::MAX seconds: an instance or proxy can send that.
+        return (secs >= 0.0).then(|| {
+            Duration::try_from_secs_f64(secs)
+                .unwrap_or(RETRY_AFTER_CAP)
+                .min(RETRY_AFTER_CAP)
+        });
     }
     let at =
         time::OffsetDateTime::parse(text.trim(), &time::format_description::well_known::Rfc2822)
             .ok()?;
     let wait = at - OffsetDateTime::now_utc();
-    Some(Duration::try_from(wait).unwrap_or(Duration::ZERO))
+    Some(
+        Duration::try_from(wait)
+            .unwrap_or(Duration::ZERO)
+            .min(RETRY_AFTER_CAP),
+    )
 }
 
 /// Is `url` an API path, whose answer is JSON whatever the status: the REST APIs (`/api/...`)
@@ -1164,5 +1179,25 @@ mod tests {
         assert_eq!(retry_after(&h), Some(Duration::ZERO));
         h.insert("retry-after", HeaderValue::from_static("soon"));
         assert_eq!(retry_after(&h), None);
+    }
+
+    #[test]
+    fn retry_after_beyond_any_duration_is_capped_not_a_panic() {
+        let mut h = HeaderMap::new();
+        for huge in ["1e20", "18446744073709551616", "inf", "1e308"] {
+            h.insert("retry-after", HeaderValue::from_static(huge));
+            assert_eq!(retry_after(&h), Some(RETRY_AFTER_CAP), "{huge}");
+        }
+        for refused in ["-1", "NaN", "-inf"] {
+            h.insert("retry-after", HeaderValue::from_static(refused));
+            assert_eq!(retry_after(&h), None, "{refused}");
+        }
+        h.insert("retry-after", HeaderValue::from_static("0.5"));
+        assert_eq!(retry_after(&h), Some(Duration::from_millis(500)));
+        h.insert(
+            "retry-after",
+            HeaderValue::from_static("Fri, 31 Dec 9999 23:59:59 GMT"),
+        );
+        assert_eq!(retry_after(&h), Some(RETRY_AFTER_CAP));
     }
 }

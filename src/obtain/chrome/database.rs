@@ -52,6 +52,9 @@ pub(crate) struct Row {
     pub samesite: i64,
     /// A non-empty `top_frame_site_key`: a partitioned (CHIPS) cookie.
     pub partitioned: bool,
+    /// Which column holds a value Chrome would not write, when one does: the row is reported
+    /// as damaged, not imported.
+    pub damaged: Option<String>,
 }
 
 impl Snapshot {
@@ -100,30 +103,98 @@ impl Snapshot {
             let hosts = serde_json::to_string(host_keys)
                 .map_err(|e| rusqlite::Error::ToSqlConversionFailure(Box::new(e)))?;
             let mut stmt = self.conn.prepare(&self.select)?;
-            let rows = stmt.query_map([hosts], |r| {
-                let flag = |i: usize| -> rusqlite::Result<bool> {
-                    Ok(r.get::<_, Option<i64>>(i)?.unwrap_or(0) != 0)
-                };
-                Ok(Row {
-                    host_key: r.get(0)?,
-                    name: r.get(1)?,
-                    value: Zeroizing::new(r.get::<_, Option<Vec<u8>>>(2)?.unwrap_or_default()),
-                    encrypted: Zeroizing::new(r.get::<_, Option<Vec<u8>>>(3)?.unwrap_or_default()),
-                    path: r.get(4)?,
-                    expires_utc: r.get::<_, Option<i64>>(5)?.unwrap_or(0),
-                    secure: flag(6)?,
-                    http_only: flag(7)?,
-                    persistent: flag(8)? && flag(9)?,
-                    samesite: r.get::<_, Option<i64>>(10)?.unwrap_or(-1),
-                    partitioned: !r
-                        .get::<_, Option<String>>(11)?
-                        .unwrap_or_default()
-                        .is_empty(),
-                })
-            })?;
+            let rows = stmt.query_map([hosts], |r| Ok(read_row(r)))?;
             rows.collect()
         };
         read().map_err(|e| sqlite_error(&self.source, &e))
+    }
+}
+
+/// The columns [`select_sql`] reads, in order, by the names current schemas give them.
+const COLUMNS: [&str; 12] = [
+    "host_key",
+    "name",
+    "value",
+    "encrypted_value",
+    "path",
+    "expires_utc",
+    "is_secure",
+    "is_httponly",
+    "has_expires",
+    "is_persistent",
+    "samesite",
+    "top_frame_site_key",
+];
+
+/// One row, read leniently: SQLite lets any column hold any type, and one row of the wrong
+/// shape must cost only itself, so a value Chrome would not write is noted in `damaged`
+/// (the first such column) and the row is reported, not imported.
+fn read_row(r: &rusqlite::Row<'_>) -> Row {
+    use rusqlite::types::ValueRef;
+    let mut damaged: Option<String> = None;
+    let mut note = |i: usize, what: &str| {
+        damaged.get_or_insert_with(|| format!("its `{}` column {what}", COLUMNS[i]));
+    };
+    let value = |i: usize| r.get_ref(i).unwrap_or(ValueRef::Null);
+    let mut text = |i: usize| match value(i) {
+        ValueRef::Text(t) | ValueRef::Blob(t) => match std::str::from_utf8(t) {
+            Ok(t) => t.to_owned(),
+            Err(_) => {
+                note(i, "is not UTF-8 text");
+                String::from_utf8_lossy(t).into_owned()
+            }
+        },
+        ValueRef::Integer(n) => n.to_string(),
+        ValueRef::Real(f) => f.to_string(),
+        ValueRef::Null => {
+            note(i, "is empty (NULL)");
+            String::new()
+        }
+    };
+    let host_key = text(0);
+    let name = text(1);
+    let path = text(4);
+    let bytes = |i: usize| match value(i) {
+        ValueRef::Text(t) | ValueRef::Blob(t) => t.to_vec(),
+        _ => Vec::new(),
+    };
+    let plain = Zeroizing::new(bytes(2));
+    let encrypted = Zeroizing::new(bytes(3));
+    let mut number = |i: usize, default: i64| {
+        let parsed = match value(i) {
+            ValueRef::Integer(n) => Some(n),
+            ValueRef::Null => Some(default),
+            // Text affinity can leave digits as text; anything else is not Chrome's.
+            ValueRef::Text(t) => std::str::from_utf8(t)
+                .ok()
+                .and_then(|t| t.trim().parse().ok()),
+            ValueRef::Real(_) | ValueRef::Blob(_) => None,
+        };
+        parsed.unwrap_or_else(|| {
+            note(i, "is not a whole number");
+            default
+        })
+    };
+    let expires_utc = number(5, 0);
+    let secure = number(6, 0) != 0;
+    let http_only = number(7, 0) != 0;
+    let persistent = number(8, 0) != 0 && number(9, 0) != 0;
+    let samesite = number(10, -1);
+    let partitioned = !matches!(value(11), ValueRef::Null)
+        && !matches!(value(11), ValueRef::Text(t) | ValueRef::Blob(t) if t.is_empty());
+    Row {
+        host_key,
+        name,
+        value: plain,
+        encrypted,
+        path,
+        expires_utc,
+        secure,
+        http_only,
+        persistent,
+        samesite,
+        partitioned,
+        damaged,
     }
 }
 

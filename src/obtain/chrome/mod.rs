@@ -22,7 +22,9 @@ use crate::cookie::{Cookie, SameSite};
 use crate::error::{Error, Result};
 use crate::secret::Secret;
 
-use database::{Row, Snapshot};
+// Crate-wide for the fuzz entry points (`crate::fuzzing`), which build rows directly.
+pub(crate) use database::Row;
+use database::Snapshot;
 pub use decrypt::{Keys, Reason};
 pub use locate::{Browser, FoundProfile, list, profiles_in};
 pub use report::{Report, Skipped};
@@ -148,6 +150,22 @@ pub fn import_from_file(db: &Path, keys: &Keys, url: &url::Url) -> Result<Import
     })
 }
 
+/// The row-to-cookie step of an import (selection by the cookie rules, expiry, decryption) on
+/// rows given directly, for the fuzz target in `fuzz/`.
+#[cfg(feature = "fuzzing")]
+pub(crate) fn cookies_from_rows(
+    rows: Vec<Row>,
+    url: &url::Url,
+    now: OffsetDateTime,
+    meta_version: u32,
+    keys: &Keys,
+) -> (Vec<Cookie>, Report) {
+    let mut report = Report::new(url, PathBuf::new(), meta_version);
+    let pending = select(rows, url, now, &mut report);
+    let cookies = decrypt_all(pending, keys, meta_version, &mut report);
+    (cookies, report)
+}
+
 /// The `host_key`s that could hold cookies for the URL's host: the host itself and each parent
 /// domain, with and without the leading dot. Which of them apply is decided later, by the
 /// cookie rules.
@@ -229,6 +247,14 @@ fn select(
             continue;
         }
         report.found += 1;
+        if let Some(why) = row.damaged {
+            report.undecryptable.push(Skipped {
+                name: cookie.name,
+                host_key: row.host_key,
+                reason: Reason::Malformed(why),
+            });
+            continue;
+        }
         if row.persistent && row.expires_utc != 0 {
             match chrome_time(row.expires_utc) {
                 Some(at) => cookie.expires = Some(at),

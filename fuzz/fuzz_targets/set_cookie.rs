@@ -1,0 +1,52 @@
+//! `Set-Cookie` headers from the instance, through the session's jar into the vault and back:
+//! whatever the headers say, the cookies the jar keeps can be written by the vault's writer
+//! (JSON, RFC 3339 times), read back equal, and survive the next process's start (a jar made
+//! from the kept cookies keeps the same cookies), so no rotation is ever lost or unsaveable.
+#![no_main]
+
+use libfuzzer_sys::fuzz_target;
+use reqwest::cookie::CookieStore as _;
+use snowbridge::session::Jar;
+use snowbridge::vault::{Obtained, SessionRecord};
+
+const URLS: [&str; 3] = [
+    "https://acme.service-now.com/api/now/table/incident",
+    "https://acme.service-now.com/",
+    "http://127.0.0.1:8765/login.do",
+];
+
+fuzz_target!(|data: &[u8]| {
+    let Some((&pick, rest)) = data.split_first() else {
+        return;
+    };
+    let url = url::Url::parse(URLS[usize::from(pick) % URLS.len()]).expect("a URL");
+    let headers: Vec<reqwest::header::HeaderValue> = rest
+        .split(|&b| b == b'\n')
+        .filter_map(|line| reqwest::header::HeaderValue::from_bytes(line).ok())
+        .collect();
+    let jar = Jar::default();
+    jar.set_cookies(&mut headers.iter(), &url);
+    let kept = jar.kept();
+
+    let cookies = kept.iter().map(|k| k.cookie.clone()).collect();
+    let record = SessionRecord::new("dev", &url, Obtained::FormLogin, cookies);
+    let bytes = serde_json::to_vec(&record).expect("the vault can write every kept cookie");
+    let back: SessionRecord = serde_json::from_slice(&bytes).expect("and read it back");
+    assert_eq!(back, record);
+
+    let again = Jar::from_kept(&kept).kept();
+    let names = |k: &[snowbridge::vault::KeptCookie]| {
+        let mut v: Vec<_> = k
+            .iter()
+            .map(|k| k.cookie.clone())
+            .map(|c| (c.domain.clone(), c.path.clone(), c.name.clone(), c))
+            .collect();
+        v.sort_by(|a, b| (&a.0, &a.1, &a.2).cmp(&(&b.0, &b.1, &b.2)));
+        v.into_iter().map(|(_, _, _, c)| c).collect::<Vec<_>>()
+    };
+    assert_eq!(
+        names(&again),
+        names(&kept),
+        "cookies lost or changed on reload"
+    );
+});

@@ -92,23 +92,30 @@ const PROBE: &str = r#"
     });
 "#;
 
+/// Where the page stands, as [`PROBE`] reports it.
 #[derive(Debug, serde::Deserialize)]
-struct Probe {
+pub(super) struct Probe {
     /// Set by [`mark`] on the document it ran in; absent on a newer one.
     marker: Option<String>,
-    host: String,
-    path: String,
-    ready: String,
+    /// `location.host` (with the port).
+    pub(super) host: String,
+    /// `location.pathname`.
+    pub(super) path: String,
+    /// `document.readyState`.
+    pub(super) ready: String,
     token: Option<String>,
-    user: Option<String>,
-    error: Option<String>,
+    /// The logged-in user, where the page names one (`NOW.user_name`, `g_user`).
+    pub(super) user: Option<String>,
+    /// The text of the page's `.outputmsg_error`.
+    pub(super) error: Option<String>,
     form: bool,
     frames: u32,
     mfa: bool,
     neterror: Option<String>,
 }
 
-async fn probe(client: &fantoccini::Client) -> Result<Option<Probe>, CmdError> {
+/// Where the page stands; `None` while it navigates (no script can run).
+pub(super) async fn probe(client: &fantoccini::Client) -> Result<Option<Probe>, CmdError> {
     match client.execute(PROBE, vec![]).await {
         Ok(serde_json::Value::String(text)) => Ok(serde_json::from_str(&text).ok()),
         Ok(_) => Ok(None),
@@ -118,7 +125,8 @@ async fn probe(client: &fantoccini::Client) -> Result<Option<Probe>, CmdError> {
     }
 }
 
-fn instance_host(instance: &Instance) -> String {
+/// The instance's host as `location.host` shows it (with a port, where the URL names one).
+pub(super) fn instance_host(instance: &Instance) -> String {
     let url = &instance.url;
     match url.port() {
         Some(port) => format!("{}:{port}", url.host_str().unwrap_or_default()),
@@ -150,37 +158,9 @@ pub async fn login(
     options: LoginOptions,
 ) -> Result<Session> {
     super::supported(instance)?;
-    check_login_page(instance, options.timeout.min(PAGE_CHECK_TIMEOUT)).await?;
-    let browser = Browser::launch(&browser_options(instance, &options.browser).await?).await?;
-    // A login that was interrupted (killed before it could clean up) may have left some behind.
-    if let Err(e) = forget_instance_cookies(instance, &browser).await {
-        tracing::warn!(target: crate::NOTICE_TARGET, "{}", e.message());
-    }
+    let browser = open_browser(instance, &options).await?;
     let outcome = drive(instance, &browser, &options).await;
-    let captured = match outcome {
-        Ok(captured) => captured,
-        Err(e) => {
-            let e = if e.kind() == ErrorKind::Cancelled {
-                e
-            } else {
-                match browser.diagnose(&options.diagnostics, "login").await {
-                    Ok(saved) => e.with_note(&format!("page saved in {}", saved.display())),
-                    Err(_) => e,
-                }
-            };
-            let _ = forget_instance_cookies(instance, &browser).await;
-            let _ = browser.close().await;
-            return Err(e);
-        }
-    };
-    // Captured: from here the vault holds them. A failure to delete them is reported, not
-    // allowed to throw the login away; the next login tries again.
-    if let Err(e) = forget_instance_cookies(instance, &browser).await {
-        tracing::warn!(target: crate::NOTICE_TARGET, "{}", e.message());
-    }
-    // Closing the session lets Chrome write its profile (the identity provider's "remember this
-    // device" lives there).
-    browser.close().await?;
+    let captured = close_browser(instance, browser, &options, "login", outcome).await?;
 
     let Captured {
         cookies,
@@ -217,6 +197,57 @@ pub async fn login(
         .with_hint("the instance may bind sessions to the browser; report this with `-vv` output")),
         Validity::Unreachable(why) => Err(Error::new(ErrorKind::Unreachable, why)),
     }
+}
+
+/// The managed Chrome of a login on `instance`, ready to be driven: [`check_login_page`] first
+/// (a wrong `url` fails in seconds, before a browser starts), then Chrome started with
+/// [`browser_options`], with the instance's cookies that an interrupted login left in the profile
+/// deleted. End it with [`close_browser`], whatever the outcome.
+pub(super) async fn open_browser(instance: &Instance, options: &LoginOptions) -> Result<Browser> {
+    check_login_page(instance, options.timeout.min(PAGE_CHECK_TIMEOUT)).await?;
+    let browser = Browser::launch(&browser_options(instance, &options.browser).await?).await?;
+    // A login that was interrupted (killed before it could clean up) may have left some behind.
+    if let Err(e) = forget_instance_cookies(instance, &browser).await {
+        tracing::warn!(target: crate::NOTICE_TARGET, "{}", e.message());
+    }
+    Ok(browser)
+}
+
+/// Ends a browser from [`open_browser`] once `outcome` is known: the instance's cookies are
+/// deleted from the profile and Chrome is closed. A failure (not a cancel) first saves the page
+/// in `options.diagnostics`, in a folder named after `label`.
+pub(super) async fn close_browser<T>(
+    instance: &Instance,
+    browser: Browser,
+    options: &LoginOptions,
+    label: &str,
+    outcome: Result<T>,
+) -> Result<T> {
+    let value = match outcome {
+        Ok(value) => value,
+        Err(e) => {
+            let e = if e.kind() == ErrorKind::Cancelled {
+                e
+            } else {
+                match browser.diagnose(&options.diagnostics, label).await {
+                    Ok(saved) => e.with_note(&format!("page saved in {}", saved.display())),
+                    Err(_) => e,
+                }
+            };
+            let _ = forget_instance_cookies(instance, &browser).await;
+            let _ = browser.close().await;
+            return Err(e);
+        }
+    };
+    // What the browser gave is in hand: a failure to delete the cookies is reported, not
+    // allowed to throw it away; the next login tries again.
+    if let Err(e) = forget_instance_cookies(instance, &browser).await {
+        tracing::warn!(target: crate::NOTICE_TARGET, "{}", e.message());
+    }
+    // Closing the session lets Chrome write its profile (the identity provider's "remember this
+    // device" lives there).
+    browser.close().await?;
+    Ok(value)
 }
 
 /// How long the look at `login.do` before the browser starts may take at most.
@@ -367,54 +398,18 @@ async fn drive(instance: &Instance, browser: &Browser, options: &LoginOptions) -
 
     let (token, user, automated) = match &options.credentials {
         Some((user, password)) => {
-            match fill_in(
-                browser,
-                &instance.name,
-                &host,
-                user,
-                password,
-                options,
-                deadline,
+            match log_in_with_form(
+                instance, browser, options, user, password, deadline, &login_url,
             )
             .await?
             {
-                Landing::LoggedIn(token) => (token, Some(user.clone()), true),
-                Landing::IdentityProvider(idp) => {
-                    if browser.is_headless() {
-                        return Err(Error::new(
-                            ErrorKind::LoginRequired,
-                            format!("{user} logs in through an identity provider ({idp}): only a person can finish that"),
-                        )
-                        .with_hint(format!(
-                            "run `snowbridge connect {} --login` without --headless where a display is available",
-                            instance.name
-                        )));
-                    }
+                Filled::LoggedIn(token) => (token, Some(user.clone()), true),
+                Filled::AtIdentityProvider(idp) => {
                     options.person.tell(&format!(
                         "The instance sent the browser to the identity provider at {idp}: finish the login in the browser window."
                     ));
                     let (token, seen) = wait_for_person(browser, &host, deadline).await?;
                     (token, seen.or(Some(user.clone())), false)
-                }
-                Landing::MultiFactor(_) => unreachable!("handled inside fill_in"),
-                Landing::NotLoaded(error) => {
-                    return Err(Error::new(
-                        ErrorKind::Unreachable,
-                        format!("the browser could not load {login_url}: {error}"),
-                    )
-                    .with_hint(
-                        "for a certificate error, name the instance's CA in the instance file (ca_file = \"...\")",
-                    ));
-                }
-                Landing::Refused(message) => {
-                    return Err(Error::new(
-                        ErrorKind::LoginRequired,
-                        format!("{} refused the login of {user}: {message}", instance.name),
-                    )
-                    .with_hint(format!(
-                        "check the user name and the password (`snowbridge password {}` stores a new one)",
-                        instance.name
-                    )));
                 }
             }
         }
@@ -451,6 +446,66 @@ async fn drive(instance: &Instance, browser: &Browser, options: &LoginOptions) -
         user,
         automated,
     })
+}
+
+/// Where filling the login form led.
+pub(super) enum Filled {
+    /// Logged in: the page shows `g_ck` (given here) off the login pages.
+    LoggedIn(Secret),
+    /// The instance sent the browser to this identity provider (host): a person must finish
+    /// there, in the window (a headless browser is an error instead).
+    AtIdentityProvider(String),
+}
+
+/// Fills the login form that `opened` (the URL the browser was sent to) led to with `user` and
+/// `password`, and follows what comes after it: the multi-factor page (codes from
+/// `options.mfa_code`, then the [`Person`]), the identity provider, or a refusal. Errors: login
+/// required for a refused password or code, or for single sign-on in a headless browser;
+/// unreachable for a page Chrome could not load; browser errors; cancelled for a closed window.
+pub(super) async fn log_in_with_form(
+    instance: &Instance,
+    browser: &Browser,
+    options: &LoginOptions,
+    user: &str,
+    password: &Secret,
+    deadline: Instant,
+    opened: &url::Url,
+) -> Result<Filled> {
+    let host = instance_host(instance);
+    match fill_in(browser, &instance.name, &host, user, password, options, deadline).await? {
+        Landing::LoggedIn(token) => Ok(Filled::LoggedIn(token)),
+        Landing::IdentityProvider(idp) => {
+            if browser.is_headless() {
+                return Err(Error::new(
+                    ErrorKind::LoginRequired,
+                    format!("{user} logs in through an identity provider ({idp}): only a person can finish that"),
+                )
+                .with_hint(format!(
+                    "run `snowbridge connect {} --login` without --headless where a display is available",
+                    instance.name
+                )));
+            }
+            Ok(Filled::AtIdentityProvider(idp))
+        }
+        Landing::MultiFactor(_) => Err(Error::internal(
+            "the multi-factor page is answered inside the form filling",
+        )),
+        Landing::NotLoaded(error) => Err(Error::new(
+            ErrorKind::Unreachable,
+            format!("the browser could not load {opened}: {error}"),
+        )
+        .with_hint(
+            "for a certificate error, name the instance's CA in the instance file (ca_file = \"...\")",
+        )),
+        Landing::Refused(message) => Err(Error::new(
+            ErrorKind::LoginRequired,
+            format!("{} refused the login of {user}: {message}", instance.name),
+        )
+        .with_hint(format!(
+            "check the user name and the password (`snowbridge password {}` stores a new one)",
+            instance.name
+        ))),
+    }
 }
 
 /// The cookies a request to the instance would carry by domain (any path): the identity
@@ -876,7 +931,8 @@ async fn wait_for_person(
     }
 }
 
-fn browser_error(doing: &str, e: CmdError) -> Error {
+/// A failed WebDriver command while `doing`: cancelled for a closed window, else a browser error.
+pub(super) fn browser_error(doing: &str, e: CmdError) -> Error {
     if crate::browser::is_closed(&e) {
         return Error::new(
             ErrorKind::Cancelled,

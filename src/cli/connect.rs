@@ -25,7 +25,9 @@ Examples:
   # log in through Chrome: a window for single sign-on and multi-factor
   snowbridge connect dev --login
   # fill in the form in headless Chrome (password from SNOWBRIDGE_PASSWORD or the keyring)
-  snowbridge connect dev --login --headless --user jdoe")]
+  snowbridge connect dev --login --headless --user jdoe
+  # auth = \"oauth-pkce\": log in and press Allow in Chrome; the tokens are kept and refreshed
+  snowbridge connect dev --login")]
 pub struct Args {
     /// The instance's name.
     instance: String,
@@ -74,6 +76,9 @@ impl Person for Terminal {
 
 pub async fn run(ctx: &Context, args: Args) -> Result<()> {
     let instance = ctx.instance(&args.instance)?;
+    if args.login && instance.auth == AuthMethod::OauthPkce {
+        return authorize(ctx, &instance, &args).await;
+    }
     if args.login && instance.auth != AuthMethod::Browser {
         return sign_in_at_terminal(ctx, &instance).await;
     }
@@ -111,12 +116,66 @@ async fn log_in(
     instance: &snowbridge::instance::Instance,
     args: &Args,
 ) -> Result<()> {
+    let (options, prompted) = login_options(ctx, instance, args)?;
+    let user = options.credentials.as_ref().map(|(user, _)| user.clone());
+    let session = login::login(instance, ctx.vault(), options).await?;
+    if let (Some(secret), Some(user)) = (prompted, &user) {
+        offer_to_keep(&instance.name, user, &secret);
+    }
+    let row = status::Row::of_session(instance, &session, "valid");
+    if ctx.json {
+        return output::json(&row);
+    }
+    output::line(&format!(
+        "{}: logged in{}; session saved and checked over REST",
+        instance.name,
+        row.user
+            .as_deref()
+            .map(|u| format!(" as {u}"))
+            .unwrap_or_default()
+    ))
+}
+
+/// `connect --login` for `oauth-pkce`: the authorization code flow in the same browser as the
+/// browser login (a person logs in and presses Allow; with credentials snowbridge does both).
+async fn authorize(
+    ctx: &Context,
+    instance: &snowbridge::instance::Instance,
+    args: &Args,
+) -> Result<()> {
+    let (options, prompted) = login_options(ctx, instance, args)?;
+    let user = options.credentials.as_ref().map(|(user, _)| user.clone());
+    let session = obtain::pkce::authorize(instance, ctx.vault(), options).await?;
+    if let (Some(secret), Some(user)) = (prompted, &user) {
+        offer_to_keep(&instance.name, user, &secret);
+    }
+    let row = status::Row::of_session(instance, &session, "valid");
+    if ctx.json {
+        return output::json(&row);
+    }
+    output::line(&format!(
+        "{}: signed in{} (authorization_code grant); tokens saved and checked over REST",
+        instance.name,
+        row.user
+            .as_deref()
+            .map(|u| format!(" as {u}"))
+            .unwrap_or_default()
+    ))
+}
+
+/// The browser login's options from the command line, with the credentials to fill the form
+/// with where they are at hand (and a password typed at the terminal, to offer keeping).
+/// Without a window (asked for, or no display) snowbridge must fill the form itself: what it
+/// lacks for that is said now, before a browser starts, not after it waited.
+fn login_options(
+    ctx: &Context,
+    instance: &snowbridge::instance::Instance,
+    args: &Args,
+) -> Result<(LoginOptions, Option<Secret>)> {
     let browser = args
         .browser
         .options(ctx.dirs.login_profile(&instance.name))?;
     let user = args.user.clone().or(instance.username.clone());
-    // Without a window (asked for, or no display) snowbridge must fill the form itself: what it
-    // lacks for that is said now, before a browser starts, not after it waited.
     let headless = browser.runs_headless();
     let mut prompted = None;
     let credentials = match &user {
@@ -164,22 +223,7 @@ async fn log_in(
         }),
         diagnostics: ctx.dirs.diagnostics(),
     };
-    let session = login::login(instance, ctx.vault(), options).await?;
-    if let (Some(secret), Some(user)) = (prompted, &user) {
-        offer_to_keep(&instance.name, user, &secret);
-    }
-    let row = status::Row::of_session(instance, &session, "valid");
-    if ctx.json {
-        return output::json(&row);
-    }
-    output::line(&format!(
-        "{}: logged in{}; session saved and checked over REST",
-        instance.name,
-        row.user
-            .as_deref()
-            .map(|u| format!(" as {u}"))
-            .unwrap_or_default()
-    ))
+    Ok((options, prompted))
 }
 
 /// Why the login runs without a window, in words.
@@ -250,7 +294,7 @@ fn needed(instance: &snowbridge::instance::Instance) -> Vec<Kind> {
     }
 }
 
-/// `connect --login` for the methods that do not log in through the browser: the secrets
+/// `connect --login` for the methods that need no browser: the secrets
 /// not at hand are asked for at the terminal, the method's grant (or a first call) proves
 /// them, and each typed secret may be kept in the keyring (not the password of
 /// `oauth-password`: it is used once, then only the tokens are kept).
@@ -258,14 +302,6 @@ async fn sign_in_at_terminal(
     ctx: &Context,
     instance: &snowbridge::instance::Instance,
 ) -> Result<()> {
-    if instance.auth == AuthMethod::OauthPkce {
-        // oauth-pkce's browser step (authorize, loopback redirect, code exchange) goes here.
-        return Err(Error::usage(format!(
-            "{}: auth = \"oauth-pkce\" needs the browser's authorization step, which this \
-             version does not have yet",
-            instance.name
-        )));
-    }
     let mut given = Given::default();
     let mut typed = Vec::new();
     for kind in needed(instance) {

@@ -10,15 +10,16 @@
 //! [`connect`] runs the grant itself when the secrets are at hand without a person, and
 //! [`sign_in`] takes secrets a person typed.
 //!
-//! `oauth-pkce` plugs in here: `connect --login` runs the browser's authorize step, exchanges
-//! the code with [`token::Endpoint::authorization_code`], and stores the tokens with
-//! [`keep_tokens`]; from then on its sessions refresh like the password grant's.
+//! `oauth-pkce` gets its tokens from a person at the browser once ([`pkce::authorize`], run by
+//! `connect --login`); from then on its sessions refresh like the password grant's, and
+//! [`connect`] refreshes them (or says to run `connect --login`).
 
 pub mod chrome;
 pub mod jwt;
 pub mod login;
 pub mod mtls;
 pub mod password;
+pub mod pkce;
 pub mod secrets;
 pub mod token;
 
@@ -29,7 +30,7 @@ pub use secrets::Given;
 use crate::error::{Error, ErrorKind, Result};
 use crate::instance::{AuthMethod, Instance};
 use crate::session::{Auth, Session, Validity};
-use crate::vault::{Obtained, SessionRecord, Tokens, Vault};
+use crate::vault::{Obtained, SessionRecord, Vault};
 
 /// Where the session that [`connect`] returns came from.
 #[derive(Debug)]
@@ -201,13 +202,16 @@ pub async fn sign_in(
     Ok((session, Connected::Credentials(how)))
 }
 
-/// Stores `tokens` as the session of `instance` (a token method), replacing what was stored:
-/// for flows that obtain tokens themselves (`oauth-pkce`'s authorization code).
-pub fn keep_tokens(instance: &Instance, vault: &Vault, tokens: Tokens) -> Result<SessionRecord> {
-    let mut record = fresh_record(instance);
-    record.set_tokens(tokens);
+/// Stores what `session` (a token method's, just proved) holds as the session of its instance,
+/// replacing what was stored: for flows that obtain tokens themselves (`oauth-pkce`'s
+/// authorization code). Its tokens as they stand now, a renewal during the proof included.
+pub fn keep_tokens(vault: &Vault, session: &Session) -> Result<()> {
+    let mut record = session.record().clone();
+    if let Some(tokens) = session.tokens() {
+        record.set_tokens(tokens);
+    }
     vault.store(&record)?;
-    Ok(record)
+    session.save()
 }
 
 async fn stored(instance: &Instance, vault: Arc<Vault>) -> Result<(Session, Connected)> {

@@ -390,6 +390,11 @@ struct AtTheWindow {
 
 impl AtTheWindow {
     async fn start() -> AtTheWindow {
+        AtTheWindow::start_with_timeout("90").await
+    }
+
+    /// With `--timeout seconds`.
+    async fn start_with_timeout(seconds: &str) -> AtTheWindow {
         common::require_browser();
         let display = Display::start();
         let port = free_port();
@@ -399,7 +404,14 @@ impl AtTheWindow {
         let mut cmd = command(
             &home,
             &[],
-            &["connect", "dev", "--login", "--headed", "--timeout", "90"],
+            &[
+                "connect",
+                "dev",
+                "--login",
+                "--headed",
+                "--timeout",
+                seconds,
+            ],
         );
         cmd.env("DISPLAY", display.name());
         let mut cli = Child::spawn(cmd);
@@ -544,6 +556,48 @@ async fn a_redirect_with_another_state_is_refused_and_its_code_unused() {
         at.cli.stderr()
     );
     at.assert_refused_cleanly();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_person_who_does_nothing_meets_the_timeout() {
+    let mut at = AtTheWindow::start_with_timeout("5").await;
+    assert_eq!(at.finish(), Some(4), "{}", at.cli.stderr());
+    assert!(
+        at.cli
+            .stderr()
+            .contains("the authorization on dev did not finish in time"),
+        "{}",
+        at.cli.stderr()
+    );
+    assert!(at.cli.stderr().contains("--timeout"), "{}", at.cli.stderr());
+    at.assert_refused_cleanly();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_redirect_uri_the_application_does_not_list_is_the_instances_refusal() {
+    common::require_browser();
+    let port = free_port();
+    let emu = emulator(port, 1800);
+    // The instance file names another port than the application lists.
+    let other = free_port();
+    let home = home(&emu, other, "username = \"itil.user\"\n");
+    let out = run(
+        &home,
+        &[("SNOWBRIDGE_PASSWORD", "snowbridge")],
+        &["connect", "dev", "--login", "--headless", "--timeout", "90"],
+    );
+    assert_eq!(code(&out), 1, "{}", stderr(&out));
+    let said = stderr(&out);
+    assert!(
+        said.contains(&format!(
+            "dev refused the authorization request: Invalid redirect_uri: http://127.0.0.1:{other}/callback"
+        )),
+        "{said}"
+    );
+    assert!(said.contains("redirect_port"), "{said}");
+    assert!(home.vault().load("dev").unwrap().is_none());
+    assert_no_chrome(&home);
+    assert_port_free(other);
 }
 
 /// What the minimal authorization server saw.

@@ -92,10 +92,17 @@ pub fn supported(instance: &Instance) -> Result<()> {
             instance.auth
         ),
     )
-    .with_hint(format!(
-        "run `snowbridge connect {}` (it runs the method's grant), or use auth = \"browser\"",
-        instance.name
-    )))
+    .with_hint(if instance.auth == AuthMethod::OauthPkce {
+        format!(
+            "run `snowbridge connect {} --login`, which authorizes in the browser (from a program: snowbridge::obtain::pkce::authorize)",
+            instance.name
+        )
+    } else {
+        format!(
+            "run `snowbridge connect {}` (it runs the method's grant), or use auth = \"browser\"",
+            instance.name
+        )
+    }))
 }
 
 /// How a session of `instance` authenticates, with the secrets `given` or at hand without a

@@ -374,6 +374,9 @@ fn page(text: &str) -> String {
     )
 }
 
+/// How much longer than the watch the drive may wait.
+const DRIVE_GRACE: std::time::Duration = std::time::Duration::from_secs(2);
+
 /// What the browser part ended with.
 struct Caught {
     callback: Callback,
@@ -468,7 +471,9 @@ async fn catch(
     let watching = watch(instance, browser, deadline, &seen, request);
     tokio::pin!(watching);
     let filled_as = options.credentials.as_ref().map(|(user, _)| user.clone());
-    let driving = drive(instance, browser, options, request, deadline);
+    // The watch reports the deadline; the drive waits a moment longer, so that one message
+    // says so whichever of them is waiting.
+    let driving = drive(instance, browser, options, request, deadline + DRIVE_GRACE);
     // The callback first: once the redirect is in, nothing the page does matters.
     let callback = tokio::select! {
         biased;

@@ -495,6 +495,36 @@ async fn a_person_signs_in_through_single_sign_on_and_presses_allow() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_login_that_lands_on_the_home_page_is_sent_back_to_the_authorization() {
+    let mut at = AtTheWindow::start().await;
+    // "Use external login" forgets where the login was going: the identity provider returns
+    // the person to the instance's home page, not to the authorization request.
+    at.person.click("use_external_login").await;
+    at.person.type_into("idp_username", "sso.user").await;
+    at.person.type_into("idp_password", "snowbridge").await;
+    at.person.click("idp_login").await;
+    at.person.click("oauth_allow").await;
+
+    assert_eq!(at.finish(), Some(0), "{}", at.cli.stderr());
+    let control = at.emu.control();
+    assert!(
+        requests(&control, "/navpage.do")
+            .iter()
+            .any(|(_, _, s)| *s == 200),
+        "the login landed on the home page first"
+    );
+    // The home page named the user; the session is kept as theirs.
+    let stored = at.home.vault().load("dev").unwrap().unwrap();
+    assert_eq!(stored.user.as_deref(), Some("sso.user"));
+    tokio::task::block_in_place(|| assert_no_chrome(&at.home));
+    assert_eq!(rows(&at.home.run(&["api", "dev", INCIDENT])).len(), 1);
+    assert_eq!(
+        control.request_log().last().unwrap().user.as_deref(),
+        Some("sso.user")
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn deny_on_the_consent_page_is_a_refusal() {
     let mut at = AtTheWindow::start().await;
     at.person.log_in("itil.user", "snowbridge").await;

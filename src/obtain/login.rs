@@ -103,7 +103,8 @@ pub(super) struct Probe {
     pub(super) path: String,
     /// `document.readyState`.
     pub(super) ready: String,
-    token: Option<String>,
+    /// `g_ck`, where the page is a logged-in one.
+    pub(super) token: Option<String>,
     /// The logged-in user, where the page names one (`NOW.user_name`, `g_user`).
     pub(super) user: Option<String>,
     /// The text of the page's `.outputmsg_error`.
@@ -134,7 +135,9 @@ pub(super) fn instance_host(instance: &Instance) -> String {
     }
 }
 
-fn is_login_path(path: &str) -> bool {
+/// Is `path` one of the pages a login passes through (login form, multi-factor, single sign-on
+/// hand-off, timeouts)?
+pub(super) fn is_login_path(path: &str) -> bool {
     [
         "login.do",
         "login_redirect.do",

@@ -19,6 +19,7 @@
 
 use std::convert::Infallible;
 use std::net::Ipv4Addr;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
@@ -310,9 +311,20 @@ async fn serve(
     loop {
         let stream = match listener.accept().await {
             Ok((stream, _)) => stream,
-            Err(e) => {
-                tracing::debug!(error = %e, "the callback listener could not accept");
+            // One connection that went wrong; the next may be the redirect.
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    std::io::ErrorKind::ConnectionAborted
+                        | std::io::ErrorKind::ConnectionReset
+                        | std::io::ErrorKind::Interrupted
+                ) =>
+            {
                 continue;
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "the callback listener stopped");
+                return;
             }
         };
         let (state, sender) = (state.clone(), sender.clone());
@@ -488,7 +500,12 @@ async fn catch(
             }
         }
     };
-    let callback = callback.ok_or_else(|| Error::internal("the callback listener stopped"))?;
+    let callback = callback.ok_or_else(|| {
+        Error::internal(format!(
+            "the listener for {} stopped before the redirect came (run with -v for why)",
+            request.redirect_uri
+        ))
+    })?;
     let seen = seen
         .lock()
         .unwrap_or_else(std::sync::PoisonError::into_inner)
@@ -561,7 +578,8 @@ async fn drive(
 
 /// Watches the browser until the window closes, the deadline passes, or the instance shows an
 /// error on its authorization page; returns that as the error. Notes in `seen` the user the
-/// instance's pages name.
+/// instance's pages name. A login that lands on another logged-in page (a single sign-on
+/// front door that loses where the login was going) is sent back to the authorization, once.
 async fn watch(
     instance: &Instance,
     browser: &Browser,
@@ -571,6 +589,9 @@ async fn watch(
 ) -> Error {
     let host = login::instance_host(instance);
     let host = host.as_str();
+    let authorize = request.url.as_str();
+    let sent_back = AtomicBool::new(false);
+    let sent_back = &sent_back;
     let outcome = browser
         .wait_for(deadline, |c| async move {
             let Some(p) = login::probe(&c).await? else {
@@ -584,8 +605,15 @@ async fn watch(
                     .lock()
                     .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(user);
             }
-            Ok(p.error
-                .filter(|e| !e.is_empty() && p.path.ends_with("oauth_auth.do")))
+            if p.path.ends_with("oauth_auth.do") {
+                return Ok(p.error.filter(|e| !e.is_empty()));
+            }
+            let logged_in = p.token.is_some_and(|t| !t.is_empty()) && !login::is_login_path(&p.path);
+            if logged_in && !sent_back.swap(true, Ordering::SeqCst) {
+                tracing::info!(path = %p.path, "logged in away from the authorization page; opening it again");
+                c.goto(authorize).await?;
+            }
+            Ok(None)
         })
         .await;
     let name = &instance.name;

@@ -235,6 +235,7 @@ async fn headless_with_credentials_signs_in_renews_and_a_revoked_refresh_token_i
     assert_eq!(code(&out), 0, "{}", stderr(&out));
     let status: Value = serde_json::from_str(&stdout(&out)).unwrap();
     assert_eq!(status[0]["auth"], "oauth-pkce");
+    assert_eq!(status[0]["token_grant"], "authorization_code", "{status}");
     assert!(status[0]["token_expires"].is_string(), "{status}");
 
     // The CLI's commands, with no password from here on.

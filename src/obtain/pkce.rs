@@ -17,7 +17,6 @@
 //! however it ends. This module asks no one: what the person is told goes through
 //! [`Person::tell`](super::login::Person::tell).
 
-use std::convert::Infallible;
 use std::net::Ipv4Addr;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
@@ -298,9 +297,8 @@ fn port_error(instance: &Instance, port: u16, e: &std::io::Error) -> Error {
     ))
 }
 
-/// Accepts connections until aborted, each served by hyper's HTTP/1 (already in every build,
-/// under reqwest) on a task of its own, so a connection Chrome opens speculatively and never
-/// uses holds nothing up.
+/// Accepts connections until aborted, each read on a task of its own, so a connection Chrome
+/// opens speculatively and never uses holds nothing up.
 async fn serve(
     listener: tokio::net::TcpListener,
     state: Secret,
@@ -328,53 +326,86 @@ async fn serve(
             }
         };
         let (state, sender) = (state.clone(), sender.clone());
-        let service = hyper::service::service_fn(move |request| {
-            std::future::ready(Ok::<_, Infallible>(answer(&request, &state, &sender)))
-        });
-        connections.spawn(
-            hyper::server::conn::http1::Builder::new()
-                .serve_connection(hyper_util::rt::TokioIo::new(stream), service),
-        );
+        connections.spawn(respond(stream, state, sender));
         while connections.try_join_next().is_some() {}
     }
 }
 
-/// The answer to one request on the loopback port: a callback is judged, handed over, and
-/// answered with a short page saying the window can be closed; anything else is 404.
-fn answer<B>(
-    request: &http::Request<B>,
+/// The most a request head may take; a redirect with a code and a state is far shorter.
+const MAX_REQUEST_HEAD: usize = 16 * 1024;
+
+/// How long a connection may take to send its request head.
+const REQUEST_PATIENCE: std::time::Duration = std::time::Duration::from_secs(30);
+
+/// Reads one request head from `stream` and answers it, then closes the connection.
+///
+/// Hand-written: one GET with no body is all a redirect sends, and an HTTP server crate (hyper's
+/// server half and its friends) would enter every library user's build for it.
+async fn respond(
+    mut stream: tokio::net::TcpStream,
+    state: Arc<Secret>,
+    sender: tokio::sync::mpsc::Sender<Callback>,
+) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut head = Vec::with_capacity(1024);
+    let read = tokio::time::timeout(REQUEST_PATIENCE, async {
+        let mut chunk = [0u8; 1024];
+        while !head.windows(4).any(|w| w == b"\r\n\r\n") {
+            let n = stream.read(&mut chunk).await?;
+            if n == 0 || head.len() + n > MAX_REQUEST_HEAD {
+                return Err(std::io::Error::other("no complete request head"));
+            }
+            head.extend_from_slice(&chunk[..n]);
+        }
+        Ok(())
+    })
+    .await;
+    if !matches!(read, Ok(Ok(()))) {
+        return;
+    }
+    let line = head
+        .split(|&b| b == b'\n')
+        .next()
+        .map(|l| String::from_utf8_lossy(l).trim_end().to_owned())
+        .unwrap_or_default();
+    let (status, body) = answer(&line, &state, &sender);
+    let reply = format!(
+        "HTTP/1.1 {status}\r\nContent-Type: text/html; charset=utf-8\r\nCache-Control: no-store\r\n\
+         Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    );
+    let _ = stream.write_all(reply.as_bytes()).await;
+    let _ = stream.shutdown().await;
+}
+
+/// The answer to one request line (`GET /callback?code=...&state=... HTTP/1.1`) on the loopback
+/// port: a callback is judged, handed over, and answered with a short page saying the window can
+/// be closed; anything else is 404 (or 405 for another method). Returns the status line's code
+/// and reason, and the page.
+fn answer(
+    request_line: &str,
     state: &Secret,
     sender: &tokio::sync::mpsc::Sender<Callback>,
-) -> http::Response<String> {
-    let reply = |status: http::StatusCode, body: String| {
-        let mut response = http::Response::new(body);
-        *response.status_mut() = status;
-        let headers = response.headers_mut();
-        headers.insert(
-            http::header::CONTENT_TYPE,
-            http::HeaderValue::from_static("text/html; charset=utf-8"),
-        );
-        headers.insert(
-            http::header::CACHE_CONTROL,
-            http::HeaderValue::from_static("no-store"),
-        );
-        response
+) -> (&'static str, String) {
+    let mut parts = request_line.split(' ');
+    let method = parts.next().unwrap_or_default();
+    let target = parts.next().unwrap_or_default();
+    let (path, query) = match target.split_once('?') {
+        Some((path, query)) => (path, Some(query)),
+        None => (target, None),
     };
-    if request.uri().path() != CALLBACK_PATH {
-        return reply(http::StatusCode::NOT_FOUND, page("Not found."));
+    if path != CALLBACK_PATH {
+        return ("404 Not Found", page("Not found."));
     }
-    if request.method() != http::Method::GET {
-        return reply(
-            http::StatusCode::METHOD_NOT_ALLOWED,
-            page("The redirect is a GET."),
-        );
+    if method != "GET" {
+        return ("405 Method Not Allowed", page("The redirect is a GET."));
     }
-    let callback = Callback::judge(request.uri().query(), state.expose());
+    let callback = Callback::judge(query, state.expose());
     let text = callback.page();
     // The first callback decides; a reload of the page changes nothing.
     let _ = sender.try_send(callback);
-    reply(
-        http::StatusCode::OK,
+    (
+        "200 OK",
         page(&format!("{text} You can close this window.")),
     )
 }
@@ -650,6 +681,22 @@ async fn watch(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn request_lines_are_answered_by_path_and_method() {
+        let (sender, mut received) = tokio::sync::mpsc::channel(1);
+        let state = Secret::new("s1");
+        let line = |l: &str| answer(l, &state, &sender).0;
+        assert_eq!(line("GET /favicon.ico HTTP/1.1"), "404 Not Found");
+        assert_eq!(line(""), "404 Not Found");
+        assert_eq!(
+            line("POST /callback?code=c&state=s1 HTTP/1.1"),
+            "405 Method Not Allowed"
+        );
+        assert!(received.try_recv().is_err(), "nothing handed over yet");
+        assert_eq!(line("GET /callback?code=c&state=s1 HTTP/1.1"), "200 OK");
+        assert!(received.try_recv().is_ok(), "the callback is handed over");
+    }
 
     #[test]
     fn callbacks_are_judged_state_first() {

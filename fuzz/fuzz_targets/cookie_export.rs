@@ -121,7 +121,11 @@ fn as_line(c: &Cookie, now: OffsetDateTime) -> Line {
     Line {
         domain: domain.to_owned(),
         host_only: c.host_only || domain.parse::<std::net::IpAddr>().is_ok(),
-        path: if c.path.is_empty() { "/".to_owned() } else { c.path.clone() },
+        path: if c.path.is_empty() {
+            "/".to_owned()
+        } else {
+            c.path.clone()
+        },
         secure: c.secure,
         expires: c
             .expires

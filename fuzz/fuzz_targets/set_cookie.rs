@@ -1,19 +1,37 @@
 //! `Set-Cookie` headers from the instance, through the session's jar into the vault and back:
-//! whatever the headers say, the cookies the jar keeps can be written by the vault's writer
-//! (JSON, RFC 3339 times), read back equal, and survive the next process's start (a jar made
+//! whatever the headers say, the cookies the jar keeps can be sealed by a real vault (in a
+//! temporary folder, key file only), opened back equal, and survive the next process's start (a jar made
 //! from the kept cookies keeps the same cookies), so no rotation is ever lost or unsaveable.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
 use reqwest::cookie::CookieStore as _;
 use snowbridge::session::Jar;
-use snowbridge::vault::{Obtained, SessionRecord};
+use snowbridge::vault::{KeyPolicy, Obtained, SessionRecord, Vault};
+use std::sync::OnceLock;
 
 const URLS: [&str; 3] = [
     "https://acme.service-now.com/api/now/table/incident",
     "https://acme.service-now.com/",
     "http://127.0.0.1:8765/login.do",
 ];
+
+/// One vault for the whole run: the folder lives as long as the process.
+fn vault() -> &'static Vault {
+    static VAULT: OnceLock<(tempfile::TempDir, Vault)> = OnceLock::new();
+    &VAULT
+        .get_or_init(|| {
+            let dir = tempfile::tempdir().expect("a temporary folder");
+            let policy = KeyPolicy {
+                file: dir.path().join("vault.key"),
+                use_keyring: false,
+                keyring_timeout: std::time::Duration::from_secs(1),
+            };
+            let vault = Vault::with_policy(dir.path().join("sessions"), policy).on_notice(|_| {});
+            (dir, vault)
+        })
+        .1
+}
 
 fuzz_target!(|data: &[u8]| {
     let Some((&pick, rest)) = data.split_first() else {
@@ -30,8 +48,13 @@ fuzz_target!(|data: &[u8]| {
 
     let cookies = kept.iter().map(|k| k.cookie.clone()).collect();
     let record = SessionRecord::new("dev", &url, Obtained::FormLogin, cookies);
-    let bytes = serde_json::to_vec(&record).expect("the vault can write every kept cookie");
-    let back: SessionRecord = serde_json::from_slice(&bytes).expect("and read it back");
+    vault()
+        .store(&record)
+        .expect("the vault can write every kept cookie");
+    let back = vault()
+        .load("dev")
+        .expect("and read it back")
+        .expect("the record it just wrote");
     assert_eq!(back, record);
 
     let again = Jar::from_kept(&kept).kept();

@@ -199,7 +199,7 @@ impl Emulator {
             config.data_dir.is_some(),
         )?;
         let client_auth = if config.tls && config.mtls.request_client_certificate {
-            let users = seed::USERS.iter().map(|u| u.user_name);
+            let users = seed::user_names().into_iter();
             Some(mtls::ClientAuth::prepare(&data_dir, &config.mtls, users)?)
         } else {
             None

@@ -78,6 +78,7 @@ mod attachments;
 mod auth;
 mod auth_config;
 mod authorize;
+mod batch;
 mod clock;
 mod config;
 mod control;
@@ -97,6 +98,7 @@ mod server;
 mod sessions;
 mod sso;
 mod state;
+mod stats;
 mod store;
 mod table_api;
 mod tls;
@@ -337,7 +339,8 @@ impl Drop for Emulator {
     }
 }
 
-fn instance_router(state: Arc<AppState>) -> Router {
+/// The REST APIs a Batch API item may call: Table, Attachment, Aggregate.
+fn api_routes() -> Router<Arc<AppState>> {
     use attachments as att;
     use table_api as t;
     Router::new()
@@ -385,6 +388,27 @@ fn instance_router(state: Arc<AppState>) -> Router {
             "/api/now/{version}/attachment/{sys_id}/file",
             get(att::versioned::file),
         )
+        .route("/api/now/stats/{table}", get(stats::aggregate))
+        .route(
+            "/api/now/{version}/stats/{table}",
+            get(stats::versioned::aggregate),
+        )
+}
+
+/// The REST APIs alone, for the Batch API's items, which run inside their batch's request
+/// (its session, its outer layers).
+fn item_router(state: Arc<AppState>) -> Router {
+    api_routes()
+        .fallback(|| async { table_api::no_such_resource() })
+        .method_not_allowed_fallback(table_api::method_not_supported)
+        .layer(DefaultBodyLimit::max(BODY_LIMIT))
+        .with_state(state)
+}
+
+fn instance_router(state: Arc<AppState>) -> Router {
+    api_routes()
+        .route("/api/now/batch", post(batch::batch))
+        .route("/api/now/{version}/batch", post(batch::versioned::batch))
         .merge(oauth::router())
         .fallback(ui::dispatch)
         .method_not_allowed_fallback(table_api::method_not_supported)

@@ -223,6 +223,7 @@ pub fn sort_expr(table: &Table, depth: usize, path: &str) -> Option<String> {
 pub enum SqlValue {
     Text(String),
     Int(i64),
+    Real(f64),
 }
 
 impl rusqlite::ToSql for SqlValue {
@@ -230,6 +231,7 @@ impl rusqlite::ToSql for SqlValue {
         match self {
             SqlValue::Text(s) => s.to_sql(),
             SqlValue::Int(i) => i.to_sql(),
+            SqlValue::Real(x) => x.to_sql(),
         }
     }
 }

@@ -112,6 +112,7 @@ pub struct Table {
     pub name: &'static str,
     pub label: &'static str,
     pub parent: Option<&'static str>,
+    /// Other tables may extend it (`sys_db_object.is_extendable`).
     pub extensible: bool,
     /// Every field, inherited ones first, the system fields last.
     pub columns: &'static [Column],
@@ -578,7 +579,7 @@ impl Builder<'_> {
             name,
             label: leak(&def.label),
             parent: parent.map(|p| p.name),
-            extensible: def.extensible || parent.is_some_and(|p| p.extensible),
+            extensible: def.extensible,
             columns,
             indexes: leak_list(&def.indexes),
             display: leak(display),

@@ -716,134 +716,156 @@ fn seed_dictionary(conn: &Connection, seed: u64) -> rusqlite::Result<()> {
     ) else {
         return Ok(());
     };
-    let created = "2020-01-01 00:00:00";
-    let system = |record: &mut Record, id: String| {
-        for (field, value) in [
-            ("sys_id", id),
-            ("sys_created_on", created.to_string()),
-            ("sys_created_by", "system".to_string()),
-            ("sys_updated_on", created.to_string()),
-            ("sys_updated_by", "system".to_string()),
-            ("sys_mod_count", "0".to_string()),
-            ("sys_scope", "global".to_string()),
-            ("sys_package", "global".to_string()),
-        ] {
-            record.insert(field.to_string(), value);
-        }
+    // Positional rows, inserted in batches like the incidents: the fields each table gets, then
+    // the system fields every generated row shares.
+    const SYSTEM: [&str; 7] = [
+        "sys_created_on",
+        "sys_created_by",
+        "sys_updated_on",
+        "sys_updated_by",
+        "sys_mod_count",
+        "sys_scope",
+        "sys_package",
+    ];
+    const OBJECT: [&str; 8] = [
+        "sys_id",
+        "name",
+        "label",
+        "super_class",
+        "is_extendable",
+        "number_ref",
+        "sys_name",
+        "sys_update_name",
+    ];
+    const ENTRY: [&str; 15] = [
+        "sys_id",
+        "name",
+        "element",
+        "column_label",
+        "internal_type",
+        "reference",
+        "max_length",
+        "mandatory",
+        "read_only",
+        "display",
+        "default_value",
+        "choice",
+        "active",
+        "sys_name",
+        "sys_update_name",
+    ];
+    const CHOICE: [&str; 8] = [
+        "sys_id", "name", "element", "language", "value", "label", "sequence", "inactive",
+    ];
+    let with_system = |fields: &[&'static str]| -> Vec<&'static str> {
+        let mut all = fields.to_vec();
+        all.extend(SYSTEM);
+        all
     };
-    let record = |pairs: &[(&str, String)]| -> Record {
-        pairs
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.clone()))
-            .collect()
+    let stamped = |mut row: Vec<String>| -> Vec<String> {
+        let created = "2020-01-01 00:00:00";
+        for value in [
+            created, "system", created, "system", "0", "global", "global",
+        ] {
+            row.push(value.to_string());
+        }
+        row
     };
     let object_id = |name: &str| derived_id(seed, &format!("sys_db_object/{name}"));
+    let (mut object_rows, mut entry_rows, mut choice_rows) = (Vec::new(), Vec::new(), Vec::new());
     for table in &schema().tables {
-        let mut row = record(&[
-            ("name", table.name.to_string()),
-            ("label", table.label.to_string()),
-            (
-                "super_class",
-                table.parent.map(object_id).unwrap_or_default(),
-            ),
-            ("is_extendable", table.extensible.to_string()),
-            (
-                "number_ref",
-                table
-                    .number
-                    .map(|n| n.prefix.to_string())
-                    .unwrap_or_default(),
-            ),
-            ("sys_name", table.label.to_string()),
-            ("sys_update_name", format!("sys_db_object_{}", table.name)),
-        ]);
-        system(&mut row, object_id(table.name));
-        store::insert(conn, objects, &row)?;
-
+        object_rows.push(stamped(vec![
+            object_id(table.name),
+            table.name.to_string(),
+            table.label.to_string(),
+            table.parent.map(object_id).unwrap_or_default(),
+            table.extensible.to_string(),
+            table
+                .number
+                .map(|n| n.prefix.to_string())
+                .unwrap_or_default(),
+            table.label.to_string(),
+            format!("sys_db_object_{}", table.name),
+        ]));
         // The collection entry (no element) stands for the table itself, as on instances.
-        let mut row = record(&[
-            ("name", table.name.to_string()),
-            ("element", String::new()),
-            ("column_label", table.label.to_string()),
-            ("internal_type", "collection".to_string()),
-            ("max_length", "40".to_string()),
-            ("sys_name", table.label.to_string()),
-            (
-                "sys_update_name",
-                format!("sys_dictionary_{}_null", table.name),
-            ),
-        ]);
-        system(
-            &mut row,
+        entry_rows.push(stamped(vec![
             derived_id(seed, &format!("sys_dictionary/{}", table.name)),
-        );
-        store::insert(conn, dictionary, &row)?;
+            table.name.to_string(),
+            String::new(),
+            table.label.to_string(),
+            "collection".to_string(),
+            String::new(),
+            "40".to_string(),
+            "false".to_string(),
+            "false".to_string(),
+            "false".to_string(),
+            String::new(),
+            "0".to_string(),
+            "true".to_string(),
+            table.label.to_string(),
+            format!("sys_dictionary_{}_null", table.name),
+        ]));
         for column in table.own_columns() {
             let reference = match column.kind {
-                Kind::Reference(target) => target.to_string(),
-                _ => String::new(),
+                Kind::Reference(target) => target,
+                _ => "",
             };
-            let mut row = record(&[
-                ("name", table.name.to_string()),
-                ("element", column.name.to_string()),
-                ("column_label", column.label.to_string()),
-                ("internal_type", column.internal_type.to_string()),
-                ("reference", reference),
-                ("max_length", column.max_length.to_string()),
-                ("mandatory", column.mandatory.to_string()),
-                ("read_only", column.name.starts_with("sys_").to_string()),
-                ("display", (table.display == column.name).to_string()),
-                ("default_value", column.default.unwrap_or("").to_string()),
-                (
-                    "choice",
-                    if column.choices().is_some() { "1" } else { "0" }.to_string(),
-                ),
-                ("active", "true".to_string()),
-                ("sys_name", column.label.to_string()),
-                (
-                    "sys_update_name",
-                    format!("sys_dictionary_{}_{}", table.name, column.name),
-                ),
-            ]);
-            system(
-                &mut row,
+            entry_rows.push(stamped(vec![
                 derived_id(
                     seed,
                     &format!("sys_dictionary/{}/{}", table.name, column.name),
                 ),
-            );
-            store::insert(conn, dictionary, &row)?;
+                table.name.to_string(),
+                column.name.to_string(),
+                column.label.to_string(),
+                column.internal_type.to_string(),
+                reference.to_string(),
+                column.max_length.to_string(),
+                column.mandatory.to_string(),
+                column.name.starts_with("sys_").to_string(),
+                (table.display == column.name).to_string(),
+                column.default.unwrap_or("").to_string(),
+                if column.choices().is_some() { "1" } else { "0" }.to_string(),
+                "true".to_string(),
+                column.label.to_string(),
+                format!("sys_dictionary_{}_{}", table.name, column.name),
+            ]));
         }
         for column in table
             .columns
             .iter()
             .filter(|c| c.choices_from == table.name)
         {
-            let Some(list) = column.choices() else {
-                continue;
-            };
-            for (i, choice) in list.iter().enumerate() {
-                let mut row = record(&[
-                    ("name", table.name.to_string()),
-                    ("element", column.name.to_string()),
-                    ("language", "en".to_string()),
-                    ("value", choice.value.to_string()),
-                    ("label", choice.label.to_string()),
-                    ("sequence", (i + 1).to_string()),
-                    ("inactive", choice.inactive.to_string()),
-                ]);
-                system(
-                    &mut row,
+            for (i, choice) in column.choices().unwrap_or(&[]).iter().enumerate() {
+                choice_rows.push(stamped(vec![
                     derived_id(
                         seed,
                         &format!("sys_choice/{}/{}/{}", table.name, column.name, choice.value),
                     ),
-                );
-                store::insert(conn, choices, &row)?;
+                    table.name.to_string(),
+                    column.name.to_string(),
+                    "en".to_string(),
+                    choice.value.to_string(),
+                    choice.label.to_string(),
+                    (i + 1).to_string(),
+                    choice.inactive.to_string(),
+                ]));
             }
         }
     }
-    Ok(())
+    store::insert_rows(conn, objects, &with_system(&OBJECT), &object_rows)?;
+    store::insert_rows(conn, dictionary, &with_system(&ENTRY), &entry_rows)?;
+    // sys_choice is no application file: it has no scope or package.
+    let choice_fields = with_system(&CHOICE);
+    let width = choice_fields.len() - 2;
+    let choice_rows: Vec<Vec<String>> = choice_rows
+        .into_iter()
+        .map(|mut row| {
+            row.truncate(width);
+            row
+        })
+        .collect();
+    store::insert_rows(conn, choices, &choice_fields[..width], &choice_rows)
 }
 
 #[cfg(test)]

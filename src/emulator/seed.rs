@@ -490,11 +490,32 @@ fn seed_incidents(
         .filter(|c| !c.inactive)
         .map(|c| c.value)
         .collect();
+    // What each subject names, looked up once rather than per incident.
+    let named = |table: &'static str, key: &str| seeded.by_key.get(&(table, key.to_string()));
+    let subjects: Vec<Subject> = SUBJECTS
+        .iter()
+        .map(|(category, text, ci, problem)| Subject {
+            category,
+            text,
+            group: seeded.id("sys_user_group", group_for(category)),
+            ci: match ci {
+                Ci::None => Some(String::new()),
+                Ci::Named(name) => Some(
+                    named("cmdb_ci_service", name)
+                        .or_else(|| named("cmdb_ci", name))
+                        .cloned()
+                        .unwrap_or_default(),
+                ),
+                Ci::CallersComputer => None,
+            },
+            problem: problem.map(|number| seeded.id("problem", number)),
+        })
+        .collect();
     let context = IncidentContext {
         agents: &agents,
         callers: &callers,
         close_codes: &close_codes,
-        seeded,
+        subjects: &subjects,
         now,
     };
     // Rows are positional and inserted in batches: seeding 100,000 incidents must take seconds,
@@ -516,12 +537,23 @@ struct IncidentContext<'a> {
     agents: &'a [&'a SeededUser],
     callers: &'a [&'a SeededUser],
     close_codes: &'a [&'a str],
-    seeded: &'a Seeded,
+    subjects: &'a [Subject],
     now: OffsetDateTime,
 }
 
+/// A subject of [`SUBJECTS`] with the sys_ids it names.
+struct Subject {
+    category: &'static str,
+    text: &'static str,
+    group: String,
+    /// `None`: the caller's computer.
+    ci: Option<String>,
+    problem: Option<String>,
+}
+
 fn incident(rng: &mut SmallRng, i: usize, context: &IncidentContext<'_>) -> [String; 29] {
-    let (category, subject, ci, problem) = SUBJECTS[rng.random_range(0..SUBJECTS.len())];
+    let topic = &context.subjects[rng.random_range(0..context.subjects.len())];
+    let (category, subject) = (topic.category, topic.text);
     let state = match rng.random_range(0..100) {
         0..35 => "1",
         35..65 => "2",
@@ -536,7 +568,7 @@ fn incident(rng: &mut SmallRng, i: usize, context: &IncidentContext<'_>) -> [Str
     let agent = context.agents[rng.random_range(0..context.agents.len())];
     let opener = context.agents[rng.random_range(0..context.agents.len())];
     let channel = CHANNELS[rng.random_range(0..CHANNELS.len())];
-    let linked = problem.is_some() && rng.random_range(0..3) < 2;
+    let linked = topic.problem.is_some() && rng.random_range(0..3) < 2;
     let age_minutes = rng.random_range(10..365 * 24 * 60);
     let opened = context.now - time::Duration::minutes(age_minutes);
     let updated = opened + time::Duration::minutes(rng.random_range(0..age_minutes.max(1)));
@@ -551,19 +583,12 @@ fn incident(rng: &mut SmallRng, i: usize, context: &IncidentContext<'_>) -> [Str
     } else {
         ("", "")
     };
-    let ci = match ci {
-        Ci::None => String::new(),
-        Ci::Named(name) => context
-            .seeded
-            .by_key
-            .get(&("cmdb_ci_service", name.to_string()))
-            .or_else(|| context.seeded.by_key.get(&("cmdb_ci", name.to_string())))
-            .cloned()
-            .unwrap_or_default(),
-        Ci::CallersComputer => caller.computer.clone().unwrap_or_default(),
+    let ci = match &topic.ci {
+        Some(ci) => ci.clone(),
+        None => caller.computer.clone().unwrap_or_default(),
     };
-    let problem_id = match problem {
-        Some(number) if linked => context.seeded.id("problem", number),
+    let problem_id = match &topic.problem {
+        Some(id) if linked => id.clone(),
         _ => String::new(),
     };
     let when = |yes: bool, value: &String| if yes { value.clone() } else { String::new() };
@@ -579,7 +604,7 @@ fn incident(rng: &mut SmallRng, i: usize, context: &IncidentContext<'_>) -> [Str
         category.to_string(),
         channel.to_string(),
         caller.sys_id.clone(),
-        context.seeded.id("sys_user_group", group_for(category)),
+        topic.group.clone(),
         when(state != "1", &agent.sys_id),
         ci,
         problem_id,

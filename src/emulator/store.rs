@@ -88,8 +88,10 @@ impl Store {
 }
 
 fn create_tables(conn: &Connection) -> rusqlite::Result<()> {
+    // One transaction for the lot: one commit rather than one per table.
     let mut sql = String::from(
-        "CREATE TABLE IF NOT EXISTS counters (name TEXT PRIMARY KEY NOT NULL, next INTEGER NOT NULL);
+        "BEGIN;
+         CREATE TABLE IF NOT EXISTS counters (name TEXT PRIMARY KEY NOT NULL, next INTEGER NOT NULL);
          CREATE TABLE IF NOT EXISTS attachment_data (sys_id TEXT PRIMARY KEY NOT NULL, data BLOB NOT NULL);\n",
     );
     let tables = &schema().tables;
@@ -125,6 +127,7 @@ fn create_tables(conn: &Connection) -> rusqlite::Result<()> {
             arms.join(" UNION ALL ")
         ));
     }
+    sql.push_str("COMMIT;");
     conn.execute_batch(&sql)
 }
 

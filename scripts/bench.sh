@@ -1,5 +1,7 @@
 #!/usr/bin/env bash
 # Benchmarks, as whole-process timings on this machine (never as tests):
+#  0. the emulator's start-up, from launch to its first answer, with the default data and with
+#     100,000 incidents (a fresh database each time: seeding included);
 #  1. a warm `snowbridge api` call beside curl making the same call with the same cookies
 #     (target: within 2x of curl);
 #  2. `snowbridge records` of 100,000 emulator incidents: throughput and peak memory
@@ -34,7 +36,35 @@ cleanup() {
 }
 trap cleanup EXIT
 
-port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+
+echo "== 0. emulator start-up (launch to the first answer, seeding a new database)"
+# Sets startup_ms to the milliseconds from launching the emulator with $1 incidents until
+# /login.do answers (no command substitution: the cleanup trap must see the emulator's pid).
+measure_startup() {
+  local p t0
+  p=$(free_port)
+  t0=$(date +%s%N)
+  "$sb" emulator --port "$p" --incidents "$1" > "$work/startup.log" 2>&1 &
+  emulator_pid=$!
+  until curl -fs -o /dev/null "http://127.0.0.1:$p/login.do"; do
+    kill -0 "$emulator_pid" 2>/dev/null || { cat "$work/startup.log"; exit 1; }
+    sleep 0.005
+  done
+  startup_ms=$(( ($(date +%s%N) - t0) / 1000000 ))
+  kill -TERM "$emulator_pid" && wait "$emulator_pid" 2>/dev/null || true
+  emulator_pid=""
+}
+for n in 50 100000; do
+  times=""
+  for _ in 1 2 3; do
+    measure_startup "$n"
+    times="$times $startup_ms ms"
+  done
+  echo "start-up with $n incidents:$times"
+done
+
+port=$(free_port)
 base="http://127.0.0.1:$port"
 mkdir -p "$SNOWBRIDGE_CONFIG_DIR/instances"
 printf 'url = "%s"\nusername = "admin"\n' "$base" > "$SNOWBRIDGE_CONFIG_DIR/instances/bench.toml"

@@ -292,7 +292,7 @@ async fn session_cookies_need_the_token_for_writes_only() {
             Method::POST,
             "/incident.do?JSONv2&sysparm_action=insert",
             None,
-            Some(json!({"short_description": "w"})),
+            Some(json!({"short_description": "token w"})),
         )
         .await;
     assert_eq!(write.status(), 401);
@@ -309,7 +309,7 @@ async fn session_cookies_need_the_token_for_writes_only() {
             Method::POST,
             "/incident.do?JSONv2&sysparm_action=insert",
             Some(&g_ck),
-            Some(json!({"short_description": "w"})),
+            Some(json!({"short_description": "token w"})),
         )
         .await;
     assert_eq!(with_header.status(), 200);
@@ -318,13 +318,13 @@ async fn session_cookies_need_the_token_for_writes_only() {
             Method::POST,
             "/incident.do?JSONv2&sysparm_action=insert",
             None,
-            Some(json!({"short_description": "w2", "sysparm_ck": g_ck})),
+            Some(json!({"short_description": "token w2", "sysparm_ck": g_ck})),
         )
         .await;
     assert_eq!(with_ck.status(), 200);
     assert_eq!(
         emu.control()
-            .count("incident", "short_descriptionSTARTSWITHw"),
+            .count("incident", "short_descriptionSTARTSWITHtoken w"),
         2
     );
 }

@@ -2,29 +2,13 @@
 //! paged queries, get, insert, update, delete, attachments (tests/pysnc_check.py does the
 //! talking). Needs the virtualenv that scripts/pysnc-check.sh (or scripts/test.sh) creates.
 
-#[path = "common/emu_client.rs"]
-mod emu_client;
-
-use std::path::{Path, PathBuf};
-use std::process::Command;
+#[path = "common/pysnc.rs"]
+mod pysnc;
 
 use snowbridge::emulator::{Emulator, EmulatorConfig};
 
-/// The repository root and the virtualenv's Python, which must exist.
-fn venv_python() -> (&'static Path, PathBuf) {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let python = root.join(".venv/bin/python");
-    assert!(
-        python.exists(),
-        "this test needs pysnc and requests-oauthlib in a virtualenv at {}: run scripts/setup.sh",
-        python.display()
-    );
-    (root, python)
-}
-
 #[test]
 fn pysnc_works_unchanged() {
-    let (root, python) = venv_python();
     let emu = Emulator::start(EmulatorConfig {
         tls: true,
         incidents: 40,
@@ -48,20 +32,7 @@ fn pysnc_works_unchanged() {
     control.fail_next(1, 503);
     control.clear_request_log();
 
-    let output = Command::new(&python)
-        .arg(root.join("tests/pysnc_check.py"))
-        .arg(emu.url().as_str())
-        .arg(emu.ca_pem_path().unwrap())
-        .output()
-        .expect("python runs");
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(
-        output.status.success(),
-        "pysnc check failed ({}):\n{stdout}\n{stderr}",
-        output.status
-    );
-    assert!(stdout.contains("pysnc check passed"), "{stdout}\n{stderr}");
+    pysnc::run(&emu, "pysnc_check.py", &[], "pysnc check passed");
 
     let log = control.request_log();
     assert_eq!(
@@ -91,7 +62,6 @@ fn pysnc_works_unchanged() {
 /// (tests/pysnc_oauth_check.py).
 #[test]
 fn pysnc_oauth_flows_and_certificates_work_unchanged() {
-    let (root, python) = venv_python();
     let emu = Emulator::start(EmulatorConfig {
         tls: true,
         incidents: 5,
@@ -115,23 +85,11 @@ fn pysnc_oauth_flows_and_certificates_work_unchanged() {
     });
     control.clear_request_log();
 
-    let output = Command::new(&python)
-        .arg(root.join("tests/pysnc_oauth_check.py"))
-        .arg(emu.url().as_str())
-        .arg(emu.ca_pem_path().unwrap())
-        .arg(settings.to_string())
-        .output()
-        .expect("python runs");
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(
-        output.status.success(),
-        "pysnc oauth check failed ({}):\n{stdout}\n{stderr}",
-        output.status
-    );
-    assert!(
-        stdout.contains("pysnc oauth check passed"),
-        "{stdout}\n{stderr}"
+    pysnc::run(
+        &emu,
+        "pysnc_oauth_check.py",
+        &[&settings.to_string()],
+        "pysnc oauth check passed",
     );
 
     let log = control.request_log();

@@ -326,7 +326,10 @@ impl Control {
             .collect();
         self.state
             .store
-            .with(|conn| store::update(conn, table, sys_id, &changes))
+            .with(|conn| match store::class_of(conn, table, sys_id)? {
+                Some(class) => store::update(conn, class, sys_id, &changes),
+                None => Ok(false),
+            })
             .map_err(io_error)
     }
 

@@ -66,6 +66,15 @@ impl Ctx {
         lock(&self.inner)
     }
 
+    /// The same request context (session, cookies, certificate, key) for a request made with
+    /// `method`: a Batch API item runs in its batch's session, with its own method.
+    pub fn with_method(&self, method: Method) -> Ctx {
+        Ctx {
+            method,
+            ..self.clone()
+        }
+    }
+
     /// A request cookie.
     pub fn cookie(&self, name: &str) -> Option<String> {
         self.lock().cookies.get(name).cloned()

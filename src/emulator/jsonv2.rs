@@ -21,10 +21,10 @@ use super::auth::{self, Principal, Token};
 use super::config::Jsonv2Unauthenticated;
 use super::ctx::Ctx;
 use super::query::{EncodedQuery, SqlQuery};
-use super::render::{self, Show, Users, users_by_id};
+use super::render::{self, Lookup, Show};
 use super::reply;
 use super::rules::{self, Action, Channel, Denied, Policy};
-use super::schema::{SYS_USER, Table, table};
+use super::schema::{Table, table};
 use super::state::AppState;
 use super::store::{self, Record};
 use super::table_api::Params;
@@ -248,23 +248,21 @@ struct Job {
 impl Job {
     /// The reply body, `{"records":[...]}`.
     fn execute(self, conn: &Connection) -> Result<String, String> {
-        let users = users_by_id(db(store::all(conn, &SYS_USER))?);
+        let lookup = Lookup::new(conn);
         let sql = self.query.to_sql(self.table);
         // The read ACL filters rows after the record count, as on instances.
-        let restriction = rules::read_restriction(&self.principal, self.table);
-        let check = restriction.and_then(|(field, value)| {
-            let at = self.table.columns.iter().position(|c| c.name == field)?;
-            Some((at, value))
-        });
+        let readable = rules::readable(&self.principal, self.table);
+        let check = readable
+            .field()
+            .and_then(|field| self.table.columns.iter().position(|c| c.name == field));
         let id_at = self
             .table
             .columns
             .iter()
             .position(|c| c.name == "sys_id")
             .unwrap_or(0);
-        let readable = |cells: &[String]| match &check {
-            Some((at, value)) => cells.get(*at) == Some(value),
-            None => true,
+        let may_read = |cells: &[String]| {
+            readable.allows(check.and_then(|at| cells.get(at)).map(String::as_str))
         };
         if matches!(self.verb, Verb::GetRecords | Verb::GetKeys) {
             // Up to 10,000 records: written straight from the rows.
@@ -277,7 +275,7 @@ impl Job {
                 Some(self.count),
                 0,
                 |cells| {
-                    if !readable(cells) {
+                    if !may_read(cells) {
                         return;
                     }
                     if !body.ends_with('[') {
@@ -289,14 +287,14 @@ impl Job {
                             cells.get(id_at).map_or("", String::as_str),
                         );
                     } else {
-                        render::write_jsonv2(&mut body, self.table, cells, self.display, &users);
+                        render::write_jsonv2(&mut body, self.table, cells, self.display, &lookup);
                     }
                 },
             ))?;
             body.push_str("]}");
             return Ok(body);
         }
-        let records = self.records(conn, &sql, &users)?;
+        let records = self.records(conn, &sql, &lookup)?;
         serde_json::to_string(&json!({ "records": records })).map_err(|e| e.to_string())
     }
 
@@ -304,20 +302,17 @@ impl Job {
         &self,
         conn: &Connection,
         sql: &SqlQuery,
-        users: &Users,
+        lookup: &Lookup<'_>,
     ) -> Result<Vec<Value>, String> {
-        let show = |record: &Record, users: &Users| {
-            render::jsonv2_value(self.table, record, self.display, users)
-        };
+        let show = |record: &Record| render::jsonv2_value(self.table, record, self.display, lookup);
         let sql = sql.clone();
-        let users = users.clone();
         match self.verb {
             // Written straight from the rows in `execute`.
             Verb::GetKeys | Verb::GetRecords => Ok(Vec::new()),
             Verb::Get => Ok(db(store::get(conn, self.table, &self.sys_id))?
                 .iter()
                 .filter(|r| rules::can_read(&self.principal, self.table, r))
-                .map(|r| show(r, &users))
+                .map(show)
                 .collect()),
             Verb::Insert | Verb::InsertMultiple => {
                 let batches = if self.many.is_empty() {
@@ -327,7 +322,7 @@ impl Job {
                 };
                 let mut out = Vec::new();
                 for fields in batches {
-                    out.push(self.insert_one(conn, fields, &users)?);
+                    out.push(self.insert_one(conn, fields, lookup)?);
                 }
                 Ok(out)
             }
@@ -335,7 +330,7 @@ impl Job {
                 let ids = db(store::select_ids(conn, self.table, &sql, Some(self.count)))?;
                 let mut out = Vec::new();
                 for id in ids {
-                    out.push(self.update_one(conn, &id, &users)?);
+                    out.push(self.update_one(conn, &id, lookup)?);
                 }
                 Ok(out)
             }
@@ -345,12 +340,9 @@ impl Job {
                 };
                 Ok(vec![
                     match rules::delete(conn, &self.principal, self.table, &self.sys_id) {
-                        Ok(_) => show(&record, &users),
+                        Ok(_) => show(&record),
                         Err(Denied::Store(e)) => return Err(store_error(e)),
-                        Err(denied) => failed_record(
-                            render::jsonv2_value(self.table, &record, self.display, &users),
-                            &denied,
-                        ),
+                        Err(denied) => failed_record(show(&record), &denied),
                     },
                 ])
             }
@@ -380,7 +372,7 @@ impl Job {
         &self,
         conn: &Connection,
         fields: Vec<(String, String)>,
-        users: &Users,
+        lookup: &Lookup<'_>,
     ) -> Result<Value, String> {
         let attempted: Map<String, Value> =
             fields.iter().map(|(k, v)| (k.clone(), json!(v))).collect();
@@ -400,14 +392,19 @@ impl Job {
                 self.table,
                 &record,
                 self.display,
-                users,
+                lookup,
             )),
             Err(Denied::Store(e)) => Err(store_error(e)),
             Err(denied) => Ok(failed_record(Value::Object(attempted), &denied)),
         }
     }
 
-    fn update_one(&self, conn: &Connection, sys_id: &str, users: &Users) -> Result<Value, String> {
+    fn update_one(
+        &self,
+        conn: &Connection,
+        sys_id: &str,
+        lookup: &Lookup<'_>,
+    ) -> Result<Value, String> {
         let result =
             rules::incoming(conn, self.table, self.fields.clone(), false).and_then(|changes| {
                 rules::update(
@@ -427,13 +424,13 @@ impl Job {
                 self.table,
                 &record,
                 self.display,
-                users,
+                lookup,
             )),
             Err(Denied::Store(e)) => Err(store_error(e)),
             Err(denied) => {
                 let current = db(store::get(conn, self.table, sys_id))?.unwrap_or_default();
                 Ok(failed_record(
-                    render::jsonv2_value(self.table, &current, self.display, users),
+                    render::jsonv2_value(self.table, &current, self.display, lookup),
                     &denied,
                 ))
             }

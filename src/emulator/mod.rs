@@ -5,7 +5,8 @@
 //! (an identity provider on a second host name of the same listener), the session cookies with
 //! their lifetimes (`glide_session_store` on every reply, remember-me), idle timeouts on a
 //! virtual clock, the REST token dance (`X-UserToken` / `X-UserToken-Response`,
-//! `X-Is-Logged-In`), the Table, Attachment and JSONv2 APIs with encoded queries whose invalid
+//! `X-Is-Logged-In`), the Table, Attachment, Aggregate (`/api/now/stats`) and Batch
+//! (`/api/now/v1/batch`) APIs and JSONv2 on every table, with encoded queries whose invalid
 //! terms are silently dropped, rows in primary-key (sys_id) order when no `ORDERBY` is given,
 //! read ACLs applied after the limit (users without itil see only incidents they called in, so
 //! pages come back short while `X-Total-Count` counts every match), `Link` as instances send it
@@ -19,12 +20,20 @@
 //! (`x-sn-apikey`), auth scopes on the Table API by table and method, and client certificates on
 //! the TLS listener. pysnc works against it unchanged, its OAuth flows included.
 //!
-//! Seeded users (password `snowbridge` unless configured): `admin` (admin), `itil.user` (itil),
-//! `itil.admin` (itil, itil_admin), `mfa.user` (itil; one-time code `123456` after the password),
-//! `sso.user` (itil; no local password: logs in through the IdP at [`Emulator::idp_url`]), and
-//! callers without roles (`ada.quinn`, `ben.ortiz`, ...). Incidents are numbered from
-//! `INC0010001`. The default OAuth apps, API keys and auth scopes are in `auth_config`; the
-//! README's emulator section lists them.
+//! The tables are data (`tables.toml`, read by `schema`): the out-of-box tables everyday scripts
+//! touch, with their hierarchies (`task` → `incident`, `problem`, `change_request`,
+//! `sc_req_item`; `cmdb_ci` → `cmdb_ci_hardware` → `cmdb_ci_computer`, `cmdb_ci_service`;
+//! `sys_metadata` → `sys_script`, `sys_db_object`, `sys_dictionary`), references shown as
+//! `{link, value}` with the referenced table's display value, dot-walks of any depth in
+//! `sysparm_fields`, queries and `ORDERBY`, dictionary defaults and field lengths, and access by
+//! role per table; `sys_db_object`, `sys_dictionary` and `sys_choice` are generated from the
+//! schema. Seeded users (password `snowbridge` unless configured): `admin` (admin, sys_id
+//! `6816f79cc0a8016401c5a33be04be441` as on every instance), `itil.user` (itil), `itil.admin`
+//! (itil, itil_admin), `mfa.user` (itil; one-time code `123456` after the password), `sso.user`
+//! (itil; no local password: logs in through the IdP at [`Emulator::idp_url`]), and callers
+//! without roles (`ada.quinn`, `ben.ortiz`, ...), with departments, managers and locations.
+//! Incidents are numbered from `INC0010001`. The default OAuth apps, API keys and auth scopes
+//! are in `auth_config`; the README's emulator section lists them.
 //!
 //! This is a separate room: nothing else in the crate imports it, and it imports nothing from
 //! the rest of the crate (its errors are `std::io::Error` or strings). Files by concern:
@@ -32,9 +41,9 @@
 //! users' certificates, the per-request verdict), `ctx` (the outer layer: sessions, cookies,
 //! headers, faults), `auth` (principals, auth scopes), `oauth` (token endpoint, revocation),
 //! `authorize` (authorize call, consent page), `jwt` (assertions, verifier keys), `sessions`,
-//! `ui` (pages, login, form), `sso`, `table_api`, `jsonv2`, `attachments`, `query` (encoded
-//! queries), `rules` (ACLs, data policy, business rules), `render`, `store`/`seed`/`schema`
-//! (SQLite), `choices` (`sys_choice`, generated from the schema's choice lists), `control` and
+//! `ui` (pages, login, form), `sso`, `table_api`, `jsonv2`, `attachments`, `stats` (Aggregate
+//! API), `batch` (Batch API), `query` (encoded queries), `rules` (ACLs, data policy, business
+//! rules), `render`, `schema` (+ `tables.toml`), `store`/`seed` (SQLite), `control` and
 //! `control_auth` (the test handle), `config` and `auth_config`, `state`, `clock`, `reply`.
 //!
 //! Deviations and choices where the wire facts leave room (all documented here once):
@@ -69,6 +78,22 @@
 //! - In the request log, a connection closed without a reply has status 0.
 //! - Element ids of the UI (login, MFA, shell, form, attachment dialog) are listed in the `ui`
 //!   module docs; the attachment dialog's ids are this emulator's, real ones are unverified.
+//! - A table with children is read through a view over every class's table (a merge in sys_id
+//!   order), so offset paging deep into `task` with 100,000 incidents is slower than into
+//!   `incident`; a write through a parent table (`PATCH /table/task/{id}`) applies the rules of
+//!   the record's own class.
+//! - A reference sorts by the display value of the record it names, as lists on instances do.
+//! - A reference given on write may name its record by sys_id, display value, user name, name
+//!   or number (instances take the sys_id or the display value).
+//! - Table-level read ACLs filter rows like the incident one: a table a user may not read lists
+//!   as empty pages (with `X-Total-Count`), one record as `404`; the Aggregate API answers
+//!   `403` to anyone an ACL limits, as documented.
+//! - Aggregate API: with `sysparm_display_value=true` a group's `value` is its display value,
+//!   with `all` it carries `display_value` beside the value (unverified).
+//! - Batch API: items run in order, never come back unserviced; an item that cannot be run is
+//!   serviced with `400` and `error_message`; items are not in the request log.
+//! - A data folder seeded from other tables (an older emulator) is refused with a message
+//!   saying to delete it.
 
 // Handlers return complete replies as their error values (the axum idiom); boxing them would
 // only add noise.
@@ -78,7 +103,7 @@ mod attachments;
 mod auth;
 mod auth_config;
 mod authorize;
-mod choices;
+mod batch;
 mod clock;
 mod config;
 mod control;
@@ -98,6 +123,7 @@ mod server;
 mod sessions;
 mod sso;
 mod state;
+mod stats;
 mod store;
 mod table_api;
 mod tls;
@@ -177,9 +203,6 @@ impl Emulator {
                     std::io::Error::other(format!("seeding the emulator database: {e}"))
                 })?;
         }
-        store.with(choices::install).map_err(|e| {
-            std::io::Error::other(format!("writing the emulator's sys_choice table: {e}"))
-        })?;
 
         let listener = StdListener::bind(SocketAddr::from(([127, 0, 0, 1], config.port)))?;
         let port = listener.local_addr()?.port();
@@ -203,7 +226,7 @@ impl Emulator {
             config.data_dir.is_some(),
         )?;
         let client_auth = if config.tls && config.mtls.request_client_certificate {
-            let users = seed::USERS.iter().map(|u| u.user_name);
+            let users = seed::user_names().into_iter();
             Some(mtls::ClientAuth::prepare(&data_dir, &config.mtls, users)?)
         } else {
             None
@@ -341,7 +364,8 @@ impl Drop for Emulator {
     }
 }
 
-fn instance_router(state: Arc<AppState>) -> Router {
+/// The REST APIs a Batch API item may call: Table, Attachment, Aggregate.
+fn api_routes() -> Router<Arc<AppState>> {
     use attachments as att;
     use table_api as t;
     Router::new()
@@ -389,6 +413,27 @@ fn instance_router(state: Arc<AppState>) -> Router {
             "/api/now/{version}/attachment/{sys_id}/file",
             get(att::versioned::file),
         )
+        .route("/api/now/stats/{table}", get(stats::aggregate))
+        .route(
+            "/api/now/{version}/stats/{table}",
+            get(stats::versioned::aggregate),
+        )
+}
+
+/// The REST APIs alone, for the Batch API's items, which run inside their batch's request
+/// (its session, its outer layers).
+fn item_router(state: Arc<AppState>) -> Router {
+    api_routes()
+        .fallback(|| async { table_api::no_such_resource() })
+        .method_not_allowed_fallback(table_api::method_not_supported)
+        .layer(DefaultBodyLimit::max(BODY_LIMIT))
+        .with_state(state)
+}
+
+fn instance_router(state: Arc<AppState>) -> Router {
+    api_routes()
+        .route("/api/now/batch", post(batch::batch))
+        .route("/api/now/{version}/batch", post(batch::versioned::batch))
         .merge(oauth::router())
         .fallback(ui::dispatch)
         .method_not_allowed_fallback(table_api::method_not_supported)

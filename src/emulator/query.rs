@@ -6,8 +6,13 @@
 //! a number) is dropped silently, so a query of nothing but bad terms returns the whole table.
 //! Field names are only ever interpolated into SQL after being checked against the schema; values
 //! always travel as bound parameters.
+//!
+//! The SQL reads the table's source under the alias `t0`; a dot-walked field
+//! (`assigned_to.manager.name`) becomes a sub-select per step (`t1`, `t2`...). A reference sorts
+//! by the display value of the record it names, as lists on instances do.
 
-use super::schema::{Kind, Table, table};
+use super::schema::{Column, Kind, Table, table};
+use super::store::ident;
 
 /// A comparison operator of an encoded-query term.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -26,10 +31,13 @@ pub enum Op {
     Ge,
     IsEmpty,
     IsNotEmpty,
+    /// `sys_class_nameINSTANCEOFtask`: the class or any class that extends it.
+    InstanceOf,
 }
 
 /// Operators in the order they must be tried: longer spellings before their prefixes.
 const OPERATORS: &[(&str, Op)] = &[
+    ("INSTANCEOF", Op::InstanceOf),
     ("ISNOTEMPTY", Op::IsNotEmpty),
     ("ISEMPTY", Op::IsEmpty),
     ("NOT LIKE", Op::NotLike),
@@ -47,7 +55,7 @@ const OPERATORS: &[(&str, Op)] = &[
     (">", Op::Gt),
 ];
 
-/// One condition: `field` `op` `value`. `field` may walk one reference (`caller_id.name`).
+/// One condition: `field` `op` `value`. `field` may walk references (`caller_id.manager.name`).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Term {
     pub field: String,
@@ -123,7 +131,8 @@ impl EncodedQuery {
         self
     }
 
-    /// The WHERE and ORDER BY parts for `table`, with terms the table cannot answer dropped.
+    /// The WHERE and ORDER BY parts for `table` (read as `t0`), with terms the table cannot
+    /// answer dropped.
     pub fn to_sql(&self, table: &Table) -> SqlQuery {
         let mut params = Vec::new();
         let mut groups_sql = Vec::new();
@@ -132,7 +141,7 @@ impl EncodedQuery {
             for clause in group {
                 let terms: Vec<String> = clause
                     .iter()
-                    .filter_map(|term| term_sql(table, term, &mut params))
+                    .filter_map(|term| term_sql(table, 0, term, &mut params))
                     .collect();
                 match terms.len() {
                     0 => {}
@@ -156,14 +165,13 @@ impl EncodedQuery {
             .order
             .iter()
             .filter_map(|o| {
-                let column = table.column(&o.field)?;
-                let expr = sort_expr(column.name, column.kind);
+                let expr = sort_expr(table, 0, &o.field)?;
                 Some(format!("{expr} {}", if o.desc { "DESC" } else { "ASC" }))
             })
             .collect();
         // Rows come in primary-key order when nothing else decides, as from a clustered InnoDB
         // table: no ORDERBY means sys_id order, and sys_id breaks ties between equal keys.
-        order.push("sys_id ASC".to_string());
+        order.push("t0.sys_id ASC".to_string());
         SqlQuery {
             where_sql,
             order_sql: order.join(", "),
@@ -172,11 +180,50 @@ impl EncodedQuery {
     }
 }
 
+/// `t<depth>."name"`.
+pub fn column_sql(depth: usize, name: &str) -> String {
+    format!("t{depth}.{}", ident(name))
+}
+
+/// The expression `path` sorts by on `table` (read as `t<depth>`): numbers as numbers, a
+/// reference by its record's display value, a dot-walked field through a sub-select per step.
+pub fn sort_expr(table: &Table, depth: usize, path: &str) -> Option<String> {
+    let (name, rest) = match path.split_once('.') {
+        Some((name, rest)) => (name, Some(rest)),
+        None => (path, None),
+    };
+    let column = table.column(name)?;
+    let here = column_sql(depth, column.name);
+    let walk = |target: &Table, rest: &str| -> Option<String> {
+        let inner = sort_expr(target, depth + 1, rest)?;
+        Some(format!(
+            "(SELECT {inner} FROM {} AS t{d} WHERE t{d}.sys_id = {here})",
+            ident(target.source),
+            d = depth + 1
+        ))
+    };
+    match (column.kind, rest) {
+        (Kind::Reference(target), Some(rest)) => walk(table_by_name(target)?, rest),
+        (_, Some(_)) => None,
+        (Kind::Reference(target), None) => {
+            let target = table_by_name(target)?;
+            if target.display == "sys_id" {
+                Some(here)
+            } else {
+                walk(target, target.display)
+            }
+        }
+        (kind, None) if is_numeric(kind) => Some(format!("CAST({here} AS INTEGER)")),
+        (_, None) => Some(here),
+    }
+}
+
 /// A bound SQL parameter.
 #[derive(Clone, Debug, PartialEq)]
 pub enum SqlValue {
     Text(String),
     Int(i64),
+    Real(f64),
 }
 
 impl rusqlite::ToSql for SqlValue {
@@ -184,6 +231,7 @@ impl rusqlite::ToSql for SqlValue {
         match self {
             SqlValue::Text(s) => s.to_sql(),
             SqlValue::Int(i) => i.to_sql(),
+            SqlValue::Real(x) => x.to_sql(),
         }
     }
 }
@@ -255,25 +303,23 @@ fn parse_term(token: &str) -> Option<Term> {
     })
 }
 
-fn sort_expr(name: &str, kind: Kind) -> String {
-    if is_numeric(kind) {
-        format!("CAST({name} AS INTEGER)")
-    } else {
-        name.to_string()
-    }
-}
-
 fn is_numeric(kind: Kind) -> bool {
     matches!(kind, Kind::Integer | Kind::Choice { numeric: true, .. })
 }
 
-/// The SQL for one term, or `None` when the instance would ignore it.
-fn term_sql(table: &Table, term: &Term, params: &mut Vec<SqlValue>) -> Option<String> {
+/// The SQL for one term on `table` (read as `t<depth>`), or `None` when the instance would
+/// ignore it.
+fn term_sql(
+    table: &Table,
+    depth: usize,
+    term: &Term,
+    params: &mut Vec<SqlValue>,
+) -> Option<String> {
     if term.value.starts_with("javascript:") {
         return None;
     }
     if let Some((reference, field)) = term.field.split_once('.') {
-        // One level of dot-walking through a reference: a sub-select on the referenced table.
+        // Dot-walking through a reference: a sub-select on the referenced table.
         let column = table.column(reference)?;
         let Kind::Reference(target) = column.kind else {
             return None;
@@ -281,6 +327,7 @@ fn term_sql(table: &Table, term: &Term, params: &mut Vec<SqlValue>) -> Option<St
         let target = table_by_name(target)?;
         let inner = term_sql(
             target,
+            depth + 1,
             &Term {
                 field: field.to_string(),
                 op: term.op,
@@ -289,38 +336,51 @@ fn term_sql(table: &Table, term: &Term, params: &mut Vec<SqlValue>) -> Option<St
             params,
         )?;
         return Some(format!(
-            "{} IN (SELECT sys_id FROM {} WHERE {inner})",
-            column.name, target.name
+            "{} IN (SELECT t{d}.sys_id FROM {} AS t{d} WHERE {inner})",
+            column_sql(depth, column.name),
+            ident(target.source),
+            d = depth + 1
         ));
     }
     let column = table.column(&term.field)?;
-    let name = column.name;
+    condition_sql(depth, column, term.op, &term.value, params)
+}
+
+/// `column` `op` `value` on `t<depth>`, or `None` when the value cannot be compared.
+fn condition_sql(
+    depth: usize,
+    column: &Column,
+    op: Op,
+    value: &str,
+    params: &mut Vec<SqlValue>,
+) -> Option<String> {
+    let name = column_sql(depth, column.name);
     let numeric = is_numeric(column.kind);
-    let sql = match term.op {
+    let sql = match op {
         Op::Eq | Op::Ne => {
-            let op = if term.op == Op::Eq { "=" } else { "!=" };
-            params.push(SqlValue::Text(term.value.clone()));
+            let op = if op == Op::Eq { "=" } else { "!=" };
+            params.push(SqlValue::Text(value.to_string()));
             format!("{name} {op} ?")
         }
         Op::Lt | Op::Le | Op::Gt | Op::Ge => {
-            let op = match term.op {
+            let op = match op {
                 Op::Lt => "<",
                 Op::Le => "<=",
                 Op::Gt => ">",
                 _ => ">=",
             };
             if numeric {
-                let n: i64 = term.value.trim().parse().ok()?;
+                let n: i64 = value.trim().parse().ok()?;
                 params.push(SqlValue::Int(n));
                 format!("({name} != '' AND CAST({name} AS INTEGER) {op} ?)")
             } else {
-                params.push(SqlValue::Text(term.value.clone()));
+                params.push(SqlValue::Text(value.to_string()));
                 format!("{name} {op} ?")
             }
         }
         Op::Like | Op::NotLike | Op::StartsWith | Op::EndsWith => {
-            let escaped = escape_like(&term.value);
-            let (pattern, not) = match term.op {
+            let escaped = escape_like(value);
+            let (pattern, not) = match op {
                 Op::Like => (format!("%{escaped}%"), ""),
                 Op::NotLike => (format!("%{escaped}%"), "NOT "),
                 Op::StartsWith => (format!("{escaped}%"), ""),
@@ -330,14 +390,23 @@ fn term_sql(table: &Table, term: &Term, params: &mut Vec<SqlValue>) -> Option<St
             format!("{name} {not}LIKE ? ESCAPE '\\'")
         }
         Op::In | Op::NotIn => {
-            let values: Vec<&str> = term.value.split(',').map(str::trim).collect();
+            let values: Vec<&str> = value.split(',').map(str::trim).collect();
             let marks = vec!["?"; values.len()].join(", ");
             params.extend(values.iter().map(|v| SqlValue::Text(v.to_string())));
-            let not = if term.op == Op::NotIn { "NOT " } else { "" };
+            let not = if op == Op::NotIn { "NOT " } else { "" };
             format!("{name} {not}IN ({marks})")
         }
         Op::IsEmpty => format!("{name} = ''"),
         Op::IsNotEmpty => format!("{name} != ''"),
+        Op::InstanceOf => {
+            if column.kind != Kind::ClassName {
+                return None;
+            }
+            let classes = table_by_name(value.trim())?.classes;
+            let marks = vec!["?"; classes.len()].join(", ");
+            params.extend(classes.iter().map(|c| SqlValue::Text(c.to_string())));
+            format!("{name} IN ({marks})")
+        }
     };
     Some(sql)
 }
@@ -460,7 +529,7 @@ mod tests {
         let sql = q.to_sql(&INCIDENT);
         assert_eq!(
             sql.where_sql,
-            "(state = ? AND short_description LIKE ? ESCAPE '\\')"
+            "(t0.\"state\" = ? AND t0.\"short_description\" LIKE ? ESCAPE '\\')"
         );
         assert_eq!(
             sql.params,
@@ -484,10 +553,13 @@ mod tests {
         let sql = EncodedQuery::parse("priority<3^ORDERBYstate").to_sql(&INCIDENT);
         assert_eq!(
             sql.where_sql,
-            "((priority != '' AND CAST(priority AS INTEGER) < ?))"
+            "((t0.\"priority\" != '' AND CAST(t0.\"priority\" AS INTEGER) < ?))"
         );
         assert_eq!(sql.params, vec![SqlValue::Int(3)]);
-        assert_eq!(sql.order_sql, "CAST(state AS INTEGER) ASC, sys_id ASC");
+        assert_eq!(
+            sql.order_sql,
+            "CAST(t0.\"state\" AS INTEGER) ASC, t0.sys_id ASC"
+        );
         // A non-number compared as a number is dropped, like any invalid term.
         let sql = EncodedQuery::parse("priority<abc").to_sql(&INCIDENT);
         assert_eq!(sql.where_sql, "1=1");
@@ -498,17 +570,53 @@ mod tests {
         let sql = EncodedQuery::parse("caller_id.user_nameSTARTSWITHada").to_sql(&INCIDENT);
         assert_eq!(
             sql.where_sql,
-            "(caller_id IN (SELECT sys_id FROM sys_user WHERE user_name LIKE ? ESCAPE '\\'))"
+            "(t0.\"caller_id\" IN (SELECT t1.sys_id FROM \"sys_user\" AS t1 WHERE t1.\"user_name\" LIKE ? ESCAPE '\\'))"
         );
         // Walking a field that is not a reference is ignored.
         let sql = EncodedQuery::parse("number.name=x").to_sql(&INCIDENT);
+        assert_eq!(sql.where_sql, "1=1");
+        // Two steps: each a sub-select with its own alias, so a field of the same name on
+        // both sides (sys_user.manager is a sys_user) cannot be confused.
+        let sql = EncodedQuery::parse("assigned_to.manager.name=Ian Adler").to_sql(&INCIDENT);
+        assert_eq!(
+            sql.where_sql,
+            "(t0.\"assigned_to\" IN (SELECT t1.sys_id FROM \"sys_user\" AS t1 WHERE t1.\"manager\" IN (SELECT t2.sys_id FROM \"sys_user\" AS t2 WHERE t2.\"name\" = ?)))"
+        );
+        // A reference into a hierarchy reads the parent's view.
+        let sql = EncodedQuery::parse("cmdb_ci.name=VPN").to_sql(&INCIDENT);
+        assert!(
+            sql.where_sql.contains("FROM \"cmdb_ci__tree\" AS t1"),
+            "{}",
+            sql.where_sql
+        );
+    }
+
+    #[test]
+    fn references_sort_by_display_value_and_classes_by_instanceof() {
+        let sql =
+            EncodedQuery::parse("ORDERBYcaller_id^ORDERBYDESCcaller_id.email").to_sql(&INCIDENT);
+        assert_eq!(
+            sql.order_sql,
+            "(SELECT t1.\"name\" FROM \"sys_user\" AS t1 WHERE t1.sys_id = t0.\"caller_id\") ASC, \
+             (SELECT t1.\"email\" FROM \"sys_user\" AS t1 WHERE t1.sys_id = t0.\"caller_id\") DESC, \
+             t0.sys_id ASC"
+        );
+        let task = table("task").unwrap();
+        let sql = EncodedQuery::parse("sys_class_nameINSTANCEOFtask").to_sql(task);
+        assert_eq!(sql.where_sql, "(t0.\"sys_class_name\" IN (?, ?, ?, ?, ?))");
+        // INSTANCEOF needs a class field and a table that exists.
+        let sql =
+            EncodedQuery::parse("sys_class_nameINSTANCEOFnope^numberINSTANCEOFtask").to_sql(task);
         assert_eq!(sql.where_sql, "1=1");
     }
 
     #[test]
     fn in_lists_and_javascript_values() {
         let sql = EncodedQuery::parse("stateIN1, 2,3^numberNOT ININC1").to_sql(&INCIDENT);
-        assert_eq!(sql.where_sql, "(state IN (?, ?, ?) AND number NOT IN (?))");
+        assert_eq!(
+            sql.where_sql,
+            "(t0.\"state\" IN (?, ?, ?) AND t0.\"number\" NOT IN (?))"
+        );
         let sql = EncodedQuery::parse("opened_at>javascript:gs.daysAgo(3)").to_sql(&INCIDENT);
         assert_eq!(sql.where_sql, "1=1");
     }

@@ -1,14 +1,19 @@
 //! Records as the APIs show them: the Table API's value / display value / both forms with
-//! reference links, and JSONv2's flat strings with optional `dv_<field>` display values.
+//! reference links and dot-walked fields, and JSONv2's flat strings with optional `dv_<field>`
+//! display values.
 //!
 //! Writes JSON text straight into a `String` from positional rows (the columns a view asks the
-//! store for), so pages of 10,000 records stay cheap even in debug builds. Pure functions over
-//! rows and a map of the users references point at; no I/O.
+//! store for), so pages of 10,000 records stay cheap even in debug builds. The records that
+//! references name are read through a [`Lookup`], once per request each.
 
+use std::cell::RefCell;
 use std::collections::HashMap;
+use std::rc::Rc;
+
+use rusqlite::Connection;
 
 use super::schema::{Column, Kind, Table, choice_label, table};
-use super::store::Record;
+use super::store::{self, Record};
 
 /// `sysparm_display_value` / JSONv2 `displayvalue`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -32,7 +37,7 @@ impl Show {
     }
 }
 
-/// Users by sys_id, for reference display values and dot-walked fields.
+/// Users by sys_id, for the incident form's reference fields (which all name users).
 pub type Users = HashMap<String, Record>;
 
 pub fn users_by_id(users: Vec<Record>) -> Users {
@@ -42,16 +47,94 @@ pub fn users_by_id(users: Vec<Record>) -> Users {
         .collect()
 }
 
-/// The display value of `raw` in `column`.
+/// The display value of `raw` in `column` of an incident form (references name users).
 pub fn display_of<'a>(column: &Column, raw: &'a str, users: &'a Users) -> &'a str {
     match column.kind {
         Kind::Choice { choices, .. } => choice_label(choices, raw).unwrap_or(raw),
-        Kind::Reference("sys_user") => users
+        Kind::Reference(_) => users
             .get(raw)
             .and_then(|u| u.get("name"))
             .map(String::as_str)
             .unwrap_or(""),
         _ => raw,
+    }
+}
+
+/// Records read so far, by sys_id (`None`: looked for and not found).
+type Found = HashMap<String, Option<Rc<Record>>>;
+
+/// The records references name, read from the store on first use and kept for the request.
+pub struct Lookup<'c> {
+    conn: &'c Connection,
+    cache: RefCell<HashMap<&'static str, Found>>,
+}
+
+impl<'c> Lookup<'c> {
+    pub fn new(conn: &'c Connection) -> Lookup<'c> {
+        Lookup {
+            conn,
+            cache: RefCell::new(HashMap::new()),
+        }
+    }
+
+    /// The record `sys_id` of `table` (or a table extending it), if there is one.
+    pub fn record(&self, table: &'static Table, sys_id: &str) -> Option<Rc<Record>> {
+        if sys_id.is_empty() {
+            return None;
+        }
+        if let Some(hit) = self
+            .cache
+            .borrow()
+            .get(table.name)
+            .and_then(|records| records.get(sys_id))
+        {
+            return hit.clone();
+        }
+        let found = match store::get(self.conn, table, sys_id) {
+            Ok(found) => found.map(Rc::new),
+            Err(e) => {
+                // A display value is not worth failing the page for; the value itself is shown.
+                tracing::debug!(target: "snowbridge::emulator", error = %e, "reference lookup");
+                None
+            }
+        };
+        self.cache
+            .borrow_mut()
+            .entry(table.name)
+            .or_default()
+            .insert(sys_id.to_string(), found.clone());
+        found
+    }
+
+    /// Calls `f` with the display value of `raw` in `column`: a choice's label, a referenced
+    /// record's display field, a class's label. `class` is the row's `sys_class_name` when a
+    /// parent table is read, whose own choice list for the field is the one shown.
+    pub fn with_display<R>(
+        &self,
+        column: &Column,
+        raw: &str,
+        class: Option<&str>,
+        f: impl FnOnce(&str) -> R,
+    ) -> R {
+        match column.kind {
+            Kind::Choice { choices, .. } => {
+                let choices = class
+                    .and_then(table)
+                    .and_then(|t| t.column(column.name))
+                    .and_then(Column::choices)
+                    .unwrap_or(choices);
+                f(choice_label(choices, raw).unwrap_or(raw))
+            }
+            Kind::Reference(target) => {
+                let record = table(target).and_then(|t| Some((t, self.record(t, raw)?)));
+                match record {
+                    Some((t, record)) => f(record.get(t.display).map(String::as_str).unwrap_or("")),
+                    None => f(""),
+                }
+            }
+            Kind::ClassName => f(table(raw).map_or(raw, |t| t.label)),
+            _ => f(raw),
+        }
     }
 }
 
@@ -94,12 +177,33 @@ fn push_key(out: &mut String, key: &str) {
 enum Field {
     /// A column of the table; `at` is its position in the selected cells.
     Column { column: &'static Column, at: usize },
-    /// `reference.field` through a sys_user reference at position `at`.
+    /// `reference.field[.field...]`: the reference at position `at`, then each step's field of
+    /// the record the previous step names; the last step's field is shown.
     Walk {
         key: String,
         at: usize,
-        target: &'static Column,
+        steps: Vec<(&'static Table, &'static Column)>,
     },
+}
+
+/// The steps of a dot-walked `path` from `table`: every step but the last must be a reference.
+fn walk_steps(
+    table: &'static Table,
+    path: &str,
+) -> Option<(&'static Column, Vec<(&'static Table, &'static Column)>)> {
+    let mut names = path.split('.');
+    let first = table.column(names.next()?)?;
+    let mut steps = Vec::new();
+    let mut current = first;
+    for name in names {
+        let Kind::Reference(target) = current.kind else {
+            return None;
+        };
+        let target = super::schema::table(target)?;
+        current = target.column(name)?;
+        steps.push((target, current));
+    }
+    (!steps.is_empty()).then_some((first, steps))
 }
 
 /// How the Table API renders the records of one request.
@@ -108,70 +212,66 @@ pub struct TableView<'a> {
     pub exclude_links: bool,
     /// `scheme://host` for reference links.
     pub base: &'a str,
-    pub users: &'a Users,
+    lookup: &'a Lookup<'a>,
     fields: Vec<Field>,
     columns: Vec<&'static Column>,
+    /// Where the row's `sys_class_name` sits, when a table with children is read.
+    class_at: Option<usize>,
 }
 
 impl<'a> TableView<'a> {
     /// A view of `table`; `requested` is `sysparm_fields` (unknown names are left out, as on
-    /// instances; `reference.field` walks a sys_user reference).
+    /// instances; `reference.field` walks references, as deep as asked).
     pub fn new(
         table: &'static Table,
         show: Show,
         exclude_links: bool,
         base: &'a str,
         requested: Option<&[String]>,
-        users: &'a Users,
+        lookup: &'a Lookup<'a>,
     ) -> TableView<'a> {
-        let mut columns: Vec<&'static Column> = Vec::new();
-        let mut position =
-            |column: &'static Column| match columns.iter().position(|c| c.name == column.name) {
-                Some(at) => at,
-                None => {
-                    columns.push(column);
-                    columns.len() - 1
-                }
-            };
-        let mut fields = Vec::new();
+        let mut view = TableView {
+            show,
+            exclude_links,
+            base,
+            lookup,
+            fields: Vec::new(),
+            columns: Vec::new(),
+            class_at: None,
+        };
         match requested {
             None => {
                 for column in table.columns {
-                    fields.push(Field::Column {
-                        column,
-                        at: position(column),
-                    });
+                    let at = view.require(column);
+                    view.fields.push(Field::Column { column, at });
                 }
             }
             Some(names) => {
                 for name in names {
                     if let Some(column) = table.column(name) {
-                        fields.push(Field::Column {
-                            column,
-                            at: position(column),
-                        });
-                    } else if let Some((reference, inner)) = name.split_once('.')
-                        && let Some(column) = table.column(reference)
-                        && column.kind == Kind::Reference("sys_user")
-                        && let Some(target) = table_column("sys_user", inner)
-                    {
-                        fields.push(Field::Walk {
+                        let at = view.require(column);
+                        view.fields.push(Field::Column { column, at });
+                    } else if let Some((first, steps)) = walk_steps(table, name) {
+                        let at = view.require(first);
+                        view.fields.push(Field::Walk {
                             key: name.clone(),
-                            at: position(column),
-                            target,
+                            at,
+                            steps,
                         });
                     }
                 }
             }
         }
-        TableView {
-            show,
-            exclude_links,
-            base,
-            users,
-            fields,
-            columns,
+        if table.has_children()
+            && table
+                .columns
+                .iter()
+                .any(|c| matches!(c.kind, Kind::Choice { .. }))
+            && let Some(class) = table.column("sys_class_name")
+        {
+            view.class_at = Some(view.require(class));
         }
+        view
     }
 
     /// Makes sure `column` is selected (for a check the caller makes on each row, not shown);
@@ -193,6 +293,10 @@ impl<'a> TableView<'a> {
 
     /// Appends one record (its `cells`, aligned with [`TableView::columns`]) as a JSON object.
     pub fn write(&self, out: &mut String, cells: &[String]) {
+        let class = self
+            .class_at
+            .and_then(|at| cells.get(at))
+            .map(String::as_str);
         out.push('{');
         for (i, field) in self.fields.iter().enumerate() {
             if i > 0 {
@@ -202,18 +306,28 @@ impl<'a> TableView<'a> {
                 Field::Column { column, at } => {
                     push_key(out, column.name);
                     let raw = cells.get(*at).map(String::as_str).unwrap_or("");
-                    self.write_value(out, column, raw);
+                    self.write_value(out, column, raw, class);
                 }
-                Field::Walk { key, at, target } => {
+                Field::Walk { key, at, steps } => {
                     push_key(out, key);
-                    let id = cells.get(*at).map(String::as_str).unwrap_or("");
-                    let raw = self
-                        .users
-                        .get(id)
-                        .and_then(|u| u.get(target.name))
-                        .map(String::as_str)
-                        .unwrap_or("");
-                    self.write_value(out, target, raw);
+                    let mut id = cells.get(*at).cloned().unwrap_or_default();
+                    let mut raw = String::new();
+                    for (i, (target, column)) in steps.iter().enumerate() {
+                        // A step that names nothing leaves the field empty, as on instances.
+                        let Some(record) = self.lookup.record(target, &id) else {
+                            break;
+                        };
+                        let value = record.get(column.name).cloned().unwrap_or_default();
+                        if i + 1 == steps.len() {
+                            raw = value;
+                        } else {
+                            id = value;
+                        }
+                    }
+                    match steps.last() {
+                        Some((_, column)) => self.write_value(out, column, &raw, None),
+                        None => push_json_str(out, ""),
+                    }
                 }
             }
         }
@@ -230,8 +344,7 @@ impl<'a> TableView<'a> {
         self.write(out, &cells);
     }
 
-    fn write_value(&self, out: &mut String, column: &Column, raw: &str) {
-        let display = display_of(column, raw, self.users);
+    fn write_value(&self, out: &mut String, column: &Column, raw: &str, class: Option<&str>) {
         let pair = |out: &mut String, first: (&str, &str), second: (&str, &str)| {
             out.push('{');
             push_key(out, first.0);
@@ -243,66 +356,86 @@ impl<'a> TableView<'a> {
         if let Kind::Reference(target) = column.kind
             && !raw.is_empty()
         {
-            let link = format!("{}/api/now/table/{target}/{raw}", self.base);
-            match (self.show, self.exclude_links) {
-                (Show::Values, true) => push_json_str(out, raw),
-                (Show::DisplayValues, true) => push_json_str(out, display),
-                (Show::Values, false) => {
-                    pair(out, ("link", &link), ("value", raw));
-                    out.push('}');
-                }
-                (Show::DisplayValues, false) => {
-                    pair(out, ("display_value", display), ("link", &link));
-                    out.push('}');
-                }
-                (Show::Both, true) => {
-                    pair(out, ("display_value", display), ("value", raw));
-                    out.push('}');
-                }
-                (Show::Both, false) => {
-                    pair(out, ("display_value", display), ("link", &link));
-                    out.push(',');
-                    push_key(out, "value");
-                    push_json_str(out, raw);
-                    out.push('}');
-                }
+            if (self.show, self.exclude_links) == (Show::Values, true) {
+                return push_json_str(out, raw);
             }
+            if (self.show, self.exclude_links) == (Show::Values, false) {
+                let link = format!("{}/api/now/table/{target}/{raw}", self.base);
+                pair(out, ("link", &link), ("value", raw));
+                return out.push('}');
+            }
+            self.lookup.with_display(column, raw, class, |display| {
+                let link = format!("{}/api/now/table/{target}/{raw}", self.base);
+                match (self.show, self.exclude_links) {
+                    (Show::DisplayValues, true) => push_json_str(out, display),
+                    (Show::DisplayValues, false) => {
+                        pair(out, ("display_value", display), ("link", &link));
+                        out.push('}');
+                    }
+                    (Show::Both, true) => {
+                        pair(out, ("display_value", display), ("value", raw));
+                        out.push('}');
+                    }
+                    _ => {
+                        pair(out, ("display_value", display), ("link", &link));
+                        out.push(',');
+                        push_key(out, "value");
+                        push_json_str(out, raw);
+                        out.push('}');
+                    }
+                }
+            });
             return;
         }
         match self.show {
             Show::Values => push_json_str(out, raw),
-            Show::DisplayValues => push_json_str(out, display),
-            Show::Both => {
+            Show::DisplayValues => self
+                .lookup
+                .with_display(column, raw, class, |display| push_json_str(out, display)),
+            Show::Both => self.lookup.with_display(column, raw, class, |display| {
                 pair(out, ("display_value", display), ("value", raw));
                 out.push('}');
-            }
+            }),
         }
     }
 }
 
-fn table_column(table_name: &str, column: &str) -> Option<&'static Column> {
-    table(table_name)?.column(column)
-}
-
 /// Appends one JSONv2 record (`cells` aligned with `table.columns`): every field a string;
 /// `Both` adds `dv_<field>`.
-pub fn write_jsonv2(out: &mut String, table: &Table, cells: &[String], show: Show, users: &Users) {
+pub fn write_jsonv2(
+    out: &mut String,
+    table: &Table,
+    cells: &[String],
+    show: Show,
+    lookup: &Lookup<'_>,
+) {
+    let class_at = table
+        .has_children()
+        .then(|| {
+            table
+                .columns
+                .iter()
+                .position(|c| c.name == "sys_class_name")
+        })
+        .flatten();
+    let class = class_at.and_then(|at| cells.get(at)).map(String::as_str);
     out.push('{');
     for (i, column) in table.columns.iter().enumerate() {
         if i > 0 {
             out.push(',');
         }
         let raw = cells.get(i).map(String::as_str).unwrap_or("");
-        let shown = display_of(column, raw, users);
         push_key(out, column.name);
         match show {
             Show::Values => push_json_str(out, raw),
-            Show::DisplayValues => push_json_str(out, shown),
+            Show::DisplayValues => {
+                lookup.with_display(column, raw, class, |shown| push_json_str(out, shown))
+            }
             Show::Both => {
                 push_json_str(out, raw);
                 out.push(',');
                 push_key(out, &format!("dv_{}", column.name));
-                push_json_str(out, shown);
+                lookup.with_display(column, raw, class, |shown| push_json_str(out, shown));
             }
         }
     }
@@ -314,7 +447,7 @@ pub fn jsonv2_value(
     table: &Table,
     record: &Record,
     show: Show,
-    users: &Users,
+    lookup: &Lookup<'_>,
 ) -> serde_json::Value {
     let cells: Vec<String> = table
         .columns
@@ -322,53 +455,90 @@ pub fn jsonv2_value(
         .map(|c| record.get(c.name).cloned().unwrap_or_default())
         .collect();
     let mut out = String::new();
-    write_jsonv2(&mut out, table, &cells, show, users);
+    write_jsonv2(&mut out, table, &cells, show, lookup);
     serde_json::from_str(&out).unwrap_or(serde_json::Value::Null)
 }
 
 #[cfg(test)]
 mod tests {
-    use super::super::schema::INCIDENT;
+    use super::super::schema::{INCIDENT, SYS_USER};
+    use super::super::store::Store;
     use super::*;
     use serde_json::{Value, json};
 
-    fn fixture() -> (Record, Users) {
-        let mut user = Record::new();
-        user.insert("sys_id".into(), "u1".into());
-        user.insert("name".into(), "Ada \"Q\" Quinn".into());
-        user.insert("email".into(), "ada@example.com".into());
-        let mut inc = Record::new();
-        inc.insert("state".into(), "2".into());
-        inc.insert("caller_id".into(), "u1".into());
-        inc.insert("assigned_to".into(), String::new());
-        inc.insert("description".into(), "line\n\t\"quoted\" \\ \u{1}".into());
-        (inc, users_by_id(vec![user]))
+    fn record(pairs: &[(&str, &str)]) -> Record {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    /// A store holding two users (one the other's manager) and the incident the tests render.
+    fn fixture() -> (tempfile::TempDir, Store, Record) {
+        let dir = tempfile::tempdir().unwrap();
+        let (store, _) = Store::open(&dir.path().join("r.db")).unwrap();
+        store.with(|conn| {
+            store::insert(
+                conn,
+                &SYS_USER,
+                &record(&[
+                    ("sys_id", "boss"),
+                    ("name", "Ian Adler"),
+                    ("email", "ian@example.com"),
+                ]),
+            )
+            .unwrap();
+            store::insert(
+                conn,
+                &SYS_USER,
+                &record(&[
+                    ("sys_id", "u1"),
+                    ("name", "Ada \"Q\" Quinn"),
+                    ("email", "ada@example.com"),
+                    ("manager", "boss"),
+                ]),
+            )
+            .unwrap();
+        });
+        let inc = record(&[
+            ("state", "2"),
+            ("caller_id", "u1"),
+            ("assigned_to", ""),
+            ("description", "line\n\t\"quoted\" \\ \u{1}"),
+            ("sys_class_name", "incident"),
+        ]);
+        (dir, store, inc)
     }
 
     fn render(
+        store: &Store,
+        table: &'static Table,
         show: Show,
         exclude: bool,
-        users: &Users,
         fields: Option<Vec<String>>,
         record: &Record,
     ) -> Value {
-        let view = TableView::new(
-            &INCIDENT,
-            show,
-            exclude,
-            "https://x",
-            fields.as_deref(),
-            users,
-        );
-        let mut out = String::new();
-        view.write_record(&mut out, record);
-        serde_json::from_str(&out).unwrap()
+        store.with(|conn| {
+            let lookup = Lookup::new(conn);
+            let view = TableView::new(
+                table,
+                show,
+                exclude,
+                "https://x",
+                fields.as_deref(),
+                &lookup,
+            );
+            let mut out = String::new();
+            view.write_record(&mut out, record);
+            serde_json::from_str(&out).unwrap()
+        })
     }
 
     #[test]
     fn table_api_forms() {
-        let (inc, users) = fixture();
-        let v = render(Show::Values, false, &users, None, &inc);
+        let (_d, store, inc) = fixture();
+        let render = |show, exclude| render(&store, &INCIDENT, show, exclude, None, &inc);
+        let v = render(Show::Values, false);
         assert_eq!(v["state"], "2");
         assert_eq!(
             v["caller_id"],
@@ -376,15 +546,16 @@ mod tests {
         );
         assert_eq!(v["assigned_to"], "");
         assert_eq!(v["description"], "line\n\t\"quoted\" \\ \u{1}");
-        let v = render(Show::DisplayValues, true, &users, None, &inc);
+        let v = render(Show::DisplayValues, true);
         assert_eq!(v["state"], "In Progress");
         assert_eq!(v["caller_id"], "Ada \"Q\" Quinn");
-        let v = render(Show::DisplayValues, false, &users, None, &inc);
+        assert_eq!(v["sys_class_name"], "Incident");
+        let v = render(Show::DisplayValues, false);
         assert_eq!(
             v["caller_id"],
             json!({"display_value": "Ada \"Q\" Quinn", "link": "https://x/api/now/table/sys_user/u1"})
         );
-        let v = render(Show::Both, true, &users, None, &inc);
+        let v = render(Show::Both, true);
         assert_eq!(
             v["state"],
             json!({"display_value": "In Progress", "value": "2"})
@@ -394,7 +565,7 @@ mod tests {
             json!({"display_value": "Ada \"Q\" Quinn", "value": "u1"})
         );
         assert_eq!(v["assigned_to"], json!({"display_value": "", "value": ""}));
-        let v = render(Show::Both, false, &users, None, &inc);
+        let v = render(Show::Both, false);
         assert_eq!(
             v["caller_id"],
             json!({"display_value": "Ada \"Q\" Quinn", "link": "https://x/api/now/table/sys_user/u1", "value": "u1"})
@@ -403,51 +574,104 @@ mod tests {
     }
 
     #[test]
-    fn fields_and_dot_walk_keep_the_requested_order() {
-        let (inc, users) = fixture();
-        let fields = Some(vec![
-            "state".to_string(),
-            "caller_id.email".to_string(),
-            "nope".to_string(),
-        ]);
-        let view = TableView::new(
+    fn fields_and_dot_walks_keep_the_requested_order() {
+        let (_d, store, inc) = fixture();
+        let fields: Vec<String> = [
+            "state",
+            "caller_id.email",
+            "nope",
+            "caller_id.manager.name",
+            "number.name",
+        ]
+        .map(String::from)
+        .to_vec();
+        store.with(|conn| {
+            let lookup = Lookup::new(conn);
+            let mut view = TableView::new(
+                &INCIDENT,
+                Show::Values,
+                true,
+                "https://x",
+                Some(&fields),
+                &lookup,
+            );
+            let names: Vec<&str> = view.columns().iter().map(|c| c.name).collect();
+            assert_eq!(
+                names,
+                ["state", "caller_id"],
+                "only what the fields need is selected"
+            );
+            let mut out = String::new();
+            view.write_record(&mut out, &inc);
+            assert_eq!(
+                out,
+                r#"{"state":"2","caller_id.email":"ada@example.com","caller_id.manager.name":"Ian Adler"}"#
+            );
+            let at = view.require(INCIDENT.column("active").unwrap());
+            assert_eq!(at, 2);
+            assert_eq!(view.require(INCIDENT.column("state").unwrap()), 0);
+            let mut out = String::new();
+            view.write_record(&mut out, &inc);
+            assert!(!out.contains("active"), "required columns are not shown");
+        });
+        // A walk through an empty reference is an empty field; with `all`, a pair.
+        let mut nobody = inc.clone();
+        nobody.insert("caller_id".into(), String::new());
+        let v = render(
+            &store,
             &INCIDENT,
-            Show::Values,
+            Show::Both,
             true,
-            "https://x",
-            fields.as_deref(),
-            &users,
+            Some(vec!["caller_id.manager".into()]),
+            &nobody,
         );
-        let names: Vec<&str> = view.columns().iter().map(|c| c.name).collect();
         assert_eq!(
-            names,
-            ["state", "caller_id"],
-            "only what the fields need is selected"
+            v,
+            json!({"caller_id.manager": {"display_value": "", "value": ""}})
         );
-        let mut out = String::new();
-        view.write_record(&mut out, &inc);
-        assert_eq!(out, r#"{"state":"2","caller_id.email":"ada@example.com"}"#);
-        let mut view = view;
-        let at = view.require(INCIDENT.column("active").unwrap());
-        assert_eq!(at, 2);
-        assert_eq!(view.require(INCIDENT.column("state").unwrap()), 0);
-        let mut out = String::new();
-        view.write_record(&mut out, &inc);
+        let v = render(
+            &store,
+            &INCIDENT,
+            Show::Both,
+            true,
+            Some(vec!["caller_id.manager".into()]),
+            &inc,
+        );
         assert_eq!(
-            out, r#"{"state":"2","caller_id.email":"ada@example.com"}"#,
-            "required columns are not shown"
+            v,
+            json!({"caller_id.manager": {"display_value": "Ian Adler", "value": "boss"}})
         );
     }
 
     #[test]
+    fn a_parent_table_shows_each_row_with_its_own_class_choices() {
+        let (_d, store, inc) = fixture();
+        let task = table("task").unwrap();
+        let mut resolved = inc.clone();
+        resolved.insert("state".into(), "6".into());
+        let v = render(&store, task, Show::DisplayValues, true, None, &resolved);
+        assert_eq!(v["state"], "Resolved", "incident's list, not task's");
+        assert_eq!(v["sys_class_name"], "Incident");
+        assert!(v.get("caller_id").is_none(), "task has no caller");
+        let mut own = resolved.clone();
+        own.insert("sys_class_name".into(), "task".into());
+        own.insert("state".into(), "3".into());
+        let v = render(&store, task, Show::DisplayValues, true, None, &own);
+        assert_eq!(v["state"], "Closed Complete");
+    }
+
+    #[test]
     fn jsonv2_all_adds_dv() {
-        let (inc, users) = fixture();
-        let r = jsonv2_value(&INCIDENT, &inc, Show::Both, &users);
-        assert_eq!(r["state"], "2");
-        assert_eq!(r["dv_state"], "In Progress");
-        assert_eq!(r["dv_caller_id"], "Ada \"Q\" Quinn");
-        let r = jsonv2_value(&INCIDENT, &inc, Show::Values, &users);
-        assert!(r.get("dv_state").is_none());
-        assert_eq!(r["caller_id"], "u1");
+        let (_d, store, inc) = fixture();
+        store.with(|conn| {
+            let lookup = Lookup::new(conn);
+            let r = jsonv2_value(&INCIDENT, &inc, Show::Both, &lookup);
+            assert_eq!(r["state"], "2");
+            assert_eq!(r["dv_state"], "In Progress");
+            assert_eq!(r["dv_caller_id"], "Ada \"Q\" Quinn");
+            let r = jsonv2_value(&INCIDENT, &inc, Show::Values, &lookup);
+            assert!(r.get("dv_state").is_none());
+            assert_eq!(r["caller_id"], "u1");
+        });
     }
 }

@@ -1,9 +1,12 @@
-//! The instance's rules for writing records, shared by the Table API, JSONv2 and the incident
-//! form: who may write which table, how incoming values are read (display values for references
-//! and choices, read-only fields ignored), the resolution data policy, the web-service state ACL,
-//! and the fields business rules derive (number, priority, active, resolved/closed stamps).
+//! The instance's rules for reading and writing records, shared by the Table API, JSONv2, the
+//! Batch and Aggregate APIs and the incident form: who may read, write and delete which table
+//! (the schema's access roles), how incoming values are read (display values for references and
+//! choices, read-only fields ignored, strings cut to their length), dictionary defaults, the
+//! resolution data policy, the web-service state ACL, and the fields business rules derive
+//! (number, priority, active, resolved/closed stamps, the system fields).
 //!
 //! Works on a store connection; knows nothing of HTTP. Callers map [`Denied`] to their replies.
+//! A write through a parent table (`task`) applies the rules of the record's own class.
 
 use rusqlite::Connection;
 use serde_json::Value;
@@ -12,8 +15,7 @@ use time::OffsetDateTime;
 use super::auth::Principal;
 use super::clock::glide_datetime;
 use super::schema::{
-    CLOSE_CODE_CHOICES, INCIDENT, Kind, STATE_CANCELED, STATE_CLOSED, STATE_RESOLVED,
-    SYS_ATTACHMENT, SYS_USER, Table, priority_for, table,
+    INCIDENT, Kind, STATE_CLOSED, STATE_RESOLVED, SYS_ATTACHMENT, Table, priority_for, table,
 };
 use super::seed::new_sys_id;
 use super::store::{self, Record};
@@ -87,37 +89,66 @@ pub fn data_policy_message(labels: &[&str]) -> String {
     )
 }
 
+/// Does `principal` hold one of `roles` (`*`: anyone logged in; admin: always)?
+fn holds_any(principal: &Principal, roles: &[&str]) -> bool {
+    roles.iter().any(|r| *r == "*" || principal.has_role(r))
+}
+
 /// May `principal` create or change records of `table`?
 pub fn can_write(principal: &Principal, table: &Table) -> bool {
-    match table.name {
-        "incident" => principal.has_role("itil"),
-        "sys_user" => principal.is_admin(),
-        _ => false,
-    }
-}
-
-/// Which records of `table` `principal` may read, as (field, value the field must hold): users
-/// without itil see only the incidents they are the caller of. Like instances, the APIs apply
-/// this after `sysparm_limit`, so a page may hold fewer rows than asked.
-pub fn read_restriction(principal: &Principal, table: &Table) -> Option<(&'static str, String)> {
-    (table.name == "incident" && !principal.has_role("itil"))
-        .then(|| ("caller_id", principal.sys_id.clone()))
-}
-
-/// May `principal` read `record` of `table`?
-pub fn can_read(principal: &Principal, table: &Table, record: &Record) -> bool {
-    match read_restriction(principal, table) {
-        Some((field, value)) => record.get(field) == Some(&value),
-        None => true,
-    }
+    !table.read_only && holds_any(principal, table.access.write)
 }
 
 /// May `principal` delete records of `table`?
 pub fn can_delete(principal: &Principal, table: &Table) -> bool {
-    match table.name {
-        "incident" | "sys_user" => principal.is_admin(),
-        _ => false,
+    !table.read_only && holds_any(principal, table.access.delete)
+}
+
+/// Which records of a table a principal may read.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Readable {
+    All,
+    /// Only those whose field names them (callers see the incidents they reported).
+    Own(&'static str, String),
+    Nothing,
+}
+
+impl Readable {
+    /// May a record holding `value` in the restricting field be read?
+    pub fn allows(&self, value: Option<&str>) -> bool {
+        match self {
+            Readable::All => true,
+            Readable::Own(_, me) => value == Some(me.as_str()),
+            Readable::Nothing => false,
+        }
     }
+
+    /// The field each row must be checked on, if any.
+    pub fn field(&self) -> Option<&'static str> {
+        match self {
+            Readable::Own(field, _) => Some(field),
+            _ => None,
+        }
+    }
+}
+
+/// Which records of `table` `principal` may read. Like instances, the APIs apply this after
+/// `sysparm_limit`, so a page may hold fewer rows than asked (or none).
+pub fn readable(principal: &Principal, table: &Table) -> Readable {
+    if holds_any(principal, table.access.read) {
+        Readable::All
+    } else if let Some(field) = table.access.read_own {
+        Readable::Own(field, principal.sys_id.clone())
+    } else {
+        Readable::Nothing
+    }
+}
+
+/// May `principal` read `record` of `table`?
+pub fn can_read(principal: &Principal, table: &Table, record: &Record) -> bool {
+    let rule = readable(principal, table);
+    let value = rule.field().and_then(|f| record.get(f)).map(String::as_str);
+    rule.allows(value)
 }
 
 /// A JSON value as the string an instance stores (`{"value":..}` objects give their value).
@@ -136,15 +167,22 @@ pub fn json_to_wire(value: &Value) -> Option<String> {
 fn read_only(table: &Table, field: &str, inserting: bool) -> bool {
     let system = matches!(
         field,
-        "sys_created_on" | "sys_created_by" | "sys_updated_on" | "sys_updated_by" | "sys_mod_count"
+        "sys_created_on"
+            | "sys_created_by"
+            | "sys_updated_on"
+            | "sys_updated_by"
+            | "sys_mod_count"
+            | "sys_class_name"
     );
     let insert_only = matches!(field, "sys_id" | "number");
-    let derived = table.name == "incident" && matches!(field, "priority" | "active");
+    let derived = (table.priority_lookup && field == "priority")
+        || (!table.inactive_states.is_empty() && field == "active");
     system || derived || (insert_only && !inserting)
 }
 
 /// Reads incoming `fields` for `table`: unknown and read-only fields dropped, references given by
-/// name or user name resolved to sys_ids, choices given by label turned into values.
+/// name (or user name, number, display value) resolved to sys_ids, choices given by label turned
+/// into values, strings cut to the field's length.
 pub fn incoming(
     conn: &Connection,
     table: &Table,
@@ -162,15 +200,23 @@ pub fn incoming(
         let value = match column.kind {
             Kind::Reference(target) if !value.is_empty() => resolve_reference(conn, target, value)?,
             Kind::Choice { choices, .. } => {
-                if choices.iter().any(|(v, _)| *v == value) {
+                if choices.iter().any(|c| c.value == value) {
                     value
                 } else {
                     choices
                         .iter()
-                        .find(|(_, label)| *label == value)
-                        .map(|(v, _)| v.to_string())
+                        .find(|c| c.label == value)
+                        .map(|c| c.value.to_string())
                         .unwrap_or(value)
                 }
+            }
+            _ => value,
+        };
+        let value = match column.kind {
+            Kind::String | Kind::Choice { numeric: false, .. }
+                if value.chars().count() > column.max_length =>
+            {
+                value.chars().take(column.max_length).collect()
             }
             _ => value,
         };
@@ -186,8 +232,9 @@ fn resolve_reference(conn: &Connection, target: &str, value: String) -> Result<S
     if store::get(conn, target, &value)?.is_some() {
         return Ok(value);
     }
-    for field in ["user_name", "name"] {
-        if target.column(field).is_some()
+    for field in [target.display, "user_name", "name", "number"] {
+        if field != "sys_id"
+            && target.column(field).is_some()
             && let Some(record) = store::find_by(conn, target, field, &value)?
         {
             return Ok(record.get("sys_id").cloned().unwrap_or(value));
@@ -196,11 +243,16 @@ fn resolve_reference(conn: &Connection, target: &str, value: String) -> Result<S
     Ok(value)
 }
 
-/// Labels of the resolution fields `record` lacks (empty when the data policy is satisfied).
+/// Labels of the resolution fields `record` lacks (empty when the data policy is satisfied): a
+/// resolution code that is an active choice, and notes.
 pub fn missing_resolution_fields(record: &Record) -> Vec<&'static str> {
     let mut missing = Vec::new();
     let code = record.get("close_code").map(String::as_str).unwrap_or("");
-    if !CLOSE_CODE_CHOICES.iter().any(|(v, _)| *v == code) {
+    let valid = INCIDENT
+        .column("close_code")
+        .and_then(|c| c.choices())
+        .is_some_and(|choices| choices.iter().any(|c| c.value == code && !c.inactive));
+    if !valid {
         missing.push(label("close_code"));
     }
     let notes = record.get("close_notes").map(String::as_str).unwrap_or("");
@@ -256,32 +308,60 @@ fn check_incident(
     Ok(())
 }
 
-/// Business rules: priority from impact/urgency, active from state, resolution stamps.
-fn derive_incident(record: &mut Record, before: Option<&Record>, principal: &Principal, now: &str) {
-    let impact = record.get("impact").cloned().unwrap_or_default();
-    let urgency = record.get("urgency").cloned().unwrap_or_default();
-    record.insert(
-        "priority".into(),
-        priority_for(&impact, &urgency).to_string(),
-    );
+/// Business rules (listed in the seeded `sys_script` rows): priority from impact and urgency,
+/// active from state, who resolved and closed a record and when.
+fn derive(
+    table: &Table,
+    record: &mut Record,
+    before: Option<&Record>,
+    principal: &Principal,
+    now: &str,
+) {
+    if table.priority_lookup {
+        let impact = record.get("impact").cloned().unwrap_or_default();
+        let urgency = record.get("urgency").cloned().unwrap_or_default();
+        record.insert(
+            "priority".into(),
+            priority_for(&impact, &urgency).to_string(),
+        );
+    }
+    if table.inactive_states.is_empty() {
+        return;
+    }
     let state = record.get("state").cloned().unwrap_or_default();
-    let inactive = is_resolution(&state) || state == STATE_CANCELED;
+    let inactive = table.inactive_states.contains(&state.as_str());
     record.insert("active".into(), (!inactive).to_string());
     let old_state = before.and_then(|r| r.get("state")).cloned();
-    if old_state.as_deref() != Some(state.as_str()) {
-        let empty = |r: &Record, k: &str| r.get(k).is_none_or(|v| v.is_empty());
+    if old_state.as_deref() == Some(state.as_str()) {
+        return;
+    }
+    let empty = |r: &Record, k: &str| r.get(k).is_none_or(|v| v.is_empty());
+    let stamp = |record: &mut Record, at: &str, by: &str| {
+        record.insert(at.into(), now.to_string());
+        record.insert(by.into(), principal.sys_id.clone());
+    };
+    if table.name == INCIDENT.name {
         if state == STATE_RESOLVED || (state == STATE_CLOSED && empty(record, "resolved_at")) {
-            record.insert("resolved_at".into(), now.to_string());
-            record.insert("resolved_by".into(), principal.sys_id.clone());
+            stamp(record, "resolved_at", "resolved_by");
         }
         if state == STATE_CLOSED {
-            record.insert("closed_at".into(), now.to_string());
-            record.insert("closed_by".into(), principal.sys_id.clone());
+            stamp(record, "closed_at", "closed_by");
         }
+    } else if inactive && empty(record, "closed_at") && table.column("closed_at").is_some() {
+        stamp(record, "closed_at", "closed_by");
     }
 }
 
-/// Inserts a record built from `fields` (already read with [`incoming`]).
+/// The value of a dictionary default for a new record.
+fn default_value(default: &str, principal: &Principal, stamp: &str) -> String {
+    match default {
+        "javascript:gs.nowDateTime()" => stamp.to_string(),
+        "javascript:gs.getUserID()" => principal.sys_id.clone(),
+        literal => literal.to_string(),
+    }
+}
+
+/// Inserts a record of `table` built from `fields` (already read with [`incoming`]).
 pub fn insert(
     conn: &Connection,
     now: OffsetDateTime,
@@ -296,51 +376,53 @@ pub fn insert(
     }
     let stamp = glide_datetime(now);
     let mut record = fields;
+    // A sys_id the client chose is kept, as instances keep one (a 32-hex id not yet taken).
     let wanted_id = record
         .remove("sys_id")
         .filter(|id| id.len() == 32 && id.chars().all(|c| c.is_ascii_hexdigit()));
     let sys_id = match wanted_id {
-        Some(id) if store::get(conn, table, &id)?.is_none() => id,
+        Some(id) if !store::sys_id_taken(conn, table, &id)? => id,
         _ => new_sys_id(&mut rand::rng()),
     };
     record.insert("sys_id".into(), sys_id);
-    let mut defaults: Vec<(&str, String)> = vec![
+    for column in table.columns {
+        if let Some(default) = column.default
+            && !record.contains_key(column.name)
+        {
+            record.insert(
+                column.name.to_string(),
+                default_value(default, principal, &stamp),
+            );
+        }
+    }
+    for (field, value) in [
         ("sys_created_on", stamp.clone()),
         ("sys_created_by", principal.user.clone()),
         ("sys_updated_on", stamp.clone()),
         ("sys_updated_by", principal.user.clone()),
         ("sys_mod_count", "0".into()),
-    ];
-    if std::ptr::eq(table, &INCIDENT) {
-        defaults.extend([
-            ("state", "1".to_string()),
-            ("impact", "3".to_string()),
-            ("urgency", "3".to_string()),
-            ("opened_at", stamp.clone()),
-            ("opened_by", principal.sys_id.clone()),
-        ]);
-    } else if std::ptr::eq(table, &SYS_USER) {
-        defaults.push(("active", "true".into()));
-    }
-    for (field, value) in defaults {
-        let present = record.get(field).is_some_and(|v| !v.is_empty());
-        if !present || field.starts_with("sys_") {
+        ("sys_class_name", table.name.to_string()),
+    ] {
+        if table.column(field).is_some() {
             record.insert(field.to_string(), value);
         }
     }
-    if std::ptr::eq(table, &INCIDENT) {
+    if table.name == INCIDENT.name {
         check_incident(principal, None, &record, channel, policy)?;
-        derive_incident(&mut record, None, principal, &stamp);
-        if record.get("number").is_none_or(|n| n.is_empty()) {
-            let n = store::next_counter(conn, "incident", 10_001)?;
-            record.insert("number".into(), format!("INC{n:07}"));
-        }
+    }
+    derive(table, &mut record, None, principal, &stamp);
+    if let Some(numbering) = table.number
+        && record.get("number").is_none_or(|n| n.is_empty())
+    {
+        let n = store::next_counter(conn, table.name, numbering.start)?;
+        record.insert("number".into(), numbering.format(n));
     }
     store::insert(conn, table, &record)?;
     Ok(record)
 }
 
-/// Updates record `sys_id` with `changes` (read with [`incoming`]) and the form `action`.
+/// Updates record `sys_id` of `table` (or of a table extending it) with `changes` (read with
+/// [`incoming`]) and the form `action`, under the rules of the record's own class.
 #[allow(clippy::too_many_arguments)]
 pub fn update(
     conn: &Connection,
@@ -353,8 +435,9 @@ pub fn update(
     channel: Channel,
     policy: Policy,
 ) -> Result<Record, Denied> {
-    let before = store::get(conn, table, sys_id)?.ok_or(Denied::NotFound)?;
-    if !can_write(principal, table) {
+    let class = store::class_of(conn, table, sys_id)?.ok_or(Denied::NotFound)?;
+    let before = store::get(conn, class, sys_id)?.ok_or(Denied::NotFound)?;
+    if !can_write(principal, class) {
         return Err(Denied::Acl("Update"));
     }
     let mut after = before.clone();
@@ -369,10 +452,10 @@ pub fn update(
         }
     }
     let stamp = glide_datetime(now);
-    if std::ptr::eq(table, &INCIDENT) {
+    if class.name == INCIDENT.name {
         check_incident(principal, Some(&before), &after, channel, policy)?;
-        derive_incident(&mut after, Some(&before), principal, &stamp);
     }
+    derive(class, &mut after, Some(&before), principal, &stamp);
     after.insert("sys_id".into(), sys_id.to_string());
     if after != before {
         let count: u64 = before
@@ -382,23 +465,25 @@ pub fn update(
         after.insert("sys_mod_count".into(), (count + 1).to_string());
         after.insert("sys_updated_on".into(), stamp);
         after.insert("sys_updated_by".into(), principal.user.clone());
-        store::update(conn, table, sys_id, &after)?;
+        store::update(conn, class, sys_id, &after)?;
     }
     Ok(after)
 }
 
-/// Deletes record `sys_id` (and, as instances do, its attachments).
+/// Deletes record `sys_id` of `table` (or of a table extending it), and, as instances do, its
+/// attachments.
 pub fn delete(
     conn: &Connection,
     principal: &Principal,
     table: &'static Table,
     sys_id: &str,
 ) -> Result<Record, Denied> {
-    let before = store::get(conn, table, sys_id)?.ok_or(Denied::NotFound)?;
-    if !can_delete(principal, table) {
+    let class = store::class_of(conn, table, sys_id)?.ok_or(Denied::NotFound)?;
+    let before = store::get(conn, class, sys_id)?.ok_or(Denied::NotFound)?;
+    if !can_delete(principal, class) {
         return Err(Denied::Acl("Delete"));
     }
-    store::delete(conn, table, sys_id)?;
+    store::delete(conn, class, sys_id)?;
     let attachments = super::query::EncodedQuery::parse(&format!("table_sys_id={sys_id}"))
         .to_sql(&SYS_ATTACHMENT);
     for id in store::select_ids(conn, &SYS_ATTACHMENT, &attachments, None)? {
@@ -411,6 +496,7 @@ pub fn delete(
 #[cfg(test)]
 mod tests {
     use super::super::auth::Via;
+    use super::super::schema::SYS_USER;
     use super::super::seed;
     use super::super::store::Store;
     use super::*;

@@ -1,8 +1,11 @@
 //! The emulator's SQLite store: one SQL table per emulated table (every column TEXT, as
-//! ServiceNow's wire values are strings), attachment bytes, number counters.
+//! ServiceNow's wire values are strings), a view per table with children (its rows and theirs,
+//! each with `sys_class_name`), attachment bytes, number counters.
 //!
 //! Plain storage: no access rules, no business rules (those live in `rules`), no HTTP.
 //! Async handlers reach it through [`Store::run`], which moves the work onto the blocking pool.
+//! Reads go through a table's `source` (itself, or its view); writes go to the SQL table of the
+//! record's own class, which callers find with [`class_of`].
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -12,7 +15,7 @@ use rusqlite::types::ValueRef;
 use rusqlite::{Connection, OptionalExtension, params, params_from_iter};
 
 use super::query::{SqlQuery, SqlValue};
-use super::schema::{Column, TABLES, Table};
+use super::schema::{Column, Table, schema, table};
 
 /// One record: field name → wire value.
 pub type Record = BTreeMap<String, String>;
@@ -22,21 +25,42 @@ pub struct Store {
     conn: Mutex<Connection>,
 }
 
+/// `name` as an SQL identifier (names come from the schema, which allows only plain ones; the
+/// quotes are for those that are SQL words, such as `group`, `order` and `when`).
+pub fn ident(name: &str) -> String {
+    format!("\"{name}\"")
+}
+
 impl Store {
-    /// Opens (creating if needed) the database at `path`; `true` when it holds no data yet.
-    pub fn open(path: &Path) -> rusqlite::Result<(Store, bool)> {
-        let conn = Connection::open(path)?;
-        conn.pragma_update(None, "journal_mode", "WAL")?;
-        conn.pragma_update(None, "synchronous", "NORMAL")?;
-        // A cache big enough that seeding 100,000 incidents never spills pages mid-transaction.
-        conn.pragma_update(None, "cache_size", -262_144)?;
-        conn.pragma_update(None, "temp_store", "MEMORY")?;
-        create_tables(&conn)?;
-        let seeded: Option<String> = conn
-            .query_row("SELECT value FROM meta WHERE key = 'seeded'", [], |r| {
-                r.get(0)
-            })
-            .optional()?;
+    /// Opens (creating if needed) the database at `path`; `true` when it holds no data yet. A
+    /// database seeded from another schema (an older emulator) is refused with a reason.
+    pub fn open(path: &Path) -> Result<(Store, bool), String> {
+        let open = || -> rusqlite::Result<(Connection, Option<String>, Option<String>)> {
+            let conn = Connection::open(path)?;
+            conn.pragma_update(None, "journal_mode", "WAL")?;
+            conn.pragma_update(None, "synchronous", "NORMAL")?;
+            // A cache big enough that seeding 100,000 incidents never spills pages mid-transaction.
+            conn.pragma_update(None, "cache_size", -262_144)?;
+            conn.pragma_update(None, "temp_store", "MEMORY")?;
+            conn.execute_batch(
+                "CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY NOT NULL, value TEXT NOT NULL);",
+            )?;
+            let meta = |key: &str| -> rusqlite::Result<Option<String>> {
+                conn.query_row("SELECT value FROM meta WHERE key = ?", [key], |r| r.get(0))
+                    .optional()
+            };
+            let seeded = meta("seeded")?;
+            let fingerprint = meta("schema")?;
+            Ok((conn, seeded, fingerprint))
+        };
+        let (conn, seeded, fingerprint) = open().map_err(|e| e.to_string())?;
+        if seeded.is_some() && fingerprint.as_deref() != Some(schema().fingerprint.as_str()) {
+            return Err(format!(
+                "{} was seeded by an emulator with other tables; delete it (or use another data folder) to start afresh",
+                path.display()
+            ));
+        }
+        create_tables(&conn).map_err(|e| e.to_string())?;
         Ok((
             Store {
                 conn: Mutex::new(conn),
@@ -64,51 +88,70 @@ impl Store {
 }
 
 fn create_tables(conn: &Connection) -> rusqlite::Result<()> {
+    // One transaction for the lot: one commit rather than one per table.
     let mut sql = String::from(
-        "CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY NOT NULL, value TEXT NOT NULL);
+        "BEGIN;
          CREATE TABLE IF NOT EXISTS counters (name TEXT PRIMARY KEY NOT NULL, next INTEGER NOT NULL);
          CREATE TABLE IF NOT EXISTS attachment_data (sys_id TEXT PRIMARY KEY NOT NULL, data BLOB NOT NULL);\n",
     );
-    for table in TABLES {
+    let tables = &schema().tables;
+    for table in tables {
         let columns: Vec<String> = table
             .columns
             .iter()
-            .map(|c| {
-                if c.name == "sys_id" {
-                    "sys_id TEXT PRIMARY KEY NOT NULL".to_string()
-                } else {
-                    format!("{} TEXT NOT NULL DEFAULT ''", c.name)
+            .map(|c| match c.name {
+                "sys_id" => "sys_id TEXT PRIMARY KEY NOT NULL".to_string(),
+                "sys_class_name" => {
+                    format!("sys_class_name TEXT NOT NULL DEFAULT '{}'", table.name)
                 }
+                name => format!("{} TEXT NOT NULL DEFAULT ''", ident(name)),
             })
             .collect();
         sql.push_str(&format!(
             "CREATE TABLE IF NOT EXISTS {} ({});\n",
-            table.name,
+            ident(table.name),
             columns.join(", ")
         ));
     }
+    for table in tables.iter().filter(|t| t.has_children()) {
+        // Every descendant holds the parent's fields, so one column list serves every arm.
+        let list = column_list(table);
+        let arms: Vec<String> = table
+            .classes
+            .iter()
+            .map(|class| format!("SELECT {list} FROM {}", ident(class)))
+            .collect();
+        sql.push_str(&format!(
+            "CREATE VIEW IF NOT EXISTS {} AS {};\n",
+            ident(table.source),
+            arms.join(" UNION ALL ")
+        ));
+    }
+    sql.push_str("COMMIT;");
     conn.execute_batch(&sql)
 }
 
 /// Creates the secondary indexes (after a bulk seed, which is faster than before it).
 pub fn create_indexes(conn: &Connection) -> rusqlite::Result<()> {
     let mut sql = String::new();
-    for table in TABLES {
+    for table in &schema().tables {
         for column in table.indexes {
             sql.push_str(&format!(
-                "CREATE INDEX IF NOT EXISTS idx_{t}_{column} ON {t} ({column});\n",
-                t = table.name
+                "CREATE INDEX IF NOT EXISTS {} ON {} ({});\n",
+                ident(&format!("idx_{}_{column}", table.name)),
+                ident(table.name),
+                ident(column)
             ));
         }
     }
     conn.execute_batch(&sql)
 }
 
-/// Marks the database as seeded.
+/// Marks the database as seeded from this schema.
 pub fn mark_seeded(conn: &Connection) -> rusqlite::Result<()> {
     conn.execute(
-        "INSERT OR REPLACE INTO meta (key, value) VALUES ('seeded', '1')",
-        [],
+        "INSERT OR REPLACE INTO meta (key, value) VALUES ('seeded', '1'), ('schema', ?)",
+        [schema().fingerprint.as_str()],
     )?;
     Ok(())
 }
@@ -122,7 +165,19 @@ fn column_list(table: &Table) -> String {
     table
         .columns
         .iter()
-        .map(|c| c.name)
+        .map(|c| ident(c.name))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// The table's columns as read from its source under the alias `t0`.
+fn select_list(columns: &[&Column]) -> String {
+    if columns.is_empty() {
+        return "t0.sys_id".to_string();
+    }
+    columns
+        .iter()
+        .map(|c| format!("t0.{}", ident(c.name)))
         .collect::<Vec<_>>()
         .join(", ")
 }
@@ -136,18 +191,22 @@ fn row_to_record(table: &Table, row: &rusqlite::Row<'_>) -> rusqlite::Result<Rec
     Ok(record)
 }
 
+fn all_columns(table: &'static Table) -> Vec<&'static Column> {
+    table.columns.iter().collect()
+}
+
 /// Rows matching `query`, in its order, `limit` rows from `offset`.
 pub fn select(
     conn: &Connection,
-    table: &Table,
+    table: &'static Table,
     query: &SqlQuery,
     limit: Option<usize>,
     offset: usize,
 ) -> rusqlite::Result<Vec<Record>> {
     let sql = format!(
-        "SELECT {} FROM {} WHERE {} ORDER BY {} LIMIT ? OFFSET ?",
-        column_list(table),
-        table.name,
+        "SELECT {} FROM {} AS t0 WHERE {} ORDER BY {} LIMIT ? OFFSET ?",
+        select_list(&all_columns(table)),
+        ident(table.source),
         query.where_sql,
         query.order_sql
     );
@@ -172,22 +231,19 @@ pub fn select_cells(
     offset: usize,
     mut each: impl FnMut(&[String]),
 ) -> rusqlite::Result<usize> {
-    let names: Vec<&str> = columns.iter().map(|c| c.name).collect();
-    let list = if names.is_empty() {
-        "sys_id".to_string()
-    } else {
-        names.join(", ")
-    };
     let sql = format!(
-        "SELECT {list} FROM {} WHERE {} ORDER BY {} LIMIT ? OFFSET ?",
-        table.name, query.where_sql, query.order_sql
+        "SELECT {} FROM {} AS t0 WHERE {} ORDER BY {} LIMIT ? OFFSET ?",
+        select_list(columns),
+        ident(table.source),
+        query.where_sql,
+        query.order_sql
     );
     let mut params = query.params.clone();
     params.push(SqlValue::Int(limit.map_or(-1, sql_int)));
     params.push(SqlValue::Int(sql_int(offset)));
     let mut stmt = conn.prepare_cached(&sql)?;
     let mut rows = stmt.query(params_from_iter(params.iter()))?;
-    let mut cells = vec![String::new(); names.len()];
+    let mut cells = vec![String::new(); columns.len()];
     let mut count = 0;
     while let Some(row) = rows.next()? {
         for (i, cell) in cells.iter_mut().enumerate() {
@@ -210,8 +266,10 @@ pub fn select_ids(
     limit: Option<usize>,
 ) -> rusqlite::Result<Vec<String>> {
     let sql = format!(
-        "SELECT sys_id FROM {} WHERE {} ORDER BY {} LIMIT ?",
-        table.name, query.where_sql, query.order_sql
+        "SELECT t0.sys_id FROM {} AS t0 WHERE {} ORDER BY {} LIMIT ?",
+        ident(table.source),
+        query.where_sql,
+        query.order_sql
     );
     let mut params = query.params.clone();
     params.push(SqlValue::Int(limit.map_or(-1, sql_int)));
@@ -223,23 +281,28 @@ pub fn select_ids(
 /// How many rows match `query`.
 pub fn count(conn: &Connection, table: &Table, query: &SqlQuery) -> rusqlite::Result<usize> {
     let sql = format!(
-        "SELECT COUNT(*) FROM {} WHERE {}",
-        table.name, query.where_sql
+        "SELECT COUNT(*) FROM {} AS t0 WHERE {}",
+        ident(table.source),
+        query.where_sql
     );
     let mut stmt = conn.prepare_cached(&sql)?;
     let n: i64 = stmt.query_row(params_from_iter(query.params.iter()), |r| r.get(0))?;
     Ok(n.max(0) as usize)
 }
 
-/// The record with `sys_id`.
-pub fn get(conn: &Connection, table: &Table, sys_id: &str) -> rusqlite::Result<Option<Record>> {
+/// The record with `sys_id` (of `table` or a table that extends it).
+pub fn get(
+    conn: &Connection,
+    table: &'static Table,
+    sys_id: &str,
+) -> rusqlite::Result<Option<Record>> {
     find_by(conn, table, "sys_id", sys_id)
 }
 
 /// The first record whose `field` (a schema column) equals `value`.
 pub fn find_by(
     conn: &Connection,
-    table: &Table,
+    table: &'static Table,
     field: &str,
     value: &str,
 ) -> rusqlite::Result<Option<Record>> {
@@ -247,56 +310,93 @@ pub fn find_by(
         return Ok(None);
     };
     let sql = format!(
-        "SELECT {} FROM {} WHERE {} = ? ORDER BY rowid LIMIT 1",
-        column_list(table),
-        table.name,
-        column.name
+        "SELECT {} FROM {} AS t0 WHERE t0.{} = ? ORDER BY t0.sys_id LIMIT 1",
+        select_list(&all_columns(table)),
+        ident(table.source),
+        ident(column.name)
     );
     let mut stmt = conn.prepare_cached(&sql)?;
     stmt.query_row([value], |row| row_to_record(table, row))
         .optional()
 }
 
-/// Every record of `table` (small tables only: users).
-pub fn all(conn: &Connection, table: &Table) -> rusqlite::Result<Vec<Record>> {
+/// The table the record `sys_id` belongs to (its `sys_class_name`), when `table` or one of its
+/// descendants holds it.
+pub fn class_of(
+    conn: &Connection,
+    table: &'static Table,
+    sys_id: &str,
+) -> rusqlite::Result<Option<&'static Table>> {
+    if !table.has_children() {
+        let sql = format!("SELECT 1 FROM {} WHERE sys_id = ?", ident(table.name));
+        let found: Option<i64> = conn
+            .prepare_cached(&sql)?
+            .query_row([sys_id], |r| r.get(0))
+            .optional()?;
+        return Ok(found.map(|_| table));
+    }
     let sql = format!(
-        "SELECT {} FROM {} ORDER BY rowid",
-        column_list(table),
-        table.name
+        "SELECT sys_class_name FROM {} WHERE sys_id = ?",
+        ident(table.source)
+    );
+    let class: Option<String> = conn
+        .prepare_cached(&sql)?
+        .query_row([sys_id], |r| r.get(0))
+        .optional()?;
+    Ok(class.as_deref().and_then(super::schema::table))
+}
+
+/// Every record of `table` (small tables only: users).
+pub fn all(conn: &Connection, table: &'static Table) -> rusqlite::Result<Vec<Record>> {
+    let sql = format!(
+        "SELECT {} FROM {} AS t0 ORDER BY t0.sys_id",
+        select_list(&all_columns(table)),
+        ident(table.source)
     );
     let mut stmt = conn.prepare_cached(&sql)?;
     let rows = stmt.query_map([], |row| row_to_record(table, row))?;
     rows.collect()
 }
 
-/// Inserts `record`; columns it lacks are stored empty, fields the table lacks are ignored.
+/// Inserts `record` as a record of `table` (its class); columns it lacks are stored empty,
+/// fields the table lacks are ignored.
 pub fn insert(conn: &Connection, table: &Table, record: &Record) -> rusqlite::Result<()> {
     let marks = vec!["?"; table.columns.len()].join(", ");
     let sql = format!(
         "INSERT INTO {} ({}) VALUES ({marks})",
-        table.name,
+        ident(table.name),
         column_list(table)
     );
     let mut stmt = conn.prepare_cached(&sql)?;
-    let values = table
-        .columns
-        .iter()
-        .map(|c| record.get(c.name).map(String::as_str).unwrap_or(""));
+    let values = table.columns.iter().map(|c| match c.name {
+        "sys_class_name" => table.name,
+        name => record.get(name).map(String::as_str).unwrap_or(""),
+    });
     stmt.execute(params_from_iter(values))?;
     Ok(())
 }
 
-/// Inserts many rows at once; each row holds a value for every column, in the table's order.
-pub fn insert_rows(conn: &Connection, table: &Table, rows: &[Vec<String>]) -> rusqlite::Result<()> {
+/// Inserts many rows of `table` at once; each row holds a value for each of `columns`, in order
+/// (the table's other columns are stored empty).
+pub fn insert_rows(
+    conn: &Connection,
+    table: &Table,
+    columns: &[&str],
+    rows: &[Vec<String>],
+) -> rusqlite::Result<()> {
     // Several rows per statement: far fewer statement executions for bulk seeding.
     const PER_STATEMENT: usize = 64;
-    let width = table.columns.len();
+    let width = columns.len();
+    let list = columns
+        .iter()
+        .map(|c| ident(c))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let one = format!("({})", vec!["?"; width].join(", "));
     for chunk in rows.chunks(PER_STATEMENT) {
-        let one = format!("({})", vec!["?"; width].join(", "));
         let sql = format!(
-            "INSERT INTO {} ({}) VALUES {}",
-            table.name,
-            column_list(table),
+            "INSERT INTO {} ({list}) VALUES {}",
+            ident(table.name),
             vec![one.as_str(); chunk.len()].join(", ")
         );
         let values = chunk
@@ -308,7 +408,8 @@ pub fn insert_rows(conn: &Connection, table: &Table, rows: &[Vec<String>]) -> ru
     Ok(())
 }
 
-/// Writes `changes` (schema columns only) into the record `sys_id`; false when it does not exist.
+/// Writes `changes` (schema columns only) into the record `sys_id` of class `table`; false when
+/// it does not exist.
 pub fn update(
     conn: &Connection,
     table: &Table,
@@ -318,16 +419,24 @@ pub fn update(
     let columns: Vec<&str> = changes
         .keys()
         .filter_map(|k| table.column(k))
-        .filter(|c| c.name != "sys_id")
+        .filter(|c| c.name != "sys_id" && c.name != "sys_class_name")
         .map(|c| c.name)
         .collect();
     if columns.is_empty() {
-        return Ok(get(conn, table, sys_id)?.is_some());
+        let sql = format!("SELECT 1 FROM {} WHERE sys_id = ?", ident(table.name));
+        let found: Option<i64> = conn
+            .prepare_cached(&sql)?
+            .query_row([sys_id], |r| r.get(0))
+            .optional()?;
+        return Ok(found.is_some());
     }
-    let sets: Vec<String> = columns.iter().map(|c| format!("{c} = ?")).collect();
+    let sets: Vec<String> = columns
+        .iter()
+        .map(|c| format!("{} = ?", ident(c)))
+        .collect();
     let sql = format!(
         "UPDATE {} SET {} WHERE sys_id = ?",
-        table.name,
+        ident(table.name),
         sets.join(", ")
     );
     let mut values: Vec<&str> = columns
@@ -341,11 +450,20 @@ pub fn update(
     Ok(n > 0)
 }
 
-/// Deletes the record `sys_id`; false when it did not exist.
+/// Deletes the record `sys_id` of class `table`; false when it did not exist.
 pub fn delete(conn: &Connection, table: &Table, sys_id: &str) -> rusqlite::Result<bool> {
-    let sql = format!("DELETE FROM {} WHERE sys_id = ?", table.name);
+    let sql = format!("DELETE FROM {} WHERE sys_id = ?", ident(table.name));
     let n = conn.prepare_cached(&sql)?.execute([sys_id])?;
     Ok(n > 0)
+}
+
+/// Is `sys_id` taken anywhere in the hierarchy `table` belongs to?
+pub fn sys_id_taken(conn: &Connection, of: &'static Table, sys_id: &str) -> rusqlite::Result<bool> {
+    let mut root = of;
+    while let Some(parent) = root.parent.and_then(table) {
+        root = parent;
+    }
+    Ok(class_of(conn, root, sys_id)?.is_some())
 }
 
 /// Takes the next value of counter `name`, starting at `first`.

@@ -19,10 +19,10 @@ use serde_json::Value;
 use super::auth::{self, Principal, Token};
 use super::ctx::Ctx;
 use super::query::EncodedQuery;
-use super::render::{Show, TableView, users_by_id};
+use super::render::{Lookup, Show, TableView};
 use super::reply;
 use super::rules::{self, Action, Channel, Denied, Policy};
-use super::schema::{SYS_USER, Table, table};
+use super::schema::{Table, table};
 use super::state::AppState;
 use super::store;
 
@@ -98,7 +98,7 @@ pub fn denied(denied: Denied) -> Response {
     reply::envelope(status, &message, detail.as_deref())
 }
 
-fn policy(state: &AppState) -> Policy {
+pub fn policy(state: &AppState) -> Policy {
     Policy {
         web_service_state_acl: state.config().itil_web_service_state_acl,
     }
@@ -115,11 +115,11 @@ async fn principal(
     Ok(principal)
 }
 
-fn lookup(name: &str) -> Result<&'static Table, Response> {
+pub fn lookup(name: &str) -> Result<&'static Table, Response> {
     table(name).ok_or_else(|| invalid_table(name))
 }
 
-fn view_params(params: &Params) -> (Show, bool, Option<Vec<String>>) {
+pub fn view_params(params: &Params) -> (Show, bool, Option<Vec<String>>) {
     let display = Show::parse(params.get("sysparm_display_value"));
     let exclude = params.flag("sysparm_exclude_reference_link");
     let fields = params.get("sysparm_fields").and_then(|f| {
@@ -163,7 +163,7 @@ pub async fn list(
         .to_sql(table);
     let (show, exclude_links, fields) = view_params(&params);
     let base = ctx.base.clone();
-    let restriction = rules::read_restriction(&principal, table);
+    let readable = rules::readable(&principal, table);
     let repeat_row = state.config().faults.repeat_row;
     // Query and render in one pass on the blocking pool: rows go straight into the JSON text.
     let (body, returned, total) = state
@@ -174,14 +174,19 @@ pub async fn list(
             } else {
                 Some(store::count(conn, table, &sql)?)
             };
-            let users = users_by_id(store::all(conn, &SYS_USER)?);
-            let mut view =
-                TableView::new(table, show, exclude_links, &base, fields.as_deref(), &users);
+            let lookup = Lookup::new(conn);
+            let mut view = TableView::new(
+                table,
+                show,
+                exclude_links,
+                &base,
+                fields.as_deref(),
+                &lookup,
+            );
             // The read ACL filters rows after the limit, as on instances (the count does not).
-            let check = restriction.and_then(|(field, value)| {
-                let column = table.column(field)?;
-                Some((view.require(column), value))
-            });
+            let check = readable
+                .field()
+                .and_then(|field| Some(view.require(table.column(field)?)));
             let mut body = String::with_capacity(64 * 1024);
             body.push_str("{\"result\":[");
             // Where the first row's JSON sits, and where the second row's ends.
@@ -195,9 +200,8 @@ pub async fn list(
                 Some(limit),
                 offset,
                 |cells| {
-                    if let Some((at, value)) = &check
-                        && cells.get(*at) != Some(value)
-                    {
+                    let value = check.and_then(|at| cells.get(at)).map(String::as_str);
+                    if !readable.allows(value) {
                         return;
                     }
                     if !body.ends_with('[') {
@@ -343,56 +347,40 @@ pub async fn get(
     let principal = principal(&state, &ctx, &headers, &name).await?;
     let table = lookup(&name)?;
     let params = Params::parse(query.as_deref());
-    let (record, users) = state
+    let base = ctx.base.clone();
+    let body = state
         .store
         .run(move |conn| -> rusqlite::Result<_> {
-            Ok((
-                store::get(conn, table, &sys_id)?,
-                store::all(conn, &SYS_USER)?,
-            ))
+            let record =
+                store::get(conn, table, &sys_id)?.filter(|r| rules::can_read(&principal, table, r));
+            Ok(record.map(|r| render_one(conn, &base, &params, table, &r)))
         })
         .await
         .map_err(|e| reply::internal(&e))?
-        .map_err(|e| reply::internal(&e.to_string()))?;
-    let record = record
-        .filter(|r| rules::can_read(&principal, table, r))
+        .map_err(|e| reply::internal(&e.to_string()))?
         .ok_or_else(|| denied(Denied::NotFound))?;
-    Ok(render_one(
-        &ctx,
-        &params,
-        table,
-        &record,
-        users,
-        StatusCode::OK,
-    ))
+    Ok(reply::json_text(StatusCode::OK, body))
 }
 
-fn render_one(
-    ctx: &Ctx,
+/// `{"result":{...}}` for one record, rendered as `params` ask.
+pub fn render_one(
+    conn: &rusqlite::Connection,
+    base: &str,
     params: &Params,
     table: &'static Table,
     record: &store::Record,
-    users: Vec<store::Record>,
-    status: StatusCode,
-) -> Response {
-    let users = users_by_id(users);
+) -> String {
+    let lookup = Lookup::new(conn);
     let (show, exclude_links, fields) = view_params(params);
-    let view = TableView::new(
-        table,
-        show,
-        exclude_links,
-        &ctx.base,
-        fields.as_deref(),
-        &users,
-    );
+    let view = TableView::new(table, show, exclude_links, base, fields.as_deref(), &lookup);
     let mut body = String::from("{\"result\":");
     view.write_record(&mut body, record);
     body.push('}');
-    reply::json_text(status, body)
+    body
 }
 
 /// The JSON object body of a write, as (field, wire value) pairs.
-fn body_fields(body: &Bytes) -> Result<Vec<(String, String)>, Response> {
+pub fn body_fields(body: &Bytes) -> Result<Vec<(String, String)>, Response> {
     if body.iter().all(|b| b.is_ascii_whitespace()) {
         return Ok(Vec::new());
     }
@@ -431,7 +419,8 @@ pub async fn create(
     let params = Params::parse(query.as_deref());
     let now = state.now();
     let policy = policy(&state);
-    let (record, users) = state
+    let base = ctx.base.clone();
+    let (sys_id, body) = state
         .store
         .run(move |conn| -> Result<_, Denied> {
             let input = rules::incoming(conn, table, fields, true)?;
@@ -444,18 +433,14 @@ pub async fn create(
                 Channel::WebService,
                 policy,
             )?;
-            Ok((record, store::all(conn, &SYS_USER)?))
+            let sys_id = record.get("sys_id").cloned().unwrap_or_default();
+            Ok((sys_id, render_one(conn, &base, &params, table, &record)))
         })
         .await
         .map_err(|e| reply::internal(&e))?
         .map_err(denied)?;
-    let mut response = render_one(&ctx, &params, table, &record, users, StatusCode::CREATED);
-    let location = format!(
-        "{}/api/now/table/{}/{}",
-        ctx.base,
-        table.name,
-        record.get("sys_id").map(String::as_str).unwrap_or("")
-    );
+    let mut response = reply::json_text(StatusCode::CREATED, body);
+    let location = format!("{}/api/now/table/{}/{sys_id}", ctx.base, table.name);
     if let Ok(v) = HeaderValue::from_str(&location) {
         response.headers_mut().insert(header::LOCATION, v);
     }
@@ -477,7 +462,8 @@ pub async fn modify(
     let params = Params::parse(query.as_deref());
     let now = state.now();
     let policy = policy(&state);
-    let (record, users) = state
+    let base = ctx.base.clone();
+    let body = state
         .store
         .run(move |conn| -> Result<_, Denied> {
             let changes = rules::incoming(conn, table, fields, false)?;
@@ -492,19 +478,12 @@ pub async fn modify(
                 Channel::WebService,
                 policy,
             )?;
-            Ok((record, store::all(conn, &SYS_USER)?))
+            Ok(render_one(conn, &base, &params, table, &record))
         })
         .await
         .map_err(|e| reply::internal(&e))?
         .map_err(denied)?;
-    Ok(render_one(
-        &ctx,
-        &params,
-        table,
-        &record,
-        users,
-        StatusCode::OK,
-    ))
+    Ok(reply::json_text(StatusCode::OK, body))
 }
 
 /// `DELETE /api/now/table/{table}/{sys_id}`: `204`.

@@ -490,12 +490,14 @@ fn control(
             if name == "close_code" || name == "category" {
                 options.push((String::new(), "-- None --".into()));
             }
-            for (v, label) in choices {
-                let restricted = name == "state" && *v == "7" && !principal.has_role("itil_admin");
-                if restricted && value != "7" {
+            for choice in choices {
+                let restricted =
+                    name == "state" && choice.value == "7" && !principal.has_role("itil_admin");
+                // Inactive choices are not offered, though a record holding one still shows it.
+                if (restricted || choice.inactive) && value != choice.value {
                     continue;
                 }
-                options.push((v.to_string(), label.to_string()));
+                options.push((choice.value.to_string(), choice.label.to_string()));
             }
             if !value.is_empty() && choice_label(choices, value).is_none() {
                 options.push((value.to_string(), value.to_string()));

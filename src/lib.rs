@@ -30,6 +30,7 @@ pub mod obtain;
 pub mod paths;
 pub mod secret;
 pub mod session;
+pub mod tls;
 pub mod vault;
 
 pub use error::{Error, ErrorKind, Refusal, Result};

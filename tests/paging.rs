@@ -189,3 +189,105 @@ async fn a_5xx_is_retried_on_get_but_not_on_post() {
         stderr(&out)
     );
 }
+
+/// The records of every page, read as the reply arrives and fetched ahead, stay whole and come
+/// once through a rate limit: each `429` is waited out, and from the first one on, pages are
+/// asked for one at a time (never two requests in the same budget window racing for it).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn records_through_a_rate_limit_come_once_each() {
+    let emu = emulator(|c| c.incidents = 60);
+    let home = Home::new("dev", &emu);
+    home.store_login(&form_login(&emu, "admin", false).await);
+    emu.control().set_rate_limit(Some(RateLimit {
+        limit: 3,
+        window_secs: 1,
+    }));
+    let out = home.run(&[
+        "records",
+        "dev",
+        "incident",
+        "--display-value",
+        "all",
+        "--page-size",
+        "10",
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let mut seen = HashSet::new();
+    for line in stdout(&out).lines() {
+        let record: serde_json::Value = serde_json::from_str(line).unwrap();
+        let number = &record["number"];
+        assert!(number["display_value"].as_str().unwrap().starts_with("INC"));
+        assert!(seen.insert(record["sys_id"]["value"].as_str().unwrap().to_owned()));
+    }
+    assert_eq!(seen.len(), 60);
+    let statuses: Vec<u16> = emu
+        .control()
+        .request_log()
+        .iter()
+        .filter(|r| r.path_and_query.starts_with("/api/now/table/incident"))
+        .map(|r| r.status)
+        .collect();
+    assert!(statuses.contains(&429), "{statuses:?}");
+    assert_eq!(
+        statuses.iter().filter(|s| **s == 200).count(),
+        6,
+        "six pages of ten, none asked twice: {statuses:?}"
+    );
+}
+
+/// `--api jsonv2` reads through the JSONv2 processor: every incident once, every field a
+/// string, display values as `dv_FIELD`; `--limit` stops it; `--fields` is refused (JSONv2
+/// returns every field).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn records_through_jsonv2() {
+    let emu = emulator(|c| c.incidents = 45);
+    let home = Home::new("dev", &emu);
+    home.store_login(&form_login(&emu, "admin", false).await);
+    let out = home.run(&[
+        "records",
+        "dev",
+        "incident",
+        "--api",
+        "jsonv2",
+        "--display-value",
+        "all",
+        "--page-size",
+        "10",
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let mut seen = HashSet::new();
+    for line in stdout(&out).lines() {
+        let record: serde_json::Value = serde_json::from_str(line).unwrap();
+        assert!(record["number"].as_str().unwrap().starts_with("INC"));
+        assert!(record["dv_caller_id"].is_string(), "{record}");
+        assert!(seen.insert(record["sys_id"].as_str().unwrap().to_owned()));
+    }
+    assert_eq!(seen.len(), 45);
+    let pages = emu
+        .control()
+        .request_log()
+        .iter()
+        .filter(|r| r.path_and_query.starts_with("/incident.do?JSONv2"))
+        .count();
+    assert_eq!(pages, 6, "five full pages, then the empty one that ends it");
+
+    let out = home.run(&[
+        "records",
+        "dev",
+        "incident",
+        "--api",
+        "jsonv2",
+        "--limit",
+        "12",
+        "--page-size",
+        "5",
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(stdout(&out).lines().count(), 12);
+
+    let out = home.run(&[
+        "records", "dev", "incident", "--api", "jsonv2", "--fields", "number",
+    ]);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(stderr(&out).contains("--fields"), "{}", stderr(&out));
+}

@@ -82,7 +82,7 @@ pub fn complaint(body: &[u8]) -> Complaint {
     }
 }
 
-fn snippet(body: &[u8]) -> String {
+pub(crate) fn snippet(body: &[u8]) -> String {
     let text = String::from_utf8_lossy(body);
     let text = text.trim();
     if text.is_empty() {

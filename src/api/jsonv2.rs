@@ -8,6 +8,7 @@
 use reqwest::Method;
 use serde::Deserialize;
 
+use super::stream::{self, Filter, Out, Page, RawRecord};
 use super::{Record, SysIds, enc};
 use crate::error::{Error, ErrorKind, Result};
 use crate::session::{Body, Call, Session};
@@ -75,16 +76,34 @@ impl<'s> JsonV2<'s> {
     async fn call<T: serde::de::DeserializeOwned>(&self, call: Call) -> Result<T> {
         match self.session.send_json::<Reply<T>>(&call).await? {
             Reply::Ok(v) => Ok(v),
-            Reply::Failed { error, reason } => Err(Error::new(
-                ErrorKind::Instance,
-                format!(
-                    "{} refused the JSONv2 call on {}: {error}{}",
-                    self.session.instance().name,
-                    self.table,
-                    reason.map(|r| format!(" ({r})")).unwrap_or_default()
-                ),
-            )),
+            Reply::Failed { error, reason } => Err(self.refused(&error, reason)),
         }
+    }
+
+    /// The processor's whole-call failure (`{"_error": ..., "reason": ...}`).
+    fn refused(&self, error: &str, reason: Option<String>) -> Error {
+        Error::new(
+            ErrorKind::Instance,
+            format!(
+                "{} refused the JSONv2 call on {}: {error}{}",
+                self.session.instance().name,
+                self.table,
+                reason.map(|r| format!(" ({r})")).unwrap_or_default()
+            ),
+        )
+    }
+
+    /// A page of `listed` rows that does not move the key past `last`.
+    fn stuck(&self, listed: usize, last: Option<&str>) -> Error {
+        Error::new(
+            ErrorKind::Instance,
+            format!(
+                "{} is not paging through {} over JSONv2: a page of {listed} rows holds none past sys_id {} (or none with a sys_id); stopped rather than read it again",
+                self.session.instance().name,
+                self.table,
+                last.unwrap_or("(start)")
+            ),
+        )
     }
 
     /// Every record matching `query`, a page of `page_size` at a time, passed to `each`.
@@ -98,12 +117,7 @@ impl<'s> JsonV2<'s> {
         let mut last: Option<String> = None;
         let mut total = 0u64;
         loop {
-            let q = match &last {
-                None if query.is_empty() => "ORDERBYsys_id".to_owned(),
-                None => format!("{query}^ORDERBYsys_id"),
-                Some(l) if query.is_empty() => format!("sys_id>{l}^ORDERBYsys_id"),
-                Some(l) => format!("{query}^sys_id>{l}^ORDERBYsys_id"),
-            };
+            let q = keyed(query, last.as_deref());
             let target = self.target(
                 "getRecords",
                 &[("sysparm_query", &q), ("sysparm_record_count", &page)],
@@ -129,20 +143,82 @@ impl<'s> JsonV2<'s> {
                 .max()
                 .map(str::to_owned)
             else {
-                return Err(Error::new(
-                    ErrorKind::Instance,
-                    format!(
-                        "{} is not paging through {} over JSONv2: a page of {listed} rows holds none past sys_id {} (or none with a sys_id); stopped rather than read it again",
-                        self.session.instance().name,
-                        self.table,
-                        last.as_deref().unwrap_or("(start)")
-                    ),
-                ));
+                return Err(self.stuck(listed, last.as_deref()));
             };
             total += records.len() as u64;
             last = Some(max);
             each(records)?;
         }
+    }
+
+    /// Every record matching `query` (at most `limit`), `page_size` per request (at most
+    /// [`MAX_RECORD_COUNT`]), with `displayvalue` as `display_value` says (`All` adds
+    /// `dv_<field>` beside each field),
+    /// handed to `each` as it is parsed from the reply: no page is held whole, and the next page
+    /// is requested while the previous one's records are still being taken (see
+    /// [`stream`](super::stream)). Paging and its end are [`JsonV2::for_each_record`]'s. Returns
+    /// how many records `each` took.
+    ///
+    /// Errors: the call's, the processor's whole-call failure and the first record marked
+    /// `"__status":"failure"` ([`ErrorKind::Instance`], or [`ErrorKind::Forbidden`] for a
+    /// refusal), a page that does not move the key forward, and the first of `each`. Records
+    /// before a fault have been handed on.
+    pub async fn for_each_raw(
+        &self,
+        query: &str,
+        page_size: usize,
+        display_value: super::DisplayValue,
+        limit: Option<u64>,
+        each: impl FnMut(RawRecord) -> Result<()>,
+    ) -> Result<u64> {
+        let page_size = page_size.clamp(1, MAX_RECORD_COUNT) as u64;
+        let mut remaining = limit.unwrap_or(u64::MAX);
+        let mut last: Option<String> = None;
+        let mut done = false;
+        stream::drive(
+            self.session,
+            async |tx| {
+                if done || remaining == 0 {
+                    return Ok(false);
+                }
+                let q = keyed(query, last.as_deref());
+                let page = page_size.min(remaining).to_string();
+                let target = self.target(
+                    "getRecords",
+                    &[
+                        ("sysparm_query", &q),
+                        ("sysparm_record_count", &page),
+                        ("displayvalue", display_value.as_str()),
+                    ],
+                );
+                let response = self.session.send(&Call::get(target)).await?;
+                let read = stream::read(
+                    self.session.instance(),
+                    response,
+                    "records",
+                    Page::new(Filter::After(last.clone()), remaining, Out::Channel(tx)),
+                )
+                .await?;
+                remaining -= read.kept.min(remaining);
+                if let Some((error, reason)) = read.refused {
+                    return Err(self.refused(&error, reason));
+                }
+                if let Some(failed) = read.failed {
+                    surface_failures(&[failed.parse()?])?;
+                }
+                if read.listed == 0 {
+                    done = true;
+                    return Ok(false);
+                }
+                match read.max_id {
+                    Some(max) => last = Some(max),
+                    None => return Err(self.stuck(read.listed, last.as_deref())),
+                }
+                Ok(true)
+            },
+            each,
+        )
+        .await
     }
 
     /// All records matching `query` (use [`JsonV2::for_each_record`] for large tables).
@@ -227,6 +303,16 @@ impl<'s> JsonV2<'s> {
         )
         .await
         .map(|_| ())
+    }
+}
+
+/// `query` keyed for paging: past `last` when there is one, in sys_id order.
+fn keyed(query: &str, last: Option<&str>) -> String {
+    match last {
+        None if query.is_empty() => "ORDERBYsys_id".to_owned(),
+        None => format!("{query}^ORDERBYsys_id"),
+        Some(l) if query.is_empty() => format!("sys_id>{l}^ORDERBYsys_id"),
+        Some(l) => format!("{query}^sys_id>{l}^ORDERBYsys_id"),
     }
 }
 

@@ -9,6 +9,7 @@ pub mod envelope;
 pub mod incident;
 pub mod jsonv2;
 pub mod link;
+pub mod stream;
 pub mod table;
 
 use std::collections::HashSet;
@@ -17,6 +18,7 @@ use serde::{Deserialize, Serialize};
 
 pub use attachment::{Attachment, Attachments};
 pub use jsonv2::JsonV2;
+pub use stream::RawRecord;
 pub use table::{DisplayValue, Query, Table};
 
 /// One record: its fields as the instance sent them (which fields depends on the request).

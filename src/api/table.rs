@@ -1,5 +1,7 @@
-//! The Table API: records streamed page by page, each record once, in memory bounded by one page
-//! (plus a set of sys_ids when the caller orders the rows) whatever the count.
+//! The Table API: records streamed page by page, each record once. [`Pages::for_each`] parses
+//! each reply as it arrives (memory bounded by the records waiting to be written, not by the
+//! page), [`Pages::next`] hands over whole pages; both keep a set of sys_ids when the caller
+//! orders the rows.
 //!
 //! Two ways to page, chosen by the query:
 //! - no `ORDERBY` of the caller's: by key (`sys_id>LAST^ORDERBYsys_id`), so rows inserted or
@@ -17,12 +19,14 @@
 //! on once.
 
 use std::collections::HashSet;
+use std::sync::{Arc, OnceLock};
 
 use reqwest::Method;
 use serde::{Deserialize, Serialize};
 
 use url::Url;
 
+use super::stream::{self, Filter, Out, Page, RawRecord};
 use super::{Record, SysIds, enc, link};
 use crate::error::{Error, ErrorKind, Result};
 use crate::session::{Body, Call, Session};
@@ -40,7 +44,8 @@ pub enum DisplayValue {
 }
 
 impl DisplayValue {
-    fn as_str(self) -> &'static str {
+    /// The parameter's value: `false`, `true`, `all`.
+    pub fn as_str(self) -> &'static str {
         match self {
             DisplayValue::False => "false",
             DisplayValue::True => "true",
@@ -122,7 +127,7 @@ impl<'s> Table<'s> {
             requested: HashSet::new(),
             seen: SysIds::default(),
             delivered: 0,
-            total: None,
+            total: Arc::default(),
             done: false,
         }
     }
@@ -214,25 +219,16 @@ pub struct Pages<'s> {
     /// Offset paging: every sys_id passed on (keyset paging needs only `last`).
     seen: SysIds,
     delivered: u64,
-    total: Option<u64>,
+    /// `X-Total-Count` of the first reply that sent one (matches before ACLs), shared with the
+    /// writer of [`Pages::for_each`].
+    total: Arc<OnceLock<u64>>,
     done: bool,
-}
-
-/// What one reply says about the pages after it.
-struct Reply {
-    rows: Vec<Record>,
-    /// `X-Total-Count`: matches before ACLs, for the query as sent.
-    count: Option<u64>,
-    /// Whether any `Link` field came.
-    has_link: bool,
-    /// The unresolved `rel="next"` target.
-    next: Option<String>,
 }
 
 impl Pages<'_> {
     /// The instance's count of matching records, known after the first page.
     pub fn total(&self) -> Option<u64> {
-        self.total
+        self.total.get().copied()
     }
 
     fn target(&self, page: u64) -> String {
@@ -273,6 +269,40 @@ impl Pages<'_> {
     /// or names another origin; [`ErrorKind::Unreachable`] for a reply that is not the Table
     /// API's JSON.
     pub async fn next(&mut self) -> Result<Option<Vec<Record>>> {
+        match self.step(Out::Collect(Vec::new())).await? {
+            Some(Out::Collect(rows)) => rows
+                .iter()
+                .map(RawRecord::parse)
+                .collect::<Result<Vec<_>>>()
+                .map(Some),
+            _ => Ok(None),
+        }
+    }
+
+    /// Every remaining record, handed to `each` as it is parsed from the reply, with the
+    /// instance's count of matches once known: no page is held whole, and the next page is
+    /// requested while the previous one's records are still being taken (see
+    /// [`stream::drive`](super::stream) for the bound, and the rate-limited case). Returns how
+    /// many records `each` took.
+    ///
+    /// Errors: those of [`Pages::next`], and the first of `each` (which ends the read). Records
+    /// before a fault have been handed on.
+    pub async fn for_each(
+        &mut self,
+        mut each: impl FnMut(RawRecord, Option<u64>) -> Result<()>,
+    ) -> Result<u64> {
+        let session = self.session;
+        let total = self.total.clone();
+        stream::drive(
+            session,
+            async |tx| Ok(self.step(Out::Channel(tx)).await?.is_some()),
+            move |row| each(row, total.get().copied()),
+        )
+        .await
+    }
+
+    /// Reads the next page into `out`; `None` at the end, when nothing was requested.
+    async fn step(&mut self, out: Out) -> Result<Option<Out>> {
         if self.done {
             return Ok(None);
         }
@@ -302,50 +332,6 @@ impl Pages<'_> {
         if !self.requested.insert(url.as_str().to_owned()) {
             return Err(self.stuck(&url, "its paging leads back to a page already read"));
         }
-        let reply = self.fetch(&url).await?;
-        if self.total.is_none() {
-            self.total = reply.count;
-        }
-        let listed = reply.rows.len();
-        let (mut rows, advanced) = if self.keyset {
-            self.past_last(reply.rows)
-        } else {
-            self.unseen(reply.rows)
-        };
-        if listed > 0 && !advanced {
-            return Err(self.stuck(
-                &url,
-                "the page holds only rows already read (or rows without a sys_id)",
-            ));
-        }
-        rows.truncate(usize::try_from(remaining).unwrap_or(usize::MAX));
-        self.delivered += rows.len() as u64;
-
-        let more = match (&reply.next, reply.has_link, reply.count) {
-            (Some(_), _, _) => true,
-            (None, true, _) => false,
-            (None, false, Some(count)) => offset.saturating_add(size) < count,
-            (None, false, None) => listed > 0,
-        };
-        if !more {
-            self.done = true;
-        } else if self.keyset {
-            match rows.iter().filter_map(Record::sys_id).max() {
-                Some(last) => {
-                    self.last = Some(last.to_owned());
-                    self.offset = 0;
-                }
-                // Every row of this page was filtered out after the limit: step past it.
-                None => self.offset = offset.saturating_add(size),
-            }
-        } else {
-            self.offset = offset.saturating_add(size);
-            self.next_link = reply.next.map(|next| (url, next));
-        }
-        Ok(Some(rows))
-    }
-
-    async fn fetch(&self, url: &Url) -> Result<Reply> {
         let response = self.session.send(&Call::get(url.as_str())).await?;
         let headers = response.headers();
         let count = headers
@@ -354,50 +340,65 @@ impl Pages<'_> {
             .and_then(|v| v.trim().parse().ok());
         let has_link = headers.contains_key(reqwest::header::LINK);
         let next = link::next_target(headers);
-        let reply: ListReply =
-            super::envelope::parse_json(self.session.instance(), response).await?;
-        Ok(Reply {
-            rows: reply.result,
-            count,
-            has_link,
-            next,
-        })
-    }
+        if let Some(count) = count {
+            let _ = self.total.set(count);
+        }
+        let filter = if self.keyset {
+            Filter::After(self.last.clone())
+        } else {
+            Filter::Unseen(std::mem::take(&mut self.seen))
+        };
+        let mut page = stream::read(
+            self.session.instance(),
+            response,
+            "result",
+            Page::new(filter, remaining, out),
+        )
+        .await?;
+        if let Filter::Unseen(seen) = &mut page.filter {
+            self.seen = std::mem::take(seen);
+        }
+        if !page.found {
+            return Err(Error::new(
+                ErrorKind::Unreachable,
+                format!(
+                    "{} answered {} with JSON that holds no `result`",
+                    self.session.instance().base(),
+                    url.path()
+                ),
+            ));
+        }
+        let listed = page.listed;
+        if listed > 0 && !page.advanced {
+            return Err(self.stuck(
+                &url,
+                "the page holds only rows already read (or rows without a sys_id)",
+            ));
+        }
+        self.delivered += page.kept;
 
-    /// Keyset paging: the rows past `last`, each once, and whether any was.
-    fn past_last(&self, rows: Vec<Record>) -> (Vec<Record>, bool) {
-        let mut here = SysIds::default();
-        let mut advanced = false;
-        let kept = rows
-            .into_iter()
-            .filter(|row| match row.sys_id() {
-                Some(id) if self.last.as_deref().is_some_and(|last| id <= last) => false,
-                Some(id) => {
-                    let new = here.insert(id);
-                    advanced |= new;
-                    new
+        let more = match (&next, has_link, count) {
+            (Some(_), _, _) => true,
+            (None, true, _) => false,
+            (None, false, Some(count)) => offset.saturating_add(size) < count,
+            (None, false, None) => listed > 0,
+        };
+        if !more {
+            self.done = true;
+        } else if self.keyset {
+            match page.max_id.take() {
+                Some(last) => {
+                    self.last = Some(last);
+                    self.offset = 0;
                 }
-                None => true,
-            })
-            .collect();
-        (kept, advanced)
-    }
-
-    /// Offset paging: the rows not passed on before, each once, and whether any was.
-    fn unseen(&mut self, rows: Vec<Record>) -> (Vec<Record>, bool) {
-        let mut advanced = false;
-        let kept = rows
-            .into_iter()
-            .filter(|row| match row.sys_id() {
-                Some(id) => {
-                    let new = self.seen.insert(id);
-                    advanced |= new;
-                    new
-                }
-                None => true,
-            })
-            .collect();
-        (kept, advanced)
+                // Every row of this page was filtered out after the limit: step past it.
+                None => self.offset = offset.saturating_add(size),
+            }
+        } else {
+            self.offset = offset.saturating_add(size);
+            self.next_link = next.map(|next| (url, next));
+        }
+        Ok(Some(page.out))
     }
 
     fn stuck(&self, url: &Url, why: &str) -> Error {

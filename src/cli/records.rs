@@ -5,7 +5,7 @@
 
 use std::io::{BufWriter, IsTerminal, Write};
 
-use snowbridge::api::{DisplayValue, Query, Record, Table};
+use snowbridge::api::{DisplayValue, JsonV2, Query, RawRecord, Record, Table};
 use snowbridge::session::Session;
 use snowbridge::{Error, Result};
 
@@ -21,6 +21,16 @@ enum Format {
     /// A header row, then a row per record; the header alone when none matched and --fields
     /// names the columns.
     Csv,
+}
+
+/// Which API reads the records.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum Api {
+    /// The Table API (`/api/now/table/TABLE`): fields as asked, display values as objects.
+    Table,
+    /// The JSONv2 processor (`/TABLE.do?JSONv2`): every field as a string; with
+    /// --display-value all, each field's display value beside it as `dv_FIELD`.
+    Jsonv2,
 }
 
 /// What `--display-value` asks for.
@@ -79,6 +89,9 @@ pub struct Args {
     /// What each field holds: its stored value, its display value, or both.
     #[arg(long, value_enum, default_value = "false")]
     display_value: Shown,
+    /// The API to read through.
+    #[arg(long, value_enum, default_value = "table")]
+    api: Api,
     /// Records per request, 1 to 10000.
     #[arg(long, default_value_t = 1000, value_parser = clap::value_parser!(u16).range(1..=10_000))]
     page_size: u16,
@@ -127,8 +140,12 @@ async fn stream(session: &Session, args: &Args, format: Format) -> Result<()> {
         limit: args.limit,
         page_size: usize::from(args.page_size),
     };
-    let table = Table::new(session, &args.table);
-    let mut pages = table.pages(query.clone());
+    if args.api == Api::Jsonv2 && !query.fields.is_empty() {
+        return Err(Error::usage(
+            "--fields needs the Table API: JSONv2 returns every field of each record",
+        )
+        .with_hint("leave out --fields, or --api jsonv2"));
+    }
     let out = BufWriter::with_capacity(1 << 16, std::io::stdout().lock());
     let mut sink = match format {
         Format::Ndjson => Sink::Ndjson(out),
@@ -136,7 +153,8 @@ async fn stream(session: &Session, args: &Args, format: Format) -> Result<()> {
         Format::Csv => Sink::Csv(Box::new(CsvSink {
             writer: csv::Writer::from_writer(out),
             header: None,
-            both: query.display_value == DisplayValue::All,
+            // JSONv2 gives display values as fields of their own (dv_FIELD), not as objects.
+            both: query.display_value == DisplayValue::All && args.api == Api::Table,
         })),
     };
     let bar = std::io::stderr().is_terminal().then(|| {
@@ -155,19 +173,36 @@ async fn stream(session: &Session, args: &Args, format: Format) -> Result<()> {
         );
         bar
     });
-    let mut count = 0u64;
-    while let Some(rows) = pages.next().await? {
-        if let (Some(bar), Some(total)) = (&bar, pages.total()) {
-            bar.set_length(args.limit.map_or(total, |l| l.min(total)));
-        }
-        for row in &rows {
-            sink.write(row, &query.fields)?;
-        }
-        count += rows.len() as u64;
+    let mut sized = false;
+    let mut write = |row: RawRecord, total: Option<u64>| {
         if let Some(bar) = &bar {
-            bar.set_position(count);
+            if !sized && let Some(total) = total {
+                bar.set_length(args.limit.map_or(total, |l| l.min(total)));
+                sized = true;
+            }
+            bar.inc(1);
         }
-    }
+        sink.write(&row, &query.fields)
+    };
+    let count = match args.api {
+        Api::Table => {
+            Table::new(session, &args.table)
+                .pages(query.clone())
+                .for_each(write)
+                .await?
+        }
+        Api::Jsonv2 => {
+            JsonV2::new(session, &args.table)
+                .for_each_raw(
+                    &query.query,
+                    query.page_size,
+                    query.display_value,
+                    query.limit,
+                    |row| write(row, None),
+                )
+                .await?
+        }
+    };
     sink.finish(&query.fields)?;
     if let Some(bar) = bar {
         bar.finish_and_clear();
@@ -263,19 +298,23 @@ impl<W: Write> CsvSink<W> {
 }
 
 impl<W: Write> Sink<W> {
-    fn write(&mut self, row: &Record, fields: &[String]) -> Result<()> {
+    /// Writes one record: json and ndjson pass the instance's JSON text on as it came (one
+    /// line; re-written compactly in the rare reply that breaks a record over lines), csv takes
+    /// it apart.
+    fn write(&mut self, row: &RawRecord, fields: &[String]) -> Result<()> {
         match self {
             Sink::Ndjson(out) => {
-                serde_json::to_writer(&mut *out, row).map_err(json_error)?;
+                write_compact(out, row)?;
                 out.write_all(b"\n").map_err(output::write_error)
             }
             Sink::Json(out, first) => {
                 out.write_all(if *first { b"[\n" } else { b",\n" })
                     .map_err(output::write_error)?;
                 *first = false;
-                serde_json::to_writer(&mut *out, row).map_err(json_error)
+                write_compact(out, row)
             }
             Sink::Csv(csv) => {
+                let row = row.parse()?;
                 if csv.header.is_none() {
                     let columns = if fields.is_empty() {
                         csv.columns(row.0.keys().cloned())
@@ -286,7 +325,7 @@ impl<W: Write> Sink<W> {
                 }
                 let columns = csv.header.as_deref().unwrap_or_default();
                 csv.writer
-                    .write_record(columns.iter().map(|c| cell(row, c)))
+                    .write_record(columns.iter().map(|c| cell(&row, c)))
                     .map_err(csv_error)
             }
         }
@@ -310,6 +349,17 @@ impl<W: Write> Sink<W> {
                 csv.writer.flush().map_err(output::write_error)
             }
         }
+    }
+}
+
+/// Writes `row`'s JSON on one line: as sent, unless the instance put line breaks between its
+/// tokens (never inside strings, where JSON escapes them).
+fn write_compact(out: &mut impl Write, row: &RawRecord) -> Result<()> {
+    let json = row.json();
+    if json.bytes().any(|b| b == b'\n' || b == b'\r') {
+        serde_json::to_writer(&mut *out, &row.parse()?).map_err(json_error)
+    } else {
+        out.write_all(json.as_bytes()).map_err(output::write_error)
     }
 }
 
@@ -357,6 +407,10 @@ mod tests {
         serde_json::from_value(json).unwrap()
     }
 
+    fn raw(record: &Record) -> RawRecord {
+        serde_json::from_str(&serde_json::to_string(record).unwrap()).unwrap()
+    }
+
     /// What `format` writes for `rows` asked for with `fields` (and both sides with `both`).
     fn written(format: Format, both: bool, fields: &[&str], rows: &[Record]) -> String {
         let mut out = Vec::new();
@@ -372,7 +426,7 @@ mod tests {
                 })),
             };
             for row in rows {
-                sink.write(row, &fields).unwrap();
+                sink.write(&raw(row), &fields).unwrap();
             }
             sink.finish(&fields).unwrap();
         }

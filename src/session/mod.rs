@@ -164,6 +164,8 @@ pub struct Session {
     tokens: Mutex<Option<Tokens>>,
     /// Held while a Bearer token is renewed: concurrent calls wait for the one renewal.
     renewing: tokio::sync::Mutex<()>,
+    /// The instance has answered `429` or sent `Retry-After`: readers stop fetching ahead.
+    rate_limited: AtomicBool,
 }
 
 impl std::fmt::Debug for Session {
@@ -241,6 +243,7 @@ impl Session {
             auth,
             tokens,
             renewing: tokio::sync::Mutex::new(()),
+            rate_limited: AtomicBool::new(false),
         })
     }
 
@@ -258,6 +261,12 @@ impl Session {
     pub fn with_retry(mut self, retry: RetryPolicy) -> Session {
         self.retry = retry;
         self
+    }
+
+    /// True once the instance has rate-limited this session (a `429`, or any reply with
+    /// `Retry-After`): callers that fetch pages ahead then fetch one at a time.
+    pub fn rate_limited(&self) -> bool {
+        self.rate_limited.load(Ordering::Relaxed)
     }
 
     /// The instance.
@@ -407,6 +416,13 @@ impl Session {
             };
             let status = response.status();
             tracing::debug!(status = status.as_u16(), "response");
+            if status == StatusCode::TOO_MANY_REQUESTS
+                || response
+                    .headers()
+                    .contains_key(reqwest::header::RETRY_AFTER)
+            {
+                self.rate_limited.store(true, Ordering::Relaxed);
+            }
 
             if status == StatusCode::UNAUTHORIZED && !bearer_renewed && bearer.is_some() {
                 // The instance may end a token before its time (revoked, restarted): one renewal,

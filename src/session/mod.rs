@@ -1081,11 +1081,15 @@ fn http_client(
         .timeout(instance.timeout)
         .connect_timeout(instance.timeout.min(Duration::from_secs(15)))
         .pool_idle_timeout(Duration::from_secs(60));
-    if let Some(ca) = &instance.ca_file {
-        builder = builder.tls_certs_merge(load_ca(instance, ca)?);
-    }
-    if let Some(identity) = identity {
-        builder = builder.identity(identity);
+    match (identity, &instance.ca_file) {
+        (Some(identity), ca) => {
+            if let Some(ca) = ca {
+                builder = builder.tls_certs_merge(load_ca(instance, ca)?);
+            }
+            builder = builder.identity(identity);
+        }
+        (None, Some(ca)) => builder = trust_ca_file(builder, instance, ca)?,
+        (None, None) => {}
     }
     builder
         .build()
@@ -1101,14 +1105,19 @@ pub fn plain_client(instance: &Instance) -> Result<reqwest::Client> {
         .timeout(instance.timeout)
         .connect_timeout(instance.timeout.min(Duration::from_secs(15)));
     if let Some(ca) = &instance.ca_file {
-        builder = builder.tls_certs_merge(load_ca(instance, ca)?);
+        builder = trust_ca_file(builder, instance, ca)?;
     }
     builder
         .build()
         .map_err(|e| Error::internal(format!("cannot set up HTTP for {}: {e}", instance.name)))
 }
 
-fn load_ca(instance: &Instance, path: &std::path::Path) -> Result<Vec<reqwest::Certificate>> {
+/// The CA certificates of `instance`'s `ca_file` (PEM), as DER.
+fn ca_certificates(
+    instance: &Instance,
+    path: &std::path::Path,
+) -> Result<Vec<rustls::pki_types::CertificateDer<'static>>> {
+    use rustls::pki_types::pem::PemObject;
     let pem = std::fs::read(path).map_err(|e| {
         Error::bad_input(format!(
             "{}: key `ca_file`: cannot read {}: {e}",
@@ -1117,13 +1126,15 @@ fn load_ca(instance: &Instance, path: &std::path::Path) -> Result<Vec<reqwest::C
         ))
         .with_hint("point ca_file at a PEM file of CA certificates")
     })?;
-    let certs = reqwest::Certificate::from_pem_bundle(&pem).map_err(|e| {
-        Error::bad_input(format!(
-            "{}: key `ca_file`: {} is not a PEM certificate bundle ({e})",
-            instance.source.display(),
-            path.display()
-        ))
-    })?;
+    let certs = rustls::pki_types::CertificateDer::pem_slice_iter(&pem)
+        .collect::<std::result::Result<Vec<_>, _>>()
+        .map_err(|e| {
+            Error::bad_input(format!(
+                "{}: key `ca_file`: {} is not a PEM certificate bundle ({e})",
+                instance.source.display(),
+                path.display()
+            ))
+        })?;
     if certs.is_empty() {
         return Err(Error::bad_input(format!(
             "{}: key `ca_file`: {} holds no certificates",
@@ -1132,6 +1143,38 @@ fn load_ca(instance: &Instance, path: &std::path::Path) -> Result<Vec<reqwest::C
         )));
     }
     Ok(certs)
+}
+
+/// `builder` trusting `instance`'s `ca_file` beside the system's store (read only when a
+/// server's chain needs it: [`crate::tls::trusting`]).
+fn trust_ca_file(
+    builder: reqwest::ClientBuilder,
+    instance: &Instance,
+    path: &std::path::Path,
+) -> Result<reqwest::ClientBuilder> {
+    crate::tls::trusting(builder, ca_certificates(instance, path)?).map_err(|e| {
+        Error::bad_input(format!(
+            "{}: key `ca_file`: {} holds a certificate that cannot be a trust anchor ({e})",
+            instance.source.display(),
+            path.display()
+        ))
+    })
+}
+
+/// `instance`'s `ca_file` for reqwest's own TLS set-up (with a client certificate).
+fn load_ca(instance: &Instance, path: &std::path::Path) -> Result<Vec<reqwest::Certificate>> {
+    ca_certificates(instance, path)?
+        .iter()
+        .map(|der| {
+            reqwest::Certificate::from_der(der).map_err(|e| {
+                Error::bad_input(format!(
+                    "{}: key `ca_file`: {} holds a certificate that cannot be read ({e})",
+                    instance.source.display(),
+                    path.display()
+                ))
+            })
+        })
+        .collect()
 }
 
 #[cfg(test)]

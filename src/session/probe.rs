@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use reqwest::StatusCode;
 use serde::Deserialize;
 
-use super::{DEFAULT_USER_AGENT, header, is_page, load_ca, page};
+use super::{DEFAULT_USER_AGENT, header, is_page, page, trust_ca_file};
 use crate::error::{Error, ErrorKind, Result};
 use crate::instance::Instance;
 
@@ -44,7 +44,7 @@ pub async fn probe(instance: &Instance, timeout: Duration) -> Result<Duration> {
         .timeout(timeout)
         .connect_timeout(timeout);
     if let Some(ca) = &instance.ca_file {
-        builder = builder.tls_certs_merge(load_ca(instance, ca)?);
+        builder = trust_ca_file(builder, instance, ca)?;
     }
     let client = builder
         .build()

@@ -1,18 +1,19 @@
 //! List replies read as they arrive: a page's body (`{"result":[...]}`, JSONv2's
-//! `{"records":[...]}`) is parsed on a blocking thread straight from the response's byte stream,
-//! one record at a time, so no page is ever held whole; each record is handed on as the JSON text
-//! the instance sent ([`RawRecord`]), taken apart only by those who need its fields.
+//! `{"records":[...]}`) is split into its records as its bytes come in, on a blocking thread,
+//! and each record is checked and read (its sys_id) from its own slice, so no page is ever held
+//! whole; each is handed on as the JSON text the instance sent ([`RawRecord`]), taken apart only
+//! by those who need its fields.
+//!
+//! The splitting is hand-written because serde_json's reader path reads byte by byte through
+//! `io::Read` (it took over half of an export's CPU); only the record boundaries are found here,
+//! every byte is still parsed by serde_json, from slices.
 //!
 //! [`drive`] runs a reader's pages against a writer: the next page is requested as soon as the
 //! previous one is parsed, while its records are still being written (at most [`AHEAD`] records
 //! wait), and one page at a time once the instance rate-limits the session.
 
-use std::io::{self, BufReader, Read};
-
-use futures_util::TryStreamExt;
+use futures_util::StreamExt;
 use serde::Deserialize;
-use serde::de::{self, DeserializeSeed, IgnoredAny, MapAccess, SeqAccess, Visitor};
-use serde_json::value::RawValue;
 use tokio::sync::{Notify, mpsc};
 
 use super::{Record, SysIds};
@@ -25,38 +26,45 @@ use crate::session::Session;
 pub const AHEAD: usize = 1000;
 
 /// One record as the instance sent it: its JSON text (an object), not yet taken apart.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(transparent)]
-pub struct RawRecord(Box<RawValue>);
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RawRecord(Box<str>);
+
+impl<'de> Deserialize<'de> for RawRecord {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+        let raw = Box::<serde_json::value::RawValue>::deserialize(d)?;
+        Ok(RawRecord(raw.get().into()))
+    }
+}
 
 impl RawRecord {
     /// The record's JSON text, exactly as the instance sent it.
     pub fn json(&self) -> &str {
-        self.0.get()
+        &self.0
     }
 
     /// The record's fields. Errors: [`ErrorKind::Instance`] when the text is not a JSON object.
     pub fn parse(&self) -> Result<Record> {
-        serde_json::from_str(self.0.get()).map_err(|e| {
+        serde_json::from_str(&self.0).map_err(|e| {
             Error::new(
                 ErrorKind::Instance,
                 format!("a record is not a JSON object ({e})"),
             )
         })
     }
+}
 
-    /// The record's sys_id (plain, or the `value` of `{value, display_value}`), when it has one;
-    /// and whether JSONv2 marked it `"__status":"failure"`.
-    fn key(&self) -> (Option<String>, bool) {
-        #[derive(Deserialize)]
-        struct Key {
-            sys_id: Option<serde_json::Value>,
-            #[serde(rename = "__status")]
-            status: Option<serde_json::Value>,
-        }
-        let Ok(key) = serde_json::from_str::<Key>(self.0.get()) else {
-            return (None, false);
-        };
+/// What paging needs of a record, read in the one pass that also checks its JSON: its sys_id
+/// (plain, or the `value` of `{value, display_value}`) and JSONv2's failure mark.
+#[derive(Deserialize)]
+struct Key {
+    sys_id: Option<serde_json::Value>,
+    #[serde(rename = "__status")]
+    status: Option<serde_json::Value>,
+}
+
+impl Key {
+    fn read(json: &[u8]) -> serde_json::Result<(Option<String>, bool)> {
+        let key: Key = serde_json::from_slice(json)?;
         let id = match key.sys_id {
             Some(serde_json::Value::String(s)) => Some(s),
             Some(serde_json::Value::Object(mut o)) => match o.remove("value") {
@@ -66,7 +74,7 @@ impl RawRecord {
             _ => None,
         };
         let failed = key.status.as_ref().and_then(|s| s.as_str()) == Some("failure");
-        (id, failed)
+        Ok((id, failed))
     }
 }
 
@@ -109,8 +117,8 @@ pub(crate) struct Page {
     pub refused: Option<(String, Option<String>)>,
     /// Whether the reply held the array at all.
     pub found: bool,
-    /// Reading stopped early: the limit was reached, or the writer is gone.
-    stopped: bool,
+    /// Rows listed twice in this page go once (keyset paging's own check).
+    here: SysIds,
 }
 
 impl Page {
@@ -126,28 +134,31 @@ impl Page {
             failed: None,
             refused: None,
             found: false,
-            stopped: false,
+            here: SysIds::default(),
         }
     }
 
-    /// Takes one row; `false` to stop reading.
-    fn take(&mut self, row: RawRecord, here: &mut SysIds) -> bool {
+    /// Takes one row, checked as JSON; `Ok(false)` to stop reading (the limit reached, the
+    /// writer gone, a failed record).
+    fn take(&mut self, json: &[u8]) -> serde_json::Result<bool> {
         self.listed += 1;
-        let (id, failed) = row.key();
+        let (id, failed) = Key::read(json)?;
+        // Valid JSON is valid UTF-8 (serde_json checks the strings; the rest is ASCII).
+        let row = || RawRecord(String::from_utf8_lossy(json).into());
         if failed {
-            self.failed = Some(row);
-            return false;
+            self.failed = Some(row());
+            return Ok(false);
         }
         let keep = match (&id, &mut self.filter) {
             (None, _) => true,
             (Some(id), Filter::After(after)) => {
                 let past = after.as_deref().is_none_or(|a| id.as_str() > a);
-                past && here.insert(id)
+                past && self.here.insert(id)
             }
             (Some(id), Filter::Unseen(seen)) => seen.insert(id),
         };
         if !keep {
-            return true;
+            return Ok(true);
         }
         if let Some(id) = id {
             self.advanced = true;
@@ -156,25 +167,37 @@ impl Page {
             }
         }
         let sent = match &mut self.out {
-            Out::Channel(tx) => tx.blocking_send(row).is_ok(),
+            Out::Channel(tx) => tx.blocking_send(row()).is_ok(),
             Out::Collect(rows) => {
-                rows.push(row);
+                rows.push(row());
                 true
             }
         };
         if !sent {
-            return false;
+            return Ok(false);
         }
         self.kept += 1;
-        self.kept < self.remaining
+        Ok(self.kept < self.remaining)
+    }
+
+    /// Reads the reply's envelope (everything but the rows): JSONv2's `_error` and `reason`,
+    /// and whether the rows' array was there.
+    fn envelope(&mut self, text: &[u8], array: &str) -> serde_json::Result<()> {
+        let map: serde_json::Map<String, serde_json::Value> = serde_json::from_slice(text)?;
+        self.found |= map.get(array).is_some_and(serde_json::Value::is_array);
+        if let Some(serde_json::Value::String(error)) = map.get("_error") {
+            let reason = map.get("reason").and_then(|r| r.as_str()).map(String::from);
+            self.refused = Some((error.clone(), reason));
+        }
+        Ok(())
     }
 }
 
 /// Reads the list reply `response` into `page`, `array` naming the member that holds the rows
-/// (`result`, `records`). The body is parsed on a blocking thread as it arrives.
+/// (`result`, `records`), on a blocking thread as the body arrives.
 ///
-/// Errors: [`ErrorKind::Unreachable`] when the body is cut off or is not a JSON object (with
-/// its first bytes); rows passed on before the fault stay passed on.
+/// Errors: [`ErrorKind::Unreachable`] when the body is cut off or is not the JSON expected
+/// (with its first bytes); rows passed on before the fault stay passed on.
 pub(crate) async fn read(
     instance: &Instance,
     response: reqwest::Response,
@@ -182,37 +205,50 @@ pub(crate) async fn read(
     page: Page,
 ) -> Result<Page> {
     let path = response.url().path().to_owned();
-    let body = response.bytes_stream().map_err(io::Error::other);
-    let reader = tokio_util::io::SyncIoBridge::new(tokio_util::io::StreamReader::new(body));
-    let parsed = tokio::task::spawn_blocking(move || {
+    let handle = tokio::runtime::Handle::current();
+    let mut body = response.bytes_stream();
+    let read = tokio::task::spawn_blocking(move || {
         let mut page = page;
-        let mut head = Head::new(reader);
-        let result = parse(
-            BufReader::with_capacity(1 << 16, &mut head),
-            array,
-            &mut page,
-        );
-        if result.as_ref().is_err_and(|e| e.is_syntax() || e.is_data()) {
+        let mut split = Split::new(array.as_bytes());
+        let outcome = loop {
+            match handle.block_on(body.next()) {
+                None => break split.end(&mut page, array),
+                Some(Err(e)) => break Fault::Cut(e.to_string()),
+                Some(Ok(chunk)) => match split.feed(&chunk, &mut page) {
+                    Ok(true) => {}
+                    Ok(false) => break Fault::None,
+                    Err(fault) => break fault,
+                },
+            }
+        };
+        if let Fault::Json(_) = outcome {
             // Enough of what came instead for the error message.
-            head.read_to_keep();
+            while split.head.len() < Split::HEAD {
+                let Some(Ok(chunk)) = handle.block_on(body.next()) else {
+                    break;
+                };
+                let take = chunk.len().min(Split::HEAD - split.head.len());
+                split.head.extend_from_slice(&chunk[..take]);
+            }
         }
-        (page, result, head.seen)
+        (page, outcome, split.head)
     })
     .await;
-    let (page, result, head) =
-        parsed.map_err(|e| Error::internal(format!("reading a page: {e}")))?;
-    match result {
-        Ok(()) => Ok(page),
-        // Stopped on purpose (the limit, the writer gone, a failed record): not a fault.
-        Err(_) if page.stopped || page.failed.is_some() => Ok(page),
-        Err(e) if e.is_io() || e.is_eof() => Err(Error::new(
-            ErrorKind::Unreachable,
-            format!("{}: the reply to {path} was cut off ({e})", instance.base()),
-        )),
-        Err(e) => Err(Error::new(
+    let (page, outcome, head) =
+        read.map_err(|e| Error::internal(format!("reading a page: {e}")))?;
+    match outcome {
+        Fault::None => Ok(page),
+        Fault::Cut(why) => Err(Error::new(
             ErrorKind::Unreachable,
             format!(
-                "{} answered {path} with something that is not the expected JSON ({e}): {}",
+                "{}: the reply to {path} was cut off ({why})",
+                instance.base()
+            ),
+        )),
+        Fault::Json(why) => Err(Error::new(
+            ErrorKind::Unreachable,
+            format!(
+                "{} answered {path} with something that is not the expected JSON ({why}): {}",
                 instance.base(),
                 super::envelope::snippet(&head)
             ),
@@ -220,129 +256,199 @@ pub(crate) async fn read(
     }
 }
 
-fn parse(reader: impl Read, array: &'static str, page: &mut Page) -> serde_json::Result<()> {
-    let mut de = serde_json::Deserializer::from_reader(reader);
-    Top { array, page }.deserialize(&mut de)?;
-    // Only whitespace may follow.
-    de.end()
+/// How a read ended.
+enum Fault {
+    /// Whole, or stopped on purpose.
+    None,
+    /// The body ended early, or the connection failed.
+    Cut(String),
+    /// The body is not the JSON expected.
+    Json(String),
 }
 
-/// The first bytes of a body, kept for an error message.
-struct Head<R> {
-    inner: R,
-    seen: Vec<u8>,
+/// The body's bytes sorted as they arrive: each row of the rows' array into a buffer of its own
+/// (handed to [`Page::take`] when whole), everything else into the envelope, so `{"result":[]}`
+/// (or JSONv2's error object) is what the envelope holds at the end.
+struct Split {
+    /// The rows' member name, as bytes.
+    array: &'static [u8],
+    /// The first bytes of the body, for error messages.
+    head: Vec<u8>,
+    envelope: Vec<u8>,
+    row: Vec<u8>,
+    /// Nesting of objects and arrays, the rows' array counted.
+    depth: usize,
+    in_string: bool,
+    escaped: bool,
+    /// At depth 1: the last string seen (a member name, once its `:` follows), where the
+    /// string being read began in the envelope, and whether the member being read is the rows'
+    /// array.
+    last_string: Vec<u8>,
+    string_start: usize,
+    member_is_rows: bool,
+    /// Inside the rows' array (which sits at depth 2), and whether a row is being collected.
+    in_rows: bool,
+    in_row: bool,
+    /// Between two rows: a comma is needed before the next.
+    need_comma: bool,
 }
 
-impl<R> Head<R> {
-    const KEEP: usize = 512;
+impl Split {
+    /// The most bytes kept outside rows: an envelope is a few bytes; a larger one is a page of
+    /// something else (HTML), refused without holding it.
+    const ENVELOPE_LIMIT: usize = 64 * 1024;
+    const HEAD: usize = 512;
 
-    fn new(inner: R) -> Head<R> {
-        Head {
-            inner,
-            seen: Vec::new(),
+    fn new(array: &'static [u8]) -> Split {
+        Split {
+            array,
+            head: Vec::new(),
+            envelope: Vec::new(),
+            row: Vec::new(),
+            depth: 0,
+            in_string: false,
+            escaped: false,
+            last_string: Vec::new(),
+            string_start: 0,
+            member_is_rows: false,
+            in_rows: false,
+            in_row: false,
+            need_comma: false,
         }
     }
-}
 
-impl<R: Read> Head<R> {
-    /// Reads on until [`Head::KEEP`] bytes are kept, the body ends or fails.
-    fn read_to_keep(&mut self) {
-        let mut buf = [0u8; 512];
-        while self.seen.len() < Self::KEEP {
-            match self.read(&mut buf) {
-                Ok(0) | Err(_) => break,
-                Ok(_) => {}
-            }
+    /// Sorts `chunk`; `Ok(false)` when the page asked to stop.
+    fn feed(&mut self, chunk: &[u8], page: &mut Page) -> std::result::Result<bool, Fault> {
+        if self.head.len() < Self::HEAD {
+            let take = chunk.len().min(Self::HEAD - self.head.len());
+            self.head.extend_from_slice(&chunk[..take]);
         }
-    }
-}
-
-impl<R: Read> Read for Head<R> {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        let n = self.inner.read(buf)?;
-        if self.seen.len() < Self::KEEP {
-            let take = n.min(Self::KEEP - self.seen.len());
-            self.seen.extend_from_slice(&buf[..take]);
-        }
-        Ok(n)
-    }
-}
-
-/// The reply's object: the rows' array, JSONv2's `_error` and `reason`, the rest skipped.
-struct Top<'p> {
-    array: &'static str,
-    page: &'p mut Page,
-}
-
-impl<'de> DeserializeSeed<'de> for Top<'_> {
-    type Value = ();
-
-    fn deserialize<D: de::Deserializer<'de>>(self, d: D) -> std::result::Result<(), D::Error> {
-        d.deserialize_map(self)
-    }
-}
-
-impl<'de> Visitor<'de> for Top<'_> {
-    type Value = ();
-
-    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
-        write!(f, "an object with `{}`", self.array)
-    }
-
-    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> std::result::Result<(), A::Error> {
-        let mut error = None;
-        let mut reason = None;
-        while let Some(key) = map.next_key::<String>()? {
-            if key == self.array {
-                self.page.found = true;
-                map.next_value_seed(Rows(&mut *self.page))?;
-                if self.page.stopped || self.page.failed.is_some() {
-                    return Err(de::Error::custom("stopped"));
+        // Where the row being collected began in this chunk (rows are copied in runs).
+        let mut run = 0;
+        for (i, &b) in chunk.iter().enumerate() {
+            if self.in_row {
+                if self.in_string {
+                    if self.escaped {
+                        self.escaped = false;
+                    } else if b == b'\\' {
+                        self.escaped = true;
+                    } else if b == b'"' {
+                        self.in_string = false;
+                    }
+                    continue;
                 }
-            } else if key == "_error" {
-                error = map.next_value::<Option<String>>()?;
-            } else if key == "reason" {
-                reason = map.next_value::<Option<String>>()?;
-            } else {
-                map.next_value::<IgnoredAny>()?;
+                match b {
+                    b'"' => self.in_string = true,
+                    b'{' | b'[' => self.depth += 1,
+                    b'}' | b']' => {
+                        self.depth -= 1;
+                        if self.depth == 2 {
+                            self.row.extend_from_slice(&chunk[run..=i]);
+                            self.in_row = false;
+                            self.need_comma = true;
+                            let more = page
+                                .take(&self.row)
+                                .map_err(|e| Fault::Json(e.to_string()))?;
+                            self.row.clear();
+                            if !more {
+                                return Ok(false);
+                            }
+                        }
+                    }
+                    _ => {}
+                }
+                continue;
+            }
+            if self.in_rows {
+                // Between rows, in the rows' array (depth 2).
+                match b {
+                    b' ' | b'\t' | b'\n' | b'\r' => {}
+                    b',' if self.need_comma => self.need_comma = false,
+                    b']' => {
+                        self.in_rows = false;
+                        self.depth = 1;
+                        self.envelope.push(b']');
+                    }
+                    b'{' if !self.need_comma => {
+                        self.in_row = true;
+                        self.depth = 3;
+                        run = i;
+                    }
+                    _ => {
+                        return Err(Fault::Json(format!(
+                            "`{}` where a record or the array's end belongs",
+                            char::from(b).escape_default()
+                        )));
+                    }
+                }
+                continue;
+            }
+            // The envelope.
+            if self.envelope.is_empty() {
+                if b.is_ascii_whitespace() {
+                    continue;
+                }
+                if b != b'{' {
+                    return Err(Fault::Json("not a JSON object".into()));
+                }
+            }
+            self.envelope.push(b);
+            if self.envelope.len() > Self::ENVELOPE_LIMIT {
+                return Err(Fault::Json("no list of records".into()));
+            }
+            if self.in_string {
+                if self.escaped {
+                    self.escaped = false;
+                } else if b == b'\\' {
+                    self.escaped = true;
+                } else if b == b'"' {
+                    self.in_string = false;
+                    if self.depth == 1 {
+                        // A member's name, or a string value: which, the next `:` tells.
+                        let end = self.envelope.len() - 1;
+                        self.last_string.clear();
+                        let name = &self.envelope[self.string_start.min(end)..end];
+                        self.last_string.extend_from_slice(name);
+                    }
+                }
+                continue;
+            }
+            match b {
+                b'"' => {
+                    self.in_string = true;
+                    self.string_start = self.envelope.len();
+                }
+                b':' if self.depth == 1 => self.member_is_rows = self.last_string == self.array,
+                b'[' if self.depth == 1 && self.member_is_rows => {
+                    self.member_is_rows = false;
+                    self.depth = 2;
+                    self.in_rows = true;
+                    page.found = true;
+                    self.need_comma = false;
+                }
+                b'{' | b'[' => self.depth += 1,
+                b'}' | b']' if self.depth == 0 => {
+                    return Err(Fault::Json(format!("an unmatched `{}`", char::from(b))));
+                }
+                b'}' | b']' => self.depth -= 1,
+                _ => {}
             }
         }
-        if let Some(error) = error {
-            self.page.refused = Some((error, reason));
+        if self.in_row {
+            self.row.extend_from_slice(&chunk[run..]);
         }
-        Ok(())
-    }
-}
-
-/// The rows' array: each row passed to [`Page::take`] as it is parsed.
-struct Rows<'p>(&'p mut Page);
-
-impl<'de> DeserializeSeed<'de> for Rows<'_> {
-    type Value = ();
-
-    fn deserialize<D: de::Deserializer<'de>>(self, d: D) -> std::result::Result<(), D::Error> {
-        d.deserialize_seq(self)
-    }
-}
-
-impl<'de> Visitor<'de> for Rows<'_> {
-    type Value = ();
-
-    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
-        f.write_str("an array of records")
+        Ok(true)
     }
 
-    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> std::result::Result<(), A::Error> {
-        // Rows listed twice in one page go once (keyset paging's own check).
-        let mut here = SysIds::default();
-        while let Some(row) = seq.next_element::<Box<RawValue>>()? {
-            if !self.0.take(RawRecord(row), &mut here) {
-                self.0.stopped = self.0.failed.is_none();
-                // Leaving the array unread ends the parse with an error `read` passes over.
-                return Err(de::Error::custom("stopped"));
-            }
+    /// The body has ended: whole, or cut off.
+    fn end(&mut self, page: &mut Page, array: &str) -> Fault {
+        if self.in_string || self.in_row || self.in_rows || self.depth != 0 {
+            return Fault::Cut("the body ended inside the JSON".into());
         }
-        Ok(())
+        match page.envelope(&self.envelope, array) {
+            Ok(()) => Fault::None,
+            Err(e) => Fault::Json(e.to_string()),
+        }
     }
 }
 
@@ -411,7 +517,7 @@ mod tests {
 
     /// A reply whose body arrives in `chunk`-byte pieces, cut anywhere (inside strings too).
     fn reply(body: &str, chunk: usize) -> reqwest::Response {
-        let pieces: Vec<io::Result<bytes::Bytes>> = body
+        let pieces: Vec<std::io::Result<bytes::Bytes>> = body
             .as_bytes()
             .chunks(chunk)
             .map(|c| Ok(bytes::Bytes::copy_from_slice(c)))
@@ -535,5 +641,56 @@ mod tests {
         .unwrap();
         assert_eq!(collected(&failed), [r#"{"sys_id":"a"}"#]);
         assert!(failed.failed.is_some());
+    }
+
+    #[tokio::test]
+    async fn only_the_top_level_member_is_the_rows_and_layout_does_not_matter() {
+        let body = "{ \"meta\" : {\"result\":[{\"sys_id\":\"x\"}]},\n \"result\" : [\n  {\"sys_id\": \"a\"} ,\n  {\"sys_id\":\"b\"}\n ]\n}\n";
+        for chunk in [1, 2, 5, 1000] {
+            let page = Page::new(Filter::After(None), u64::MAX, Out::Collect(Vec::new()));
+            let page = read(&instance(), reply(body, chunk), "result", page)
+                .await
+                .unwrap();
+            assert_eq!(
+                collected(&page),
+                [r#"{"sys_id": "a"}"#, r#"{"sys_id":"b"}"#]
+            );
+        }
+        let empty = Page::new(Filter::After(None), u64::MAX, Out::Collect(Vec::new()));
+        let empty = read(&instance(), reply(r#"{"result":[]}"#, 3), "result", empty)
+            .await
+            .unwrap();
+        assert!(empty.found);
+        assert_eq!(empty.listed, 0);
+        let one = Page::new(Filter::After(None), u64::MAX, Out::Collect(Vec::new()));
+        let one = read(
+            &instance(),
+            reply(r#"{"result":{"sys_id":"a"}}"#, 3),
+            "result",
+            one,
+        )
+        .await
+        .unwrap();
+        assert!(!one.found, "a single record is not a list");
+    }
+
+    #[tokio::test]
+    async fn rows_must_be_objects_between_commas() {
+        for body in [
+            r#"{"result":[{"sys_id":"a"}{"sys_id":"b"}]}"#,
+            r#"{"result":[{"sys_id":"a"},,{"sys_id":"b"}]}"#,
+            r#"{"result":["a"]}"#,
+            r#"{"result":[{"sys_id":"a",}]}"#,
+        ] {
+            let page = Page::new(Filter::After(None), u64::MAX, Out::Collect(Vec::new()));
+            let e = read(&instance(), reply(body, 4), "result", page)
+                .await
+                .unwrap_err();
+            assert_eq!(e.kind(), ErrorKind::Unreachable, "{body}");
+            assert!(
+                e.to_string().contains("not the expected JSON"),
+                "{body}: {e}"
+            );
+        }
     }
 }

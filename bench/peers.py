@@ -15,7 +15,9 @@ X-UserToken header's value)
   selenium-login URL DRIVER CHROME USER PASSWORD OUT
                                           log in through the form, save the cookies to OUT
   selenium-fallback URL DRIVER CHROME COOKIES_JSON attach|resolve SYS_ID [FILE]
-                                          the form's attachment dialog or Resolve Incident
+                                          the form's attachment dialog or Resolve Incident, in
+                                          a browser given the session's cookies (COOKIES_JSON:
+                                          `snowbridge cookies --format json`)
 """
 
 import http.cookiejar
@@ -136,8 +138,10 @@ def main(argv):
 
             # The session's cookies go in on the instance's origin, as snowbridge seeds them.
             browser.get(url + "/robots.txt")
-            for c in json.load(open(cookies)):
-                browser.add_cookie({k: c[k] for k in ("name", "value", "path", "secure", "httpOnly") if k in c})
+            with open(cookies) as f:
+                jar = json.load(f)["cookies"]  # `snowbridge cookies --format json`
+            for c in jar:
+                browser.add_cookie({k: c[k] for k in ("name", "value", "path", "secure", "httpOnly")})
             browser.get(f"{url}/incident.do?sys_id={sys_id}")
             wait = WebDriverWait(browser, 30)
             if action == "attach":

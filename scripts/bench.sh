@@ -34,8 +34,9 @@ if [ "${#missing[@]}" -gt 0 ]; then
   $SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${missing[@]}" >/dev/null
 fi
 py="$root/.venv/bin/python"
+# `python -m pip`, not .venv/bin/pip: a copied venv's pip script names another interpreter.
 "$py" -c 'import pysnc, requests, browser_cookie3, rookiepy, selenium' 2>/dev/null \
-  || "$root/.venv/bin/pip" install -q pysnc requests browser_cookie3 rookiepy selenium
+  || "$py" -m pip install -q --disable-pip-version-check pysnc requests browser_cookie3 rookiepy selenium
 peers="$root/bench/peers.py"
 chromedriver="$(command -v chromedriver)"
 chromium="$(command -v chromium || command -v chromium-browser)"

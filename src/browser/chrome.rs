@@ -217,6 +217,9 @@ impl Launch<'_> {
                 self.trusted_spki.join(",")
             ));
         }
+        // The first page: with a profile folder Chrome would load its new-tab page, which
+        // chromedriver then waits for (a quarter of a second) before the first command.
+        args.push("about:blank".to_string());
         args.extend(self.extra_args.iter().cloned());
         args
     }
@@ -453,6 +456,7 @@ mod tests {
         assert!(args.contains(&"--user-data-dir=/tmp/p".to_string()));
         assert!(args.contains(&"--ignore-certificate-errors-spki-list=abc=".to_string()));
         assert_eq!(args.last().unwrap(), "--lang=en");
+        assert!(args.contains(&"about:blank".to_string()), "{args:?}");
         let caps = launch.capabilities(Some(Path::new("/usr/bin/chromium")));
         assert_eq!(caps["goog:chromeOptions"]["binary"], "/usr/bin/chromium");
 

@@ -23,7 +23,11 @@ use crate::session::Session;
 
 /// The most records parsed and not yet written: how far reading runs ahead of writing (about
 /// one default page; a few MB even with every field's display value).
-pub const AHEAD: usize = 1000;
+pub const AHEAD: usize = 1024;
+
+/// Records go to the writer in batches of this many: one hand-over between threads per batch,
+/// not per record.
+const BATCH: usize = 64;
 
 /// One record as the instance sent it: its JSON text (an object), not yet taken apart.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -81,8 +85,8 @@ impl Key {
 /// Where a page's kept records go.
 #[derive(Debug)]
 pub(crate) enum Out {
-    /// To a writer, as they are parsed.
-    Channel(mpsc::Sender<RawRecord>),
+    /// To a writer, as they are parsed, in batches.
+    Channel(mpsc::Sender<Vec<RawRecord>>),
     /// Into a page, for callers that want pages.
     Collect(Vec<RawRecord>),
 }
@@ -119,6 +123,8 @@ pub(crate) struct Page {
     pub found: bool,
     /// Rows listed twice in this page go once (keyset paging's own check).
     here: SysIds,
+    /// Kept rows not yet handed to the writer.
+    batch: Vec<RawRecord>,
 }
 
 impl Page {
@@ -135,6 +141,7 @@ impl Page {
             refused: None,
             found: false,
             here: SysIds::default(),
+            batch: Vec::new(),
         }
     }
 
@@ -143,10 +150,17 @@ impl Page {
     fn take(&mut self, json: &[u8]) -> serde_json::Result<bool> {
         self.listed += 1;
         let (id, failed) = Key::read(json)?;
-        // Valid JSON is valid UTF-8 (serde_json checks the strings; the rest is ASCII).
-        let row = || RawRecord(String::from_utf8_lossy(json).into());
+        // serde_json does not check the UTF-8 of strings it skips: checked here, once.
+        let row = || -> serde_json::Result<RawRecord> {
+            match std::str::from_utf8(json) {
+                Ok(text) => Ok(RawRecord(text.into())),
+                Err(e) => Err(serde::de::Error::custom(format!(
+                    "a record is not UTF-8 ({e})"
+                ))),
+            }
+        };
         if failed {
-            self.failed = Some(row());
+            self.failed = Some(row()?);
             return Ok(false);
         }
         let keep = match (&id, &mut self.filter) {
@@ -166,10 +180,14 @@ impl Page {
                 self.max_id = Some(id);
             }
         }
+        let row = row()?;
         let sent = match &mut self.out {
-            Out::Channel(tx) => tx.blocking_send(row()).is_ok(),
+            Out::Channel(_) => {
+                self.batch.push(row);
+                self.batch.len() < BATCH || self.flush()
+            }
             Out::Collect(rows) => {
-                rows.push(row());
+                rows.push(row);
                 true
             }
         };
@@ -178,6 +196,16 @@ impl Page {
         }
         self.kept += 1;
         Ok(self.kept < self.remaining)
+    }
+
+    /// Hands the batch to the writer; `false` when the writer is gone.
+    fn flush(&mut self) -> bool {
+        match &self.out {
+            Out::Channel(tx) if !self.batch.is_empty() => {
+                tx.blocking_send(std::mem::take(&mut self.batch)).is_ok()
+            }
+            _ => true,
+        }
     }
 
     /// Reads the reply's envelope (everything but the rows): JSONv2's `_error` and `reason`,
@@ -221,6 +249,8 @@ pub(crate) async fn read(
                 },
             }
         };
+        // What was kept goes on, whatever ended the read (a writer gone takes nothing).
+        page.flush();
         if let Fault::Json(_) = outcome {
             // Enough of what came instead for the error message.
             while split.head.len() < Split::HEAD {
@@ -325,25 +355,39 @@ impl Split {
         }
         // Where the row being collected began in this chunk (rows are copied in runs).
         let mut run = 0;
-        for (i, &b) in chunk.iter().enumerate() {
+        let mut i = 0;
+        while i < chunk.len() {
             if self.in_row {
                 if self.in_string {
+                    // Most of a record is string: jump to the next quote or backslash.
                     if self.escaped {
                         self.escaped = false;
-                    } else if b == b'\\' {
-                        self.escaped = true;
-                    } else if b == b'"' {
-                        self.in_string = false;
+                        i += 1;
+                        continue;
+                    }
+                    match memchr::memchr2(b'"', b'\\', &chunk[i..]) {
+                        None => i = chunk.len(),
+                        Some(at) => {
+                            i += at;
+                            if chunk[i] == b'\\' {
+                                self.escaped = true;
+                            } else {
+                                self.in_string = false;
+                            }
+                            i += 1;
+                        }
                     }
                     continue;
                 }
+                let b = chunk[i];
+                i += 1;
                 match b {
                     b'"' => self.in_string = true,
                     b'{' | b'[' => self.depth += 1,
                     b'}' | b']' => {
                         self.depth -= 1;
                         if self.depth == 2 {
-                            self.row.extend_from_slice(&chunk[run..=i]);
+                            self.row.extend_from_slice(&chunk[run..i]);
                             self.in_row = false;
                             self.need_comma = true;
                             let more = page
@@ -359,6 +403,8 @@ impl Split {
                 }
                 continue;
             }
+            let b = chunk[i];
+            i += 1;
             if self.in_rows {
                 // Between rows, in the rows' array (depth 2).
                 match b {
@@ -372,7 +418,7 @@ impl Split {
                     b'{' if !self.need_comma => {
                         self.in_row = true;
                         self.depth = 3;
-                        run = i;
+                        run = i - 1;
                     }
                     _ => {
                         return Err(Fault::Json(format!(
@@ -424,7 +470,6 @@ impl Split {
                     self.depth = 2;
                     self.in_rows = true;
                     page.found = true;
-                    self.need_comma = false;
                 }
                 b'{' | b'[' => self.depth += 1,
                 b'}' | b']' if self.depth == 0 => {
@@ -459,10 +504,10 @@ impl Split {
 /// `each` took. An error of `each` ends the run and wins over one of `step`.
 pub(crate) async fn drive(
     session: &Session,
-    mut step: impl AsyncFnMut(mpsc::Sender<RawRecord>) -> Result<bool>,
+    mut step: impl AsyncFnMut(mpsc::Sender<Vec<RawRecord>>) -> Result<bool>,
     mut each: impl FnMut(RawRecord) -> Result<()>,
 ) -> Result<u64> {
-    let (tx, rx) = mpsc::channel::<RawRecord>(AHEAD);
+    let (tx, rx) = mpsc::channel::<Vec<RawRecord>>(AHEAD / BATCH);
     let notify = Notify::new();
     let drained = &notify;
     let reading = async move {
@@ -479,14 +524,16 @@ pub(crate) async fn drive(
     let writing = async move {
         let mut rx = rx;
         let mut written = 0u64;
-        let result = loop {
-            let Some(row) = rx.recv().await else {
+        let result = 'read: loop {
+            let Some(batch) = rx.recv().await else {
                 break Ok(written);
             };
-            if let Err(e) = each(row) {
-                break Err(e);
+            for row in batch {
+                if let Err(e) = each(row) {
+                    break 'read Err(e);
+                }
+                written += 1;
             }
-            written += 1;
             if rx.is_empty() {
                 drained.notify_one();
             }

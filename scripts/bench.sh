@@ -112,14 +112,15 @@ SNOWBRIDGE_PASSWORD=snowbridge "$sb" connect itil --login --headless >/dev/null
 "$sb" cookies bench --format netscape > "$work/cookies.txt"
 token=$("$sb" cookies bench --format header | sed -n 's/^X-UserToken: //p')
 path="/api/now/table/incident?sysparm_limit=1"
-curl_call=(curl -fsS --cacert "$ca" -b "$work/cookies.txt" -H "X-UserToken: $token" -H 'Accept: application/json' "$base$path")
-"${curl_call[@]}" >/dev/null || { echo "curl with the exported cookies failed"; exit 1; }
+# One string for hyperfine, which splits it as a shell would.
+curl_call="curl -fsS --cacert $ca -b $work/cookies.txt -H 'X-UserToken: $token' -H 'Accept: application/json' '$base$path'"
+eval "$curl_call" >/dev/null || { echo "curl with the exported cookies failed"; exit 1; }
 "$sb" api bench "$path" >/dev/null
 
 echo; echo "== 1. a warm authenticated call"
 hyperfine --style basic -N --warmup 5 --runs "$(runs 40 5)" --export-json "$res/api.json" \
   -n snowbridge "$sb api bench '$path'" \
-  -n curl "${curl_call[*]}" \
+  -n curl "$curl_call" \
   -n pysnc "$py $peers warm-pysnc $base $work/cookies.txt $token" \
   -n requests "$py $peers warm-requests $base $work/cookies.txt $token $path"
 peak api_snowbridge "$sb" api bench "$path"

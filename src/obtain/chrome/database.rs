@@ -1,8 +1,9 @@
 //! Reading a cookie database safely: a private copy, opened read-only, one bound query.
 //!
-//! [`Snapshot::take`] copies the live `Cookies` file and its `-journal`/`-wal`/`-shm` companions
-//! into a private 0700 temporary folder and opens the copy, so the browser is never disturbed and
-//! a half-written transaction is rolled back in the copy, not read. [`Snapshot::rows_for`] returns
+//! [`Snapshot::take`] reads the live `Cookies` file into memory and opens it there when nothing
+//! of a transaction sits beside it; otherwise it copies the file and its `-journal`/`-wal`/`-shm`
+//! companions into a private 0700 temporary folder and opens the copy. Either way the browser is
+//! never disturbed and a half-written transaction is rolled back in the copy, not read. [`Snapshot::rows_for`] returns
 //! the raw rows whose `host_key` could apply to a host. Schema variants are read from
 //! `PRAGMA table_info`. This module decides nothing about cookies and decrypts nothing.
 
@@ -29,8 +30,8 @@ pub(crate) struct Snapshot {
     /// `meta.version`: 24 and later prefix values with SHA-256(host_key).
     pub meta_version: u32,
     select: String,
-    // Dropped last: removes the copy.
-    _dir: tempfile::TempDir,
+    // Dropped last: removes the copy on disk, when one was made.
+    _dir: Option<tempfile::TempDir>,
 }
 
 /// One row of the `cookies` table, as stored.
@@ -58,20 +59,26 @@ pub(crate) struct Row {
 }
 
 impl Snapshot {
-    /// Copies `db` (with its journal files) privately and opens the copy.
+    /// Reads `db` into memory, or copies it (with its journal files) privately, and opens the
+    /// copy.
     pub(crate) fn take(db: &Path) -> Result<Snapshot> {
-        let dir = private_dir()?;
-        let copy = dir.path().join("Cookies");
-        copy_file(db, &copy).map_err(|e| copy_error(db, &e))?;
-        for suffix in ["-journal", "-wal", "-shm"] {
-            let from = with_suffix(db, suffix);
-            match copy_file(&from, &with_suffix(&copy, suffix)) {
-                Ok(()) => {}
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-                Err(e) => return Err(copy_error(&from, &e)),
+        let (conn, dir) = match in_memory(db)? {
+            Some(conn) => (conn, None),
+            None => {
+                let dir = private_dir()?;
+                let copy = dir.path().join("Cookies");
+                copy_file(db, &copy).map_err(|e| copy_error(db, &e))?;
+                for suffix in COMPANIONS {
+                    let from = with_suffix(db, suffix);
+                    match copy_file(&from, &with_suffix(&copy, suffix)) {
+                        Ok(()) => {}
+                        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                        Err(e) => return Err(copy_error(&from, &e)),
+                    }
+                }
+                (open(&copy, db)?, Some(dir))
             }
-        }
-        let conn = open(&copy, db)?;
+        };
         let columns = columns(&conn).map_err(|e| sqlite_error(db, &e))?;
         if columns.is_empty() {
             return Err(unreadable(
@@ -264,6 +271,32 @@ fn meta_version(conn: &Connection) -> rusqlite::Result<u32> {
 /// Opens the copy read-only. A copy taken mid-transaction carries a hot journal that SQLite must
 /// roll back before reading, which a read-only handle refuses; the copy is ours alone, so it is
 /// then opened read-write to let SQLite restore the last committed state.
+/// The files SQLite keeps beside a database while (or after) writing it.
+const COMPANIONS: [&str; 3] = ["-journal", "-wal", "-shm"];
+
+/// `db` read into memory and opened there (read-only), when it can be read alone: no journal
+/// or WAL file with anything in it beside it, and not a WAL-mode database (those go through the
+/// copy on disk, where SQLite can finish or roll back what the files hold). The same private
+/// snapshot as the copy, without writing and deleting megabytes: about half of an import's time.
+fn in_memory(db: &Path) -> Result<Option<Connection>> {
+    for suffix in COMPANIONS {
+        if std::fs::metadata(with_suffix(db, suffix)).is_ok_and(|m| m.len() > 0) {
+            return Ok(None);
+        }
+    }
+    let bytes = Zeroizing::new(std::fs::read(db).map_err(|e| copy_error(db, &e))?);
+    // The header's write and read versions (bytes 18 and 19) are 2 in WAL mode.
+    if bytes.get(18..20) == Some(&[2, 2][..]) {
+        return Ok(None);
+    }
+    let flags = OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+    let mut conn =
+        Connection::open_in_memory_with_flags(flags).map_err(|e| sqlite_error(db, &e))?;
+    conn.deserialize_read_exact(rusqlite::MAIN_DB, &bytes[..], bytes.len(), true)
+        .map_err(|e| sqlite_error(db, &e))?;
+    Ok(Some(conn))
+}
+
 fn open(copy: &Path, source: &Path) -> Result<Connection> {
     let read_only = OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX;
     let conn =
@@ -415,9 +448,16 @@ mod tests {
         )
         .unwrap();
         drop(conn);
+        // A journal with something in it: the copy on disk, where SQLite can roll it back.
+        std::fs::write(tmp.path().join("Cookies-journal"), b"").unwrap();
+        assert!(
+            Snapshot::take(&db).unwrap()._dir.is_none(),
+            "an empty journal is no transaction"
+        );
+        std::fs::write(tmp.path().join("Cookies-journal"), b"\0\0\0\0").unwrap();
         let snap = Snapshot::take(&db).unwrap();
         assert_eq!(snap.meta_version, 24);
-        let dir = snap._dir.path().to_path_buf();
+        let dir = snap._dir.as_ref().unwrap().path().to_path_buf();
         #[cfg(unix)]
         {
             use std::os::unix::fs::PermissionsExt;
@@ -431,5 +471,32 @@ mod tests {
         }
         drop(snap);
         assert!(!dir.exists());
+    }
+
+    #[test]
+    fn a_database_alone_is_read_in_memory_with_the_same_rows() {
+        let tmp = tempfile::tempdir().unwrap();
+        let db = tmp.path().join("Cookies");
+        let conn = Connection::open(&db).unwrap();
+        conn.execute_batch(
+            "CREATE TABLE meta(key TEXT, value TEXT); INSERT INTO meta VALUES('version','24');
+             CREATE TABLE cookies(host_key TEXT, name TEXT, value TEXT, path TEXT, expires_utc INTEGER);
+             INSERT INTO cookies VALUES('.acme.test','a','1','/',0), ('other.test','b','2','/',0);",
+        )
+        .unwrap();
+        drop(conn);
+        let snap = Snapshot::take(&db).unwrap();
+        assert!(snap._dir.is_none(), "no copy on disk");
+        let rows = snap.rows_for(&[".acme.test".to_string()]).unwrap();
+        assert_eq!(rows.len(), 1);
+        assert_eq!(
+            (rows[0].name.as_str(), &rows[0].value[..]),
+            ("a", &b"1"[..])
+        );
+
+        // Not a database at all: the same error as through the copy.
+        std::fs::write(&db, b"not sqlite, just text that is long enough").unwrap();
+        let e = Snapshot::take(&db).err().unwrap();
+        assert!(e.message().contains("not an SQLite database"), "{e}");
     }
 }

@@ -217,16 +217,22 @@ impl Launch<'_> {
                 self.trusted_spki.join(",")
             ));
         }
-        // The first page: with a profile folder Chrome would load its new-tab page, which
-        // chromedriver then waits for (a quarter of a second) before the first command.
-        args.push("about:blank".to_string());
         args.extend(self.extra_args.iter().cloned());
         args
     }
 
     /// The session's capabilities: `binary` (when we chose it) and the arguments.
     pub(crate) fn capabilities(&self, binary: Option<&Path>) -> fantoccini::wd::Capabilities {
-        let mut options = json!({ "args": self.args() });
+        let mut options = json!({
+            "args": self.args(),
+            // Start on a blank page: with a profile folder Chrome opens its new-tab page, which
+            // chromedriver waits for (0.5 to 1 s here) before the first command. chromedriver
+            // drops a URL given among the arguments; the startup preference it keeps.
+            "prefs": {
+                "session.restore_on_startup": 4,
+                "session.startup_urls": ["about:blank"],
+            },
+        });
         if let Some(binary) = binary {
             options["binary"] = json!(binary.display().to_string());
         }
@@ -456,7 +462,9 @@ mod tests {
         assert!(args.contains(&"--user-data-dir=/tmp/p".to_string()));
         assert!(args.contains(&"--ignore-certificate-errors-spki-list=abc=".to_string()));
         assert_eq!(args.last().unwrap(), "--lang=en");
-        assert!(args.contains(&"about:blank".to_string()), "{args:?}");
+        let caps = launch.capabilities(None);
+        let prefs = &caps["goog:chromeOptions"]["prefs"];
+        assert_eq!(prefs["session.startup_urls"], json!(["about:blank"]));
         let caps = launch.capabilities(Some(Path::new("/usr/bin/chromium")));
         assert_eq!(caps["goog:chromeOptions"]["binary"], "/usr/bin/chromium");
 

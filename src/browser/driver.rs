@@ -21,8 +21,9 @@ use crate::error::{Error, ErrorKind, Result};
 
 /// How long chromedriver may take to answer `ready`.
 const READY_TIMEOUT: Duration = Duration::from_secs(30);
-/// How often its `/status` is asked while starting.
-const READY_POLL: Duration = Duration::from_millis(50);
+/// How often its `/status` is asked while starting: it answers some 80 ms after launch, and
+/// every login and fallback waits for it (a loopback request costs next to nothing).
+const READY_POLL: Duration = Duration::from_millis(10);
 /// Attempts at a free port before giving up (another program may take the port we picked).
 const PORT_ATTEMPTS: usize = 5;
 

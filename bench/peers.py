@@ -143,7 +143,12 @@ def main(argv):
             for c in jar:
                 browser.add_cookie({k: c[k] for k in ("name", "value", "path", "secure", "httpOnly")})
             browser.get(f"{url}/incident.do?sys_id={sys_id}")
-            wait = WebDriverWait(browser, 30)
+            from selenium.common.exceptions import NoSuchElementException, StaleElementReferenceException
+
+            # The form reloads after each post: elements of the old page go stale meanwhile.
+            wait = WebDriverWait(
+                browser, 30, ignored_exceptions=(NoSuchElementException, StaleElementReferenceException)
+            )
             if action == "attach":
                 path = args[6]
                 before = len(browser.find_elements(By.CSS_SELECTOR, "a.attachment"))

@@ -284,15 +284,24 @@ fn in_memory(db: &Path) -> Result<Option<Connection>> {
             return Ok(None);
         }
     }
-    let bytes = Zeroizing::new(std::fs::read(db).map_err(|e| copy_error(db, &e))?);
-    // The header's write and read versions (bytes 18 and 19) are 2 in WAL mode.
-    if bytes.get(18..20) == Some(&[2, 2][..]) {
+    let mut file = std::fs::File::open(db).map_err(|e| copy_error(db, &e))?;
+    let len = file.metadata().map_err(|e| copy_error(db, &e))?.len();
+    if len < 100 {
+        // Shorter than SQLite's header: whatever it is, the copy's path says what is wrong.
         return Ok(None);
     }
+    let mut header = [0u8; 20];
+    // The header's write and read versions (bytes 18 and 19) are 2 in WAL mode.
+    if std::io::Read::read_exact(&mut file, &mut header).is_ok() && header[18..20] == [2, 2] {
+        return Ok(None);
+    }
+    std::io::Seek::rewind(&mut file).map_err(|e| copy_error(db, &e))?;
+    let len = usize::try_from(len).map_err(|_| unreadable(db, "it is too large"))?;
     let flags = OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX;
     let mut conn =
         Connection::open_in_memory_with_flags(flags).map_err(|e| sqlite_error(db, &e))?;
-    conn.deserialize_read_exact(rusqlite::MAIN_DB, &bytes[..], bytes.len(), true)
+    // Read straight into SQLite's buffer: one copy of the file in memory, not two.
+    conn.deserialize_read_exact(rusqlite::MAIN_DB, file, len, true)
         .map_err(|e| sqlite_error(db, &e))?;
     Ok(Some(conn))
 }
@@ -494,9 +503,12 @@ mod tests {
             ("a", &b"1"[..])
         );
 
-        // Not a database at all: the same error as through the copy.
-        std::fs::write(&db, b"not sqlite, just text that is long enough").unwrap();
+        // Not a database at all, or nothing: the same errors as through the copy.
+        std::fs::write(&db, "not sqlite, only text; ".repeat(10)).unwrap();
         let e = Snapshot::take(&db).err().unwrap();
         assert!(e.message().contains("not an SQLite database"), "{e}");
+        std::fs::write(&db, b"").unwrap();
+        let e = Snapshot::take(&db).err().unwrap();
+        assert!(e.message().contains("no `cookies` table"), "{e}");
     }
 }

@@ -24,7 +24,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use reqwest::header::{HeaderMap, HeaderValue};
-use reqwest::{Method, StatusCode};
+use reqwest::{Method, ResponseBuilderExt as _, StatusCode};
 use time::OffsetDateTime;
 
 pub use auth::{Auth, Certificate, Renew, Renewal, due, renewal_margin};
@@ -300,24 +300,30 @@ impl Session {
             .or(self.base.last_validated)
     }
 
+    /// The URL a call's target names: an absolute URL, or a path on the instance. Either way it
+    /// must land on the instance's origin: a path such as `//host/...` or `/\host/...` is, to a
+    /// URL parser, a reference to another host, and the session's cookies, token and headers must
+    /// never go there.
     fn url_for(&self, target: &str) -> Result<url::Url> {
-        if target.starts_with("http://") || target.starts_with("https://") {
-            let url = url::Url::parse(target)
-                .map_err(|e| Error::usage(format!("{target:?} is not a URL: {e}")))?;
-            if url.origin() != self.instance.url.origin() {
-                return Err(Error::usage(format!(
-                    "{target} is not on {}: snowbridge sends the session to its own instance only",
-                    self.instance.base()
-                )));
-            }
-            return Ok(url);
-        }
-        let path = if target.starts_with('/') {
-            target.to_owned()
+        let lower = target.get(..8).unwrap_or(target).to_ascii_lowercase();
+        let url = if lower.starts_with("http://") || lower.starts_with("https://") {
+            url::Url::parse(target)
+                .map_err(|e| Error::usage(format!("{target:?} is not a URL: {e}")))?
         } else {
-            format!("/{target}")
+            let path = if target.starts_with('/') {
+                target.to_owned()
+            } else {
+                format!("/{target}")
+            };
+            self.instance.join(&path)?
         };
-        self.instance.join(&path)
+        if url.origin() != self.instance.url.origin() {
+            return Err(Error::usage(format!(
+                "{target} is not on {}: snowbridge sends the session to its own instance only",
+                self.instance.base()
+            )));
+        }
+        Ok(url)
     }
 
     async fn build(
@@ -393,7 +399,7 @@ impl Session {
             };
             let request = self.build(call, &url, bearer.as_ref()).await?;
             tracing::debug!(method = %call.method, path = url.path(), "request");
-            let response = match self.client.execute(request).await {
+            let mut response = match self.client.execute(request).await {
                 Ok(response) => response,
                 Err(e)
                     if call.idempotent() && transient < self.retry.transient && retryable(&e) =>
@@ -509,7 +515,29 @@ impl Session {
                 return Err(name_the_operation(e, &call.method, url.path()));
             }
             if expects_json(&url) && is_page(response.headers()) {
-                return Err(self.page_error(&url, response).await);
+                let text = response.text().await.unwrap_or_default();
+                return Err(self.page_error(&url, &text));
+            }
+            if expects_json(&url) && !is_json_or_bytes(response.headers()) {
+                // Unlabelled replies (rare on an API path) are read whole to tell a page
+                // from what the caller asked for; JSON, the common case, streams untouched.
+                let (status, version) = (response.status(), response.version());
+                let headers = response.headers().clone();
+                let body = response
+                    .bytes()
+                    .await
+                    .map_err(|e| transport_error(&self.instance, &e))?;
+                if page::looks_like_html(&body) {
+                    return Err(self.page_error(&url, &String::from_utf8_lossy(&body)));
+                }
+                let mut rebuilt = http::Response::builder()
+                    .status(status)
+                    .version(version)
+                    .url(url.clone())
+                    .body(body)
+                    .map_err(|e| Error::internal(e.to_string()))?;
+                *rebuilt.headers_mut() = headers;
+                response = reqwest::Response::from(rebuilt);
             }
             self.mark_alive();
             return Ok(response);
@@ -635,14 +663,13 @@ impl Session {
 
     /// The error for an HTML page where an API path should have answered JSON: never a working
     /// session, whatever the status (see [`page`]).
-    async fn page_error(&self, url: &url::Url, response: reqwest::Response) -> Error {
-        let text = response.text().await.unwrap_or_default();
+    fn page_error(&self, url: &url::Url, text: &str) -> Error {
         let name = &self.instance.name;
         let base = self.instance.base();
         let path = url.path();
         let titled =
             |title: Option<String>| title.map(|t| format!(" titled {t:?}")).unwrap_or_default();
-        match page::classify(&text) {
+        match page::classify(text) {
             page::Page::Login { title } => {
                 self.mark_dead();
                 Error::login_required(
@@ -999,6 +1026,21 @@ fn is_page(headers: &HeaderMap) -> bool {
         v.starts_with("text/html") || v.starts_with("application/xhtml+xml")
     });
     html && !headers.contains_key("x-attachment-metadata")
+}
+
+/// Is the reply labelled JSON (`application/json`, any `+json`), or an attachment's own bytes
+/// (`X-Attachment-Metadata`)? Anything else on an API path is looked at before it is trusted.
+fn is_json_or_bytes(headers: &HeaderMap) -> bool {
+    let json = header(headers, "content-type").is_some_and(|v| {
+        let essence = v
+            .split(';')
+            .next()
+            .unwrap_or_default()
+            .trim()
+            .to_ascii_lowercase();
+        essence == "application/json" || essence.ends_with("+json")
+    });
+    json || headers.contains_key("x-attachment-metadata")
 }
 
 /// Does a redirect to `location` mean the session is gone?

@@ -33,12 +33,12 @@ summary() {
   echo "== stage durations"
   local i
   for i in "${!stage_names[@]}"; do
-    printf '   %-34s %6s\n' "${stage_names[$i]}" "$(minutes "${stage_seconds[$i]}")"
+    printf '   %-36s %6s\n' "${stage_names[$i]}" "$(minutes "${stage_seconds[$i]}")"
   done
   if [ -n "$current" ]; then
-    printf '   %-34s %6s  FAILED\n' "$current" "$(minutes $((SECONDS - current_start)))"
+    printf '   %-36s %6s  FAILED\n' "$current" "$(minutes $((SECONDS - current_start)))"
   fi
-  printf '   %-34s %6s\n' "total" "$(minutes $((SECONDS - started)))"
+  printf '   %-36s %6s\n' "total" "$(minutes $((SECONDS - started)))"
   if [ "$status" -eq 0 ]; then
     echo "== all tests passed"
   else

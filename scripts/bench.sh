@@ -21,10 +21,11 @@ if [ "${#missing[@]}" -gt 0 ]; then
   $SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${missing[@]}" >/dev/null
 fi
 py="$PWD/.venv/bin/python"
-"$py" -c 'import browser_cookie3, rookiepy' 2>/dev/null || "$PWD/.venv/bin/pip" install -q browser_cookie3 rookiepy
+"$py" -c 'import browser_cookie3, rookiepy' 2>/dev/null || "$py" -m pip install -q --disable-pip-version-check browser_cookie3 rookiepy
 
 echo "== building (release)"
-cargo build --release --quiet
+# The command line is the `cli` feature (Cargo.toml); the binary requires it.
+cargo build --release --quiet --features cli --bin snowbridge
 sb="$PWD/target/release/snowbridge"
 
 work="$(mktemp -d -t snowbridge-bench.XXXXXX)"

@@ -752,11 +752,20 @@ fn plain_types(message: &str) -> String {
         .replace("expected a sequence", "expected a list")
 }
 
+/// True when `a` and `b` name the same existing folder.
+fn same_folder(a: &Path, b: &Path) -> bool {
+    match (a.canonicalize(), b.canonicalize()) {
+        (Ok(a), Ok(b)) => a == b,
+        _ => false,
+    }
+}
+
 /// Where an instance file was found.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Origin {
-    /// Bundled with the project (`instances/` beside `Cargo.toml`).
+    /// The project's `instances/` folder, found at run time ([`paths::project_instances`]):
+    /// examples and the emulator's `local`, not instances the user keeps.
     Project,
     /// The user's own, under the configuration folder.
     User,
@@ -784,12 +793,16 @@ pub struct Catalog {
 }
 
 impl Catalog {
-    /// Reads the project's instance files and the user's.
+    /// Reads the project's instance files (found as [`paths::project_instances`] says) and the
+    /// user's.
     pub fn load(dirs: &Dirs) -> Result<Catalog> {
-        Catalog::load_from(&[
-            (Origin::Project, paths::project_instances()),
-            (Origin::User, dirs.user_instances()),
-        ])
+        let user = dirs.user_instances();
+        // Run from inside the configuration folder, the two are one folder: list it once.
+        let project = paths::project_instances().filter(|p| !same_folder(p, &user));
+        let mut folders: Vec<(Origin, PathBuf)> =
+            project.map(|p| (Origin::Project, p)).into_iter().collect();
+        folders.push((Origin::User, user));
+        Catalog::load_from(&folders)
     }
 
     /// Reads instance files from folders, later folders winning on a clash.

@@ -15,7 +15,7 @@ use snowbridge::instance::{Entry, Instance};
 use snowbridge::keyring::{self, Lookup};
 use snowbridge::{Error, Result};
 
-use super::{Context, output};
+use super::{Context, instances, output};
 
 /// How long `chrome --version` and `chromedriver --version` may take.
 const VERSION_TIMEOUT: Duration = Duration::from_secs(5);
@@ -131,7 +131,7 @@ pub async fn run(ctx: &Context, args: Args) -> Result<()> {
         }
         None => entries
             .iter()
-            .filter(|e| !e.shadowed)
+            .filter(|e| !e.shadowed && instances::in_use(ctx, e))
             .filter_map(|e| e.instance.as_ref().ok().cloned())
             .collect(),
     };

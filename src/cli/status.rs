@@ -7,7 +7,7 @@ use snowbridge::session::{Session, Validity};
 use snowbridge::vault::SessionRecord;
 use snowbridge::{ErrorKind, Result};
 
-use super::{Context, output};
+use super::{Context, instances, output};
 
 /// Arguments of `status`.
 #[derive(Debug, clap::Args)]
@@ -150,7 +150,12 @@ pub async fn run(ctx: &Context, args: Args) -> Result<()> {
     match &args.instance {
         Some(name) => rows.push(row_for(ctx, &ctx.instance(name)?).await),
         None => {
-            for entry in ctx.catalog()?.entries().iter().filter(|e| !e.shadowed) {
+            for entry in ctx
+                .catalog()?
+                .entries()
+                .iter()
+                .filter(|e| !e.shadowed && instances::in_use(ctx, e))
+            {
                 match &entry.instance {
                     Ok(instance) => rows.push(row_for(ctx, instance).await),
                     Err(e) => rows.push(Row {

@@ -275,6 +275,11 @@ fn man_prints_the_top_page_and_writes_one_page_per_command() {
 
 // ---------------------------------------------------------------- doctor
 
+/// A guard against a check that is not time-boxed (each gets at most 5 s; a hung keyring or
+/// socket would wait for ever), generous enough for a busy machine: not a speed target, which
+/// belongs in scripts/bench.sh.
+const HANG: Duration = Duration::from_secs(90);
+
 /// `snowbridge doctor args...` in `home`, with how long it took.
 fn doctor(home: &Home, args: &[&str], env: &[(&str, &str)]) -> (std::process::Output, Duration) {
     let mut cmd = home.command(&[&["doctor"], args].concat());
@@ -354,7 +359,10 @@ async fn a_healthy_set_up_passes_every_check() {
         session.contains(&home.vault_path().display().to_string()),
         "{session}"
     );
-    assert!(took < Duration::from_secs(15), "doctor took {took:?}");
+    assert!(
+        took < HANG,
+        "doctor took {took:?}: a check was not time-boxed"
+    );
 
     let (out, _) = doctor(&home, &["dev", "--json"], &[]);
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
@@ -461,7 +469,10 @@ fn a_chromedriver_that_hangs_costs_a_few_seconds_and_a_warning() {
     let line = line_of(&stdout(&out), "chromedriver: ");
     assert!(line.starts_with("WARN "), "{line}");
     assert!(line.contains("did not answer within 5s"), "{line}");
-    assert!(took < Duration::from_secs(15), "doctor took {took:?}");
+    assert!(
+        took < HANG,
+        "doctor took {took:?}: a check was not time-boxed"
+    );
 }
 
 #[test]
@@ -552,7 +563,10 @@ fn an_instance_that_never_answers_fails_within_the_time_box() {
     let line = line_of(&stdout(&out), "silent: reachable: ");
     assert!(line.starts_with("FAIL "), "{line}");
     assert!(line.contains("did not answer within 5s"), "{line}");
-    assert!(took < Duration::from_secs(15), "doctor took {took:?}");
+    assert!(
+        took < HANG,
+        "doctor took {took:?}: a check was not time-boxed"
+    );
     drop(silent);
 }
 
@@ -607,7 +621,7 @@ fn an_unreachable_keyring_is_a_warning_with_the_way_out() {
     // A warning is not a failure; and no session stored is a warning too.
     assert_eq!(out.status.code(), Some(0), "{}", stdout(&out));
     assert!(line_of(&stdout(&out), "dev: session: ").contains("connect dev --login"));
-    assert!(started.elapsed() < Duration::from_secs(15));
+    assert!(started.elapsed() < HANG, "a check was not time-boxed");
 }
 
 // ---------------------------------------------------------------- the emulator's configuration

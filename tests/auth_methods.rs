@@ -794,3 +794,68 @@ async fn an_encrypted_client_key_opens_with_its_passphrase() {
         stderr(&out)
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_damaged_session_file_is_replaced_by_the_methods_own_new_session() {
+    let emu = emulator();
+    let control = emu.control();
+    let (key, _) = control.jwt_key_paths("snowbridge-es256").unwrap().unwrap();
+    let methods = [
+        (
+            home(
+                &emu,
+                &format!(
+                    "auth = \"oauth-client-credentials\"\n[oauth]\nclient_id = \"{INTEGRATION}\"\n"
+                ),
+            ),
+            ("SNOWBRIDGE_CLIENT_SECRET", "integration-secret"),
+        ),
+        (
+            jwt_home(&emu, &key, "snowbridge-es256"),
+            ("SNOWBRIDGE_CLIENT_SECRET", "jwt-secret"),
+        ),
+        (
+            home(&emu, "auth = \"basic\"\nusername = \"itil.user\"\n"),
+            ("SNOWBRIDGE_PASSWORD", "snowbridge"),
+        ),
+    ];
+    for (home, secret) in &methods {
+        let method = home.instance().auth.to_string();
+        let path = home.vault_path();
+        let damage = || {
+            std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+            std::fs::write(&path, b"garbage\n").unwrap();
+        };
+        let readable = || home.vault().load("dev").map(|r| r.is_some());
+
+        // Without the secret nothing can replace it: login required, and the file is kept.
+        damage();
+        let out = run(home, &[], &["connect", "dev"]);
+        assert_eq!(code(&out), 4, "{method}: {}", stderr(&out));
+        assert_eq!(common::bytes(&path), b"garbage\n", "{method}: kept");
+
+        // A cron job with every secret recovers by itself, and its session replaces the file.
+        let out = run(home, &[*secret], &["api", "dev", INCIDENT]);
+        assert_eq!(rows(&out).len(), 1, "{method}");
+        assert!(
+            stderr(&out).contains("cannot be used"),
+            "{method}: {}",
+            stderr(&out)
+        );
+        assert!(readable().unwrap_or(false), "{method}: replaced by `api`");
+
+        // `connect` obtains a new session by itself, as does `connect --login`.
+        for args in [&["connect", "dev"][..], &["connect", "dev", "--login"]] {
+            damage();
+            let out = run(home, &[*secret], args);
+            assert_eq!(code(&out), 0, "{method} {args:?}: {}", stderr(&out));
+            assert!(
+                readable().unwrap_or(false),
+                "{method} {args:?}: the new session replaced the damaged file"
+            );
+            let out = run(home, &[*secret], &["status", "dev", "--json"]);
+            let status: Value = serde_json::from_str(&stdout(&out)).unwrap();
+            assert_eq!(status[0]["state"], "valid", "{method} {args:?}: {status}");
+        }
+    }
+}

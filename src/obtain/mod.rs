@@ -30,7 +30,7 @@ pub use secrets::Given;
 use crate::error::{Error, ErrorKind, Result};
 use crate::instance::{AuthMethod, Instance};
 use crate::session::{Auth, Session, Validity};
-use crate::vault::{Obtained, SessionRecord, Vault};
+use crate::vault::{Obtained, SessionRecord, Stored, Vault};
 
 /// Where the session that [`connect`] returns came from.
 #[derive(Debug)]
@@ -168,10 +168,11 @@ pub async fn sign_in(
     given: Given,
 ) -> Result<(Session, Connected)> {
     let fresh = fresh_record(instance);
-    let stored = match vault.load(&instance.name) {
-        Ok(stored) => stored.filter(|r| r.obtained == fresh.obtained),
-        Err(e) => {
-            tracing::info!(error = %e, "the stored session cannot be read; a new one replaces it once proved");
+    let stored = match vault.inspect(&instance.name)? {
+        Stored::Session(record) => Some(*record).filter(|r| r.obtained == fresh.obtained),
+        Stored::Nothing => None,
+        Stored::Unreadable(why) => {
+            passing_over(&why);
             None
         }
     };
@@ -185,7 +186,8 @@ pub async fn sign_in(
     session.prove().await?;
     let kept = session.record().clone();
     let tokens = session.tokens();
-    vault.update(&instance.name, |slot| {
+    // Proved: it replaces what was stored, a file that cannot be read included.
+    vault.update_or_replace(&instance.name, |slot| {
         let replace = slot.as_ref().is_none_or(|r| r.obtained != kept.obtained);
         if replace {
             let mut record = kept.clone();
@@ -207,6 +209,17 @@ pub async fn sign_in(
         (None, _) => instance.auth.as_str().to_owned(),
     };
     Ok((session, Connected::Credentials(how)))
+}
+
+/// Tells the person that the stored session of a method that needs no person cannot be read
+/// and that a new one is being obtained without it: the new session replaces the file once the
+/// instance accepts it, as a new login would.
+pub(crate) fn passing_over(why: &Error) {
+    tracing::warn!(
+        target: crate::NOTICE_TARGET,
+        "{}; obtaining a new session from the credentials, which replaces it once the instance accepts them",
+        why.message()
+    );
 }
 
 /// Stores what `session` (a token method's, just proved) holds as the session of its instance,

@@ -160,8 +160,9 @@ pub fn fresh_record(instance: &Instance) -> SessionRecord {
 
 /// A session of a method other than the browser, proved with one authenticated call: the
 /// stored tokens where they still work, else the method's grant with the secrets `given` (typed
-/// by a person) or at hand. A typed password always runs a new password grant. What is proved
-/// is stored; a failure leaves the vault as it was.
+/// by a person) or at hand. Secrets given always run a new grant with them (a person typed a
+/// password or client secret to sign in anew, not to be told the old token still works). What
+/// is proved is stored; a failure leaves the vault as it was.
 pub async fn sign_in(
     instance: &Instance,
     vault: Arc<Vault>,
@@ -177,25 +178,49 @@ pub async fn sign_in(
         }
     };
     let mut record = stored.unwrap_or(fresh);
-    if given.get(secrets::Kind::Password).is_some() && instance.auth == AuthMethod::OauthPassword {
-        record.tokens = None;
-    }
+    let for_grant = match instance.auth {
+        AuthMethod::OauthPassword => [secrets::Kind::Password, secrets::Kind::ClientSecret]
+            .iter()
+            .any(|&k| given.get(k).is_some()),
+        AuthMethod::OauthClientCredentials | AuthMethod::Jwt => {
+            given.get(secrets::Kind::ClientSecret).is_some()
+        }
+        _ => false,
+    };
     let before = record.tokens.as_ref().map(|t| t.issued_at);
     let auth = auth_for(instance, &given)?;
+    if for_grant && let Auth::Bearer(renew) = &auth {
+        // Run here, not left to the session: it would take a token another process stored.
+        let granted = renew.renew(record.tokens.as_ref()).await?;
+        record.set_tokens(granted);
+    }
     let session = Session::with_auth(instance, vault.clone(), record, auth)?;
     session.prove().await?;
     let kept = session.record().clone();
     let tokens = session.tokens();
     // Proved: it replaces what was stored, a file that cannot be read included.
     vault.update_or_replace(&instance.name, |slot| {
-        let replace = slot.as_ref().is_none_or(|r| r.obtained != kept.obtained);
-        if replace {
-            let mut record = kept.clone();
-            record.tokens = None;
-            if let Some(tokens) = &tokens {
-                record.set_tokens(tokens.clone());
+        match slot {
+            Some(stored) if stored.obtained == kept.obtained => {
+                // Tokens granted here are newer than the stored ones; a renewal by another
+                // process meanwhile is newer still.
+                if let Some(tokens) = &tokens
+                    && stored
+                        .tokens
+                        .as_ref()
+                        .is_none_or(|s| s.issued_at < tokens.issued_at)
+                {
+                    stored.set_tokens(tokens.clone());
+                }
             }
-            *slot = Some(record);
+            _ => {
+                let mut record = kept.clone();
+                record.tokens = None;
+                if let Some(tokens) = &tokens {
+                    record.set_tokens(tokens.clone());
+                }
+                *slot = Some(record);
+            }
         }
         Ok(())
     })?;

@@ -650,7 +650,7 @@ async fn logout_revokes_tokens_and_cookies_and_secret_say_what_to_do_instead() {
 
     // The test's keyring is off: the command says what to use instead, before asking anything.
     let out = run(&home, &[], &["secret", "dev", "client-secret"]);
-    assert_eq!(code(&out), 2, "{}", stderr(&out));
+    assert_eq!(code(&out), 1, "{}", stderr(&out));
     assert!(
         stderr(&out).contains("SNOWBRIDGE_CLIENT_SECRET"),
         "{}",

@@ -859,3 +859,29 @@ async fn a_damaged_session_file_is_replaced_by_the_methods_own_new_session() {
         }
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_certificate_and_a_key_that_do_not_match_are_named_both() {
+    let emu = emulator();
+    let control = emu.control();
+    let admin = control.client_certificate("admin").unwrap();
+    let itil = control.client_certificate("itil.user").unwrap();
+    let (cert, key) = (
+        admin.cert.display().to_string(),
+        itil.key.display().to_string(),
+    );
+    let home = home(
+        &emu,
+        &format!("auth = \"mtls\"\n[mtls]\ncert = {cert:?}\nkey = {key:?}\n"),
+    );
+    for args in [&["connect", "dev"][..], &["api", "dev", INCIDENT]] {
+        let out = run(&home, &[], args);
+        assert_eq!(code(&out), 1, "{args:?}: {}", stderr(&out));
+        let said = stderr(&out);
+        assert!(said.contains("do not match"), "{said}");
+        assert!(said.contains("the key is not the certificate's"), "{said}");
+        assert!(said.contains(&cert) && said.contains(&key), "{said}");
+        assert!(said.contains("openssl x509 -noout -pubkey"), "{said}");
+        assert!(!said.contains("builder error"), "{said}");
+    }
+}

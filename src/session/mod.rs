@@ -1142,9 +1142,25 @@ fn http_client(
     if let Some(identity) = identity {
         builder = builder.identity(identity);
     }
-    builder
-        .build()
-        .map_err(|e| Error::internal(format!("cannot set up HTTP for {}: {e}", instance.name)))
+    builder.build().map_err(|e| {
+        Error::internal(format!(
+            "cannot set up HTTP for {}: {}",
+            instance.name,
+            with_causes(&e)
+        ))
+    })
+}
+
+/// An error and its causes, as one line: reqwest's "builder error" says nothing without the TLS
+/// library's reason under it.
+fn with_causes(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut text = e.to_string();
+    let mut cause = e.source();
+    while let Some(c) = cause {
+        text.push_str(&format!(": {c}"));
+        cause = c.source();
+    }
+    text
 }
 
 /// A client for `instance` without cookies or credentials (the token endpoint's): no

@@ -309,6 +309,12 @@ async fn sign_in_at_terminal(
         let secret = match at_hand {
             Some((secret, _)) => secret,
             None => {
+                if !password::can_prompt() {
+                    // Named as the method's own secret, not as the browser login's password.
+                    return Err(
+                        secrets::missing(instance, kind).with_note("no terminal to ask on either")
+                    );
+                }
                 let secret = password::prompt(
                     &format!("{} for {}: ", capitalized(kind.describe()), instance.name),
                     &instance.name,

@@ -11,8 +11,8 @@
 //! read ACLs applied after the limit (users without itil see only incidents they called in, so
 //! pages come back short while `X-Total-Count` counts every match), `Link` as instances send it
 //! (absolute, `sysparm_fields` commas raw, left out when every row fits in one page), write ACLs
-//! and the resolution data policy, the incident form with its UI actions and attachment dialog,
-//! `414`, `429`, injected faults (a row listed twice in a page among them) and a hibernating
+//! and the resolution data policy, record forms for every table with their attachment dialog
+//! (the incident's with its UI actions), `414`, `429`, injected faults (a row listed twice in a page among them) and a hibernating
 //! developer instance (every path answers `200` with the page asking to wake it). It also speaks
 //! the other ways in: an OAuth 2 provider (`/oauth_token.do` with the password, refresh,
 //! authorization code with PKCE, client credentials and JWT bearer grants; `/oauth_auth.do` with

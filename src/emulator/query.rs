@@ -356,6 +356,11 @@ fn condition_sql(
 ) -> Option<String> {
     let name = column_sql(depth, column.name);
     let numeric = is_numeric(column.kind);
+    if let Kind::Reference(target) = column.kind
+        && matches!(op, Op::Eq | Op::Ne | Op::In | Op::NotIn)
+    {
+        return Some(reference_sql(depth, &name, target, op, value, params));
+    }
     let sql = match op {
         Op::Eq | Op::Ne => {
             let op = if op == Op::Eq { "=" } else { "!=" };
@@ -409,6 +414,39 @@ fn condition_sql(
         }
     };
     Some(sql)
+}
+
+/// A reference compared with `=`, `!=`, `IN` or `NOT IN`: each value matches the sys_id it
+/// names, or, as on instances, the records whose display value it is (`caller_id=Ada Quinn`),
+/// under the column's collation.
+fn reference_sql(
+    depth: usize,
+    name: &str,
+    target: &str,
+    op: Op,
+    value: &str,
+    params: &mut Vec<SqlValue>,
+) -> String {
+    let values: Vec<&str> = match op {
+        Op::In | Op::NotIn => value.split(',').map(str::trim).collect(),
+        _ => vec![value],
+    };
+    let marks = vec!["?"; values.len()].join(", ");
+    params.extend(values.iter().map(|v| SqlValue::Text(v.to_string())));
+    let mut sql = format!("{name} IN ({marks})");
+    if let Some(target) = table_by_name(target).filter(|t| t.display != "sys_id") {
+        params.extend(values.iter().map(|v| SqlValue::Text(v.to_string())));
+        sql = format!(
+            "({sql} OR {name} IN (SELECT t{d}.sys_id FROM {} AS t{d} WHERE {} IN ({marks})))",
+            ident(target.source),
+            column_sql(depth + 1, target.display),
+            d = depth + 1
+        );
+    }
+    match op {
+        Op::Ne | Op::NotIn => format!("NOT {sql}"),
+        _ => sql,
+    }
 }
 
 fn table_by_name(name: &str) -> Option<&'static Table> {

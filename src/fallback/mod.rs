@@ -51,8 +51,15 @@ const PROBE: &str = r#"
             attachments.push({ sys_id: sys_id, name: a.textContent });
         }
     }
+    const navigation = (performance.getEntriesByType('navigation') || [])[0] || {};
+    const heading = document.querySelector('.outputmsg_text, h1');
     return JSON.stringify({
         path: location.pathname,
+        host: location.host,
+        status: navigation.responseStatus || null,
+        title: document.title || null,
+        said: heading ? heading.textContent.trim() : null,
+        login_form: !!document.getElementById('user_password'),
         ready: document.readyState,
         marker: window.__snowbridge_marker || null,
         error: error ? error.textContent.trim() : null,
@@ -69,6 +76,20 @@ const PROBE: &str = r#"
 #[derive(Debug, serde::Deserialize)]
 struct Page {
     path: String,
+    /// `host:port` of the page: another than the instance's is a single sign-on page or worse.
+    #[serde(default)]
+    host: Option<String>,
+    /// The HTTP status the document came with, where the browser tells (Chrome 109 on).
+    #[serde(default)]
+    status: Option<u16>,
+    #[serde(default)]
+    title: Option<String>,
+    /// The page's first message or heading, to say what a page that is not the form says.
+    #[serde(default)]
+    said: Option<String>,
+    /// A password input: a login page, whatever its path.
+    #[serde(default)]
+    login_form: bool,
     ready: String,
     /// Set by [`OnForm::mark`] on the document it ran in; absent on a newer one.
     marker: Option<String>,
@@ -82,6 +103,26 @@ struct Page {
     attachments: Vec<Shown>,
     /// Chrome's own error page (certificate, DNS, connection) is showing, with this code.
     neterror: Option<String>,
+}
+
+impl Page {
+    /// What a page that is not the form says: its message or heading, its title, its status.
+    fn what_it_says(&self) -> String {
+        let mut parts = Vec::new();
+        if let Some(said) = self.error.as_ref().or(self.said.as_ref()) {
+            parts.push(format!("the page says \"{said}\""));
+        } else if let Some(title) = &self.title {
+            parts.push(format!("the page is \"{title}\""));
+        }
+        if let Some(status) = self.status.filter(|s| *s >= 400) {
+            parts.push(format!("HTTP {status}"));
+        }
+        if parts.is_empty() {
+            "the page has no record on it".to_owned()
+        } else {
+            parts.join(", ")
+        }
+    }
 }
 
 /// An attachment as a form lists it.
@@ -152,13 +193,37 @@ impl<'s> OnForm<'s> {
             .with_hint("for a certificate error, name the instance's CA in the instance file (ca_file = \"...\")");
             return Err(form.finish_with(e).await);
         }
-        if loaded.path.ends_with("login.do") {
+        if loaded.path.ends_with("login.do") || loaded.login_form {
             return Err(form
                 .finish_with(Error::login_required(
                     &session.instance().name,
                     "the browser was sent to the login page: the session has expired",
                 ))
                 .await);
+        }
+        if let Some(host) = form.elsewhere(&loaded) {
+            let e = Error::login_required(
+                &session.instance().name,
+                format!(
+                    "the browser was sent to {host} (a single sign-on page?) instead of the form: the session no longer works in the browser"
+                ),
+            );
+            return Err(form.finish_with(e).await);
+        }
+        if loaded.record.is_none() {
+            let url = form.form_url(table, sys_id)?;
+            let e = Error::new(
+                ErrorKind::Instance,
+                format!(
+                    "{} did not show the form of {table} record {sys_id} at {url}: {}",
+                    session.instance().name,
+                    loaded.what_it_says()
+                ),
+            )
+            .with_hint(format!(
+                "the browser fallback needs the record's form ({table}.do); where the instance has none for {table}, use the API as a user it allows"
+            ));
+            return Err(form.finish_with(e).await);
         }
         if loaded.record.as_deref() != Some(sys_id) {
             let e = Error::new(
@@ -184,10 +249,31 @@ impl<'s> OnForm<'s> {
             .goto(url.as_str())
             .await
             .map_err(|e| self.fail_cmd("opening the record", e))?;
+        // A page that is not the form is known as soon as it has loaded: an error status or
+        // message, a login form, another host. Nothing to wait for there.
         self.wait_page(|p| {
-            p.record.is_some() || p.path.ends_with("login.do") || p.neterror.is_some()
+            p.record.is_some()
+                || p.path.ends_with("login.do")
+                || p.neterror.is_some()
+                || p.login_form
+                || p.error.is_some()
+                || p.status.is_some_and(|s| s >= 400)
+                || self.elsewhere(p).is_some()
         })
         .await
+    }
+
+    /// The host a page is on, when it is not the instance's.
+    fn elsewhere(&self, page: &Page) -> Option<String> {
+        let url = &self.session.instance().url;
+        let ours = match url.port() {
+            Some(port) => format!("{}:{port}", url.host_str().unwrap_or_default()),
+            None => url.host_str().unwrap_or_default().to_owned(),
+        };
+        page.host
+            .as_ref()
+            .filter(|h| !h.is_empty() && !h.eq_ignore_ascii_case(&ours))
+            .cloned()
     }
 
     fn fail_cmd(&self, doing: &str, e: CmdError) -> Error {

@@ -36,7 +36,7 @@ pub use secrets::Given;
 use crate::error::{Error, ErrorKind, Result};
 use crate::instance::{AuthMethod, Instance};
 use crate::session::{Auth, Session, Validity};
-use crate::vault::{Obtained, SessionRecord, Vault};
+use crate::vault::{Obtained, SessionRecord, Stored, Vault};
 
 /// Where the session that [`connect`] returns came from.
 #[derive(Debug)]
@@ -182,40 +182,67 @@ pub fn fresh_record(instance: &Instance) -> SessionRecord {
 
 /// A session of a method other than the browser, proved with one authenticated call: the
 /// stored tokens where they still work, else the method's grant with the secrets `given` (typed
-/// by a person) or at hand. A typed password always runs a new password grant. What is proved
-/// is stored; a failure leaves the vault as it was.
+/// by a person) or at hand. Secrets given always run a new grant with them (a person typed a
+/// password or client secret to sign in anew, not to be told the old token still works). What
+/// is proved is stored; a failure leaves the vault as it was.
 pub async fn sign_in(
     instance: &Instance,
     vault: Arc<Vault>,
     given: Given,
 ) -> Result<(Session, Connected)> {
     let fresh = fresh_record(instance);
-    let stored = match vault.load(&instance.name) {
-        Ok(stored) => stored.filter(|r| r.obtained == fresh.obtained),
-        Err(e) => {
-            tracing::info!(error = %e, "the stored session cannot be read; a new one replaces it once proved");
+    let stored = match vault.inspect(&instance.name)? {
+        Stored::Session(record) => Some(*record).filter(|r| r.obtained == fresh.obtained),
+        Stored::Nothing => None,
+        Stored::Unreadable(why) => {
+            passing_over(&why);
             None
         }
     };
     let mut record = stored.unwrap_or(fresh);
-    if given.get(secrets::Kind::Password).is_some() && instance.auth == AuthMethod::OauthPassword {
-        record.tokens = None;
-    }
+    let for_grant = match instance.auth {
+        AuthMethod::OauthPassword => [secrets::Kind::Password, secrets::Kind::ClientSecret]
+            .iter()
+            .any(|&k| given.get(k).is_some()),
+        AuthMethod::OauthClientCredentials | AuthMethod::Jwt => {
+            given.get(secrets::Kind::ClientSecret).is_some()
+        }
+        _ => false,
+    };
     let before = record.tokens.as_ref().map(|t| t.issued_at);
     let auth = auth_for(instance, &given)?;
+    if for_grant && let Auth::Bearer(renew) = &auth {
+        // Run here, not left to the session: it would take a token another process stored.
+        let granted = renew.renew(record.tokens.as_ref()).await?;
+        record.set_tokens(granted);
+    }
     let session = Session::with_auth(instance, vault.clone(), record, auth)?;
     session.prove().await?;
     let kept = session.record().clone();
     let tokens = session.tokens();
-    vault.update(&instance.name, |slot| {
-        let replace = slot.as_ref().is_none_or(|r| r.obtained != kept.obtained);
-        if replace {
-            let mut record = kept.clone();
-            record.tokens = None;
-            if let Some(tokens) = &tokens {
-                record.set_tokens(tokens.clone());
+    // Proved: it replaces what was stored, a file that cannot be read included.
+    vault.update_or_replace(&instance.name, |slot| {
+        match slot {
+            Some(stored) if stored.obtained == kept.obtained => {
+                // Tokens granted here are newer than the stored ones; a renewal by another
+                // process meanwhile is newer still.
+                if let Some(tokens) = &tokens
+                    && stored
+                        .tokens
+                        .as_ref()
+                        .is_none_or(|s| s.issued_at < tokens.issued_at)
+                {
+                    stored.set_tokens(tokens.clone());
+                }
             }
-            *slot = Some(record);
+            _ => {
+                let mut record = kept.clone();
+                record.tokens = None;
+                if let Some(tokens) = &tokens {
+                    record.set_tokens(tokens.clone());
+                }
+                *slot = Some(record);
+            }
         }
         Ok(())
     })?;
@@ -229,6 +256,17 @@ pub async fn sign_in(
         (None, _) => instance.auth.as_str().to_owned(),
     };
     Ok((session, Connected::Credentials(how)))
+}
+
+/// Tells the person that the stored session of a method that needs no person cannot be read
+/// and that a new one is being obtained without it: the new session replaces the file once the
+/// instance accepts it, as a new login would.
+pub(crate) fn passing_over(why: &Error) {
+    tracing::warn!(
+        target: crate::NOTICE_TARGET,
+        "{}; obtaining a new session from the credentials, which replaces it once the instance accepts them",
+        why.message()
+    );
 }
 
 /// Stores what `session` (a token method's, just proved) holds as the session of its instance,

@@ -229,8 +229,9 @@ fn refuse_when_keyring_off(kind: Kind) -> Result<()> {
     if keyring::enabled() {
         return Ok(());
     }
+    // Exit 1, as `password` with the keyring off: the command line is right, the set-up is not.
     Err(
-        Error::usage("the OS keyring is off (SNOWBRIDGE_KEYRING=off): nothing is stored there")
+        Error::bad_input("the OS keyring is off (SNOWBRIDGE_KEYRING=off): nothing is stored there")
             .with_hint(format!(
                 "set {} in the job's environment instead, or unset SNOWBRIDGE_KEYRING",
                 kind.env()

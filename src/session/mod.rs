@@ -35,7 +35,7 @@ use crate::api::envelope;
 use crate::error::{Error, ErrorKind, Result};
 use crate::instance::Instance;
 use crate::secret::Secret;
-use crate::vault::{SessionRecord, Tokens, Vault};
+use crate::vault::{SessionRecord, Stored, Tokens, Vault};
 
 /// The User-Agent sent when no browser's was recorded.
 pub const DEFAULT_USER_AGENT: &str = concat!("snowbridge/", env!("CARGO_PKG_VERSION"));
@@ -164,6 +164,9 @@ pub struct Session {
     tokens: Mutex<Option<Tokens>>,
     /// Held while a Bearer token is renewed: concurrent calls wait for the one renewal.
     renewing: tokio::sync::Mutex<()>,
+    /// Opened over a stored file that cannot be read: once the instance has accepted this
+    /// session, saving it replaces that file.
+    replaces_unreadable: bool,
 }
 
 impl std::fmt::Debug for Session {
@@ -176,19 +179,30 @@ impl std::fmt::Debug for Session {
 
 impl Session {
     /// Opens the session of `instance`. A browser session must be stored (login required when
-    /// there is none); the other methods start from what is stored, or from nothing (a token
-    /// method then runs its grant on the first call, when its secrets are at hand).
+    /// there is none, or when its file cannot be read); the other methods start from what is
+    /// stored, or from nothing (a token method then runs its grant on the first call, when its
+    /// secrets are at hand). For those, a stored file that cannot be read is passed over with a
+    /// notice, and the new session replaces it once the instance has accepted it.
     pub fn open(instance: &Instance, vault: Arc<Vault>) -> Result<Session> {
-        match vault.load(&instance.name)? {
-            Some(record) => Session::from_record(instance, vault, record),
-            None if instance.auth != crate::instance::AuthMethod::Browser => {
+        let by_itself = instance.auth != crate::instance::AuthMethod::Browser;
+        match vault.inspect(&instance.name)? {
+            Stored::Session(record) => Session::from_record(instance, vault, *record),
+            Stored::Nothing if by_itself => {
                 let record = crate::obtain::fresh_record(instance);
                 Session::from_record(instance, vault, record)
             }
-            None => Err(Error::login_required(
+            Stored::Unreadable(why) if by_itself => {
+                crate::obtain::passing_over(&why);
+                let record = crate::obtain::fresh_record(instance);
+                let mut session = Session::from_record(instance, vault, record)?;
+                session.replaces_unreadable = true;
+                Ok(session)
+            }
+            Stored::Nothing => Err(Error::login_required(
                 &instance.name,
                 format!("no stored session for {}", instance.name),
             )),
+            Stored::Unreadable(why) => Err(why),
         }
     }
 
@@ -241,6 +255,7 @@ impl Session {
             auth,
             tokens,
             renewing: tokio::sync::Mutex::new(()),
+            replaces_unreadable: false,
         })
     }
 
@@ -592,9 +607,11 @@ impl Session {
 
     /// Writes new tokens to the vault at once: a refresh token may have changed, and the next
     /// process should start from them.
+    /// A grant the instance accepted is a new session in hand: it replaces a file that cannot
+    /// be read.
     fn keep_tokens(&self, tokens: &Tokens) -> Result<()> {
         let base = &self.base;
-        self.vault.update(&self.instance.name, |slot| {
+        self.vault.update_or_replace(&self.instance.name, |slot| {
             match slot {
                 Some(record) if record.obtained == base.obtained => {
                     record.set_tokens(tokens.clone())
@@ -832,9 +849,16 @@ impl Session {
         let kept = self.jar.kept();
         let removed = self.jar.removed();
         let base = &self.base;
-        self.vault.update(&self.instance.name, |slot| {
+        // Only a session the instance has answered replaces a file that cannot be read.
+        let replace = self.replaces_unreadable && learned.validated_at.is_some();
+        let change = |slot: &mut Option<SessionRecord>| {
             let Some(record) = slot.as_mut() else {
-                // Logged out meanwhile: do not bring the session back.
+                if replace {
+                    let mut record = base.clone();
+                    merge(&mut record, base, &kept, &removed, &learned);
+                    *slot = Some(record);
+                }
+                // Otherwise logged out meanwhile: do not bring the session back.
                 return Ok(());
             };
             if record.obtained_at != base.obtained_at {
@@ -843,7 +867,12 @@ impl Session {
             }
             merge(record, base, &kept, &removed, &learned);
             Ok(())
-        })?;
+        };
+        if self.replaces_unreadable {
+            self.vault.update_or_replace(&self.instance.name, change)?;
+        } else {
+            self.vault.update(&self.instance.name, change)?;
+        }
         let mut written = lock(&self.written);
         written.jar = written.jar.max(mark.jar);
         written.learned = written.learned.max(mark.learned);
@@ -1113,9 +1142,25 @@ fn http_client(
     if let Some(identity) = identity {
         builder = builder.identity(identity);
     }
-    builder
-        .build()
-        .map_err(|e| Error::internal(format!("cannot set up HTTP for {}: {e}", instance.name)))
+    builder.build().map_err(|e| {
+        Error::internal(format!(
+            "cannot set up HTTP for {}: {}",
+            instance.name,
+            with_causes(&e)
+        ))
+    })
+}
+
+/// An error and its causes, as one line: reqwest's "builder error" says nothing without the TLS
+/// library's reason under it.
+fn with_causes(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut text = e.to_string();
+    let mut cause = e.source();
+    while let Some(c) = cause {
+        text.push_str(&format!(": {c}"));
+        cause = c.source();
+    }
+    text
 }
 
 /// A client for `instance` without cookies or credentials (the token endpoint's): no

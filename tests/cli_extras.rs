@@ -720,3 +720,33 @@ fn a_damaged_or_old_data_folder_is_named_and_only_a_port_in_use_is_blamed_on_the
     );
     assert!(said.contains("pick another port"), "{said}");
 }
+
+#[test]
+fn the_help_examples_name_incidents_the_bundled_emulator_can_resolve() {
+    // The emulator as `snowbridge emulator` starts it: the default data.
+    let emu = emulator(|_| {});
+    let home = Home::new("dev", &emu);
+    let control = emu.control();
+    let mut named = Vec::new();
+    for command in ["resolve", "attach"] {
+        let out = home.run(&[command, "--help"]);
+        assert!(out.status.success(), "{}", stderr(&out));
+        let help = stdout(&out);
+        for word in help.split(|c: char| !c.is_ascii_alphanumeric()) {
+            if word.len() == 10 && word.starts_with("INC") {
+                named.push((command, word.to_owned()));
+            }
+        }
+    }
+    assert!(named.iter().any(|(c, _)| *c == "resolve"), "{named:?}");
+    for (command, number) in named {
+        let record = control
+            .record("incident", &number)
+            .unwrap_or_else(|| panic!("`{command} --help` names {number}, which does not exist"));
+        let state = record["state"].as_str().unwrap_or_default().to_owned();
+        assert!(
+            ["1", "2", "3"].contains(&state.as_str()),
+            "`{command} --help` names {number}, which is in state {state}: resolving it fails"
+        );
+    }
+}

@@ -58,6 +58,9 @@
 //!   "every row fits in one page" means the first page listed fewer rows than the limit.
 //! - The repeated-row fault puts the page's first row again after its second, so the page holds
 //!   one row more than the limit and loses none (where real instances put it is not recorded).
+//! - Text columns compare and sort case-insensitively (SQLite's `NOCASE`, which folds ASCII
+//!   letters only; instances' database collations also fold accents and other scripts); sys_ids
+//!   and references stay exact.
 //! - The hibernation page's shape comes from a public CI log of a real one; while hibernating the
 //!   instance host sets no cookies and no instance headers, the IdP host answers as usual.
 //! - Auth scopes bind OAuth tokens and API keys: the Table API by the configured policies (by

@@ -1183,3 +1183,34 @@ async fn text_compares_and_sorts_case_insensitively_and_references_match_display
     .await;
     assert!(!values(&others, "user_name").contains(&"ada.quinn".to_owned()));
 }
+
+#[tokio::test]
+async fn the_aggregate_api_groups_by_dot_walked_fields() {
+    let emu = start(60);
+    let control = emu.control();
+    let (status, body) = get_json(
+        &emu,
+        "itil.user",
+        "/api/now/stats/incident?sysparm_count=true&sysparm_group_by=caller_id.department&sysparm_display_value=all",
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    let groups = rows(&body);
+    assert!(groups.len() > 1, "grouped, not one count: {body}");
+    let mut summed = 0;
+    for group in groups {
+        let field = &group["groupby_fields"][0];
+        assert_eq!(field["field"], "caller_id.department", "{group}");
+        let department = text(&field["value"]);
+        let n: usize = text(&group["stats"]["count"]).parse().unwrap();
+        // Incidents whose caller has no department make a group of their own.
+        if !department.is_empty() {
+            let query = format!("caller_id.department={department}");
+            assert_eq!(n, control.count("incident", &query), "{group}");
+            let name = control.record("cmn_department", &department).unwrap()["name"].clone();
+            assert_eq!(field["display_value"], name, "{group}");
+        }
+        summed += n;
+    }
+    assert_eq!(summed, control.count("incident", ""));
+}

@@ -473,4 +473,35 @@ async fn a_page_that_is_not_the_form_is_reported_at_once_with_what_it_says() {
     assert!(said.contains("HTTP 404"), "{said}");
     assert!(!said.contains("timed out"), "{said}");
     assert!(attached.is_empty());
+
+    // A hibernating developer instance answers the form's address with its page.
+    let problem = emu.control().record("problem", "PRB0040003").unwrap();
+    let sys_id = problem["sys_id"].as_str().unwrap().to_owned();
+    emu.control().set_hibernating(true);
+    let started = std::time::Instant::now();
+    let local = snowbridge::api::attachment::LocalFile::read(&path)
+        .await
+        .unwrap();
+    let e = snowbridge::fallback::attach(
+        &session,
+        "problem",
+        &sys_id,
+        &[local],
+        &options,
+        &mut attached,
+    )
+    .await
+    .expect_err("a hibernating instance shows no form");
+    assert!(
+        started.elapsed() < Duration::from_secs(30),
+        "not waited out ({:?}): {e}",
+        started.elapsed()
+    );
+    assert_eq!(e.kind(), snowbridge::ErrorKind::Unreachable, "{e}");
+    assert!(
+        e.message()
+            .contains("the instance is hibernating: wake it at https://developer.servicenow.com"),
+        "{e}"
+    );
+    assert!(emu.control().attachments(&sys_id).is_empty());
 }

@@ -19,8 +19,8 @@ use super::{Context, output};
 #[derive(Debug, clap::Args)]
 #[command(after_help = "\
 Examples:
-  snowbridge attach dev incident INC0010001 error.log
-  snowbridge attach dev incident INC0010001 screenshot.png trace.txt
+  snowbridge attach dev incident INC0010002 error.log
+  snowbridge attach dev incident INC0010002 screenshot.png trace.txt
   # a record by sys_id; Chrome without a window if the browser fallback is needed
   snowbridge attach dev incident 9d385017c611228701d22104cc95c371 error.log --headless")]
 pub struct Args {
@@ -28,7 +28,7 @@ pub struct Args {
     instance: String,
     /// The record's table (incident, ...).
     table: String,
-    /// The record: a sys_id, or a number such as INC0010001.
+    /// The record: a sys_id, or a number such as INC0010002.
     record: String,
     /// The files to attach.
     #[arg(required = true)]

@@ -3,7 +3,7 @@
 
 use std::path::PathBuf;
 
-use snowbridge::emulator::{Emulator, EmulatorConfig};
+use snowbridge::emulator::{Emulator, EmulatorConfig, StartFailure};
 use snowbridge::{Error, Result};
 
 /// The port when neither `--port` nor the configuration file names one (`instances/local.toml`).
@@ -98,13 +98,7 @@ fn load_config(args: &Args) -> Result<EmulatorConfig> {
 /// Runs the emulator; blocking, outside any async runtime.
 pub fn run(args: Args, json: bool) -> Result<()> {
     let config = load_config(&args)?;
-    let emulator = Emulator::start(config.clone()).map_err(|e| {
-        Error::new(
-            snowbridge::ErrorKind::Internal,
-            format!("cannot start the emulator on port {}: {e}", config.port),
-        )
-        .with_hint("pick another port with --port, or 0 for a free one")
-    })?;
+    let emulator = Emulator::start(config.clone()).map_err(|e| start_failed(&config, &e))?;
     let url = emulator.url();
     if json {
         super::output::json(&serde_json::json!({
@@ -159,6 +153,41 @@ fn wait_for_stop_signal() {
             let _ = tokio::signal::ctrl_c().await;
         }
     });
+}
+
+/// Why the emulator did not start, blaming the port only when the port was at fault.
+fn start_failed(config: &EmulatorConfig, e: &std::io::Error) -> Error {
+    let failure = e
+        .get_ref()
+        .and_then(|inner| inner.downcast_ref::<StartFailure>());
+    match failure {
+        Some(StartFailure::Port { port, source }) => Error::new(
+            snowbridge::ErrorKind::Internal,
+            format!("cannot start the emulator on port {port}: {source}"),
+        )
+        .with_hint("pick another port with --port, or 0 for a free one"),
+        Some(StartFailure::Data { path, why }) => {
+            let hint = match &config.data_dir {
+                Some(dir) => format!(
+                    "delete the data folder {} to start afresh with the default data, or pick another with --data",
+                    dir.display()
+                ),
+                None => "the temporary data folder could not be used: check the space and permissions of the system's temporary folder, or pick a folder with --data".to_owned(),
+            };
+            Error::new(
+                snowbridge::ErrorKind::BadInput,
+                format!(
+                    "cannot start the emulator: {} cannot be used: {why}",
+                    path.display()
+                ),
+            )
+            .with_hint(hint)
+        }
+        _ => Error::new(
+            snowbridge::ErrorKind::Internal,
+            format!("cannot start the emulator: {e}"),
+        ),
+    }
 }
 
 #[cfg(test)]

@@ -22,16 +22,16 @@ use super::{Context, output};
 #[derive(Debug, clap::Args)]
 #[command(after_help = "\
 Examples:
-  snowbridge resolve dev INC0010001 --code 'Solution provided' --notes 'Replaced the toner'
+  snowbridge resolve dev INC0010002 --code 'Solution provided' --notes 'Replaced the toner'
   # resolve, then close (closing needs itil_admin or admin)
-  snowbridge resolve dev INC0010001 --code 'Solution provided' --notes 'Replaced the toner' --close
+  snowbridge resolve dev INC0010002 --code 'Solution provided' --notes 'Replaced the toner' --close
 
 Rerunning is safe: an incident already resolved (or closed) with the code given is left as it
 is (exit 0). One resolved, closed or canceled otherwise is reported and left alone (exit 1).")]
 pub struct Args {
     /// The instance's name.
     instance: String,
-    /// The incident: a sys_id, or a number such as INC0010001.
+    /// The incident: a sys_id, or a number such as INC0010002.
     record: String,
     /// The resolution code (close_code), e.g. "Solution provided": one of the instance's own
     /// codes, case-sensitive (a wrong one is refused, listing them).

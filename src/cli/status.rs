@@ -19,9 +19,9 @@ Examples:
 pub struct Args {
     /// One instance (all when left out, exit 0 whatever their states).
     ///
-    /// With an instance the exit code says its state: 0 valid, 4 missing, expired or unreadable
-    /// (log in), 1 unreachable, a broken instance file or a damaged session key, 2 an unknown
-    /// name.
+    /// With an instance the exit code says its state: 0 valid, 4 missing, expired, unreadable
+    /// or unusable (log in), 1 unreachable, a broken instance file or a damaged session key, 2
+    /// an unknown name.
     instance: Option<String>,
 }
 
@@ -30,7 +30,7 @@ pub struct Args {
 pub struct Row {
     pub instance: String,
     pub url: String,
-    /// valid, expired, missing, unreadable, unreachable, forbidden, broken
+    /// valid, expired, missing, unreadable, unusable, unreachable, broken (README, `status`)
     pub state: String,
     /// How the instance file says to get in (`browser`, `basic`, `oauth-password`, ...).
     pub auth: Option<String>,

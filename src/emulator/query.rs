@@ -218,6 +218,34 @@ pub fn sort_expr(table: &Table, depth: usize, path: &str) -> Option<String> {
     }
 }
 
+/// The stored value of `path` on `table` (read as `t<depth>`) and the field it ends on: a field
+/// of the table, or one reached through references (`caller_id.department`), a sub-select per
+/// step. `None` when a step names no field, or walks through a field that is not a reference.
+pub fn value_expr(table: &Table, depth: usize, path: &str) -> Option<(String, &'static Column)> {
+    let (name, rest) = match path.split_once('.') {
+        Some((name, rest)) => (name, Some(rest)),
+        None => (path, None),
+    };
+    let column = table.column(name)?;
+    let here = column_sql(depth, column.name);
+    match (column.kind, rest) {
+        (_, None) => Some((here, column)),
+        (Kind::Reference(target), Some(rest)) => {
+            let target = table_by_name(target)?;
+            let (inner, end) = value_expr(target, depth + 1, rest)?;
+            Some((
+                format!(
+                    "(SELECT {inner} FROM {} AS t{d} WHERE t{d}.sys_id = {here})",
+                    ident(target.source),
+                    d = depth + 1
+                ),
+                end,
+            ))
+        }
+        (_, Some(_)) => None,
+    }
+}
+
 /// A bound SQL parameter.
 #[derive(Clone, Debug, PartialEq)]
 pub enum SqlValue {

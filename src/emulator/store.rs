@@ -55,10 +55,10 @@ impl Store {
         };
         let (conn, seeded, fingerprint) = open().map_err(|e| e.to_string())?;
         if seeded.is_some() && fingerprint.as_deref() != Some(stamp().as_str()) {
-            return Err(format!(
-                "{} was seeded by an emulator with other tables; delete it (or use another data folder) to start afresh",
-                path.display()
-            ));
+            return Err(
+                "it was seeded by an older emulator (other tables or another storage layout)"
+                    .to_owned(),
+            );
         }
         create_tables(&conn).map_err(|e| e.to_string())?;
         Ok((

@@ -60,6 +60,9 @@ const PROBE: &str = r#"
         title: document.title || null,
         said: heading ? heading.textContent.trim() : null,
         login_form: !!document.getElementById('user_password'),
+        hibernating: !!document.querySelector('.instance-hibernating-page')
+            || /hibernat/i.test(document.title),
+        wake: (document.querySelector('a[href*="developer.servicenow.com"]') || {}).href || null,
         ready: document.readyState,
         marker: window.__snowbridge_marker || null,
         error: error ? error.textContent.trim() : null,
@@ -90,6 +93,11 @@ struct Page {
     /// A password input: a login page, whatever its path.
     #[serde(default)]
     login_form: bool,
+    /// A hibernating developer instance's page, and where it says to wake the instance.
+    #[serde(default)]
+    hibernating: bool,
+    #[serde(default)]
+    wake: Option<String>,
     ready: String,
     /// Set by [`OnForm::mark`] on the document it ran in; absent on a newer one.
     marker: Option<String>,
@@ -193,6 +201,23 @@ impl<'s> OnForm<'s> {
             .with_hint("for a certificate error, name the instance's CA in the instance file (ca_file = \"...\")");
             return Err(form.finish_with(e).await);
         }
+        if loaded.hibernating {
+            let wake = loaded
+                .wake
+                .clone()
+                .unwrap_or_else(|| crate::session::page::DEVELOPER_PORTAL.to_owned());
+            let name = &session.instance().name;
+            let e = Error::new(
+                ErrorKind::Unreachable,
+                format!(
+                    "the instance is hibernating: wake it at {wake} (the browser got its hibernation page instead of the {table} form)"
+                ),
+            )
+            .with_hint(format!(
+                "sign in at {wake} to wake {name}, wait until it opens, then try again"
+            ));
+            return Err(form.finish_with(e).await);
+        }
         if loaded.path.ends_with("login.do") || loaded.login_form {
             return Err(form
                 .finish_with(Error::login_required(
@@ -256,6 +281,7 @@ impl<'s> OnForm<'s> {
                 || p.path.ends_with("login.do")
                 || p.neterror.is_some()
                 || p.login_form
+                || p.hibernating
                 || p.error.is_some()
                 || p.status.is_some_and(|s| s >= 400)
                 || self.elsewhere(p).is_some()

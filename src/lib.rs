@@ -16,10 +16,16 @@
 //! a local ServiceNow stand-in for tests and demos that nothing else in the crate imports.
 
 pub mod api;
+#[cfg(feature = "browser")]
+#[cfg_attr(docsrs, doc(cfg(feature = "browser")))]
 pub mod browser;
 pub mod cookie;
+#[cfg(feature = "emulator")]
+#[cfg_attr(docsrs, doc(cfg(feature = "emulator")))]
 pub mod emulator;
 pub mod error;
+#[cfg(feature = "browser")]
+#[cfg_attr(docsrs, doc(cfg(feature = "browser")))]
 pub mod fallback;
 #[cfg(feature = "fuzzing")]
 #[doc(hidden)]

@@ -229,7 +229,10 @@ mod personal_tests {
     fn a_persons_own_browser_profile_is_refused() {
         let home = tempfile::tempdir().unwrap();
         let home_path = home.path().to_path_buf();
-        let env = move |name: &str| (name == "HOME").then(|| home_path.clone().into_os_string());
+        // Each system's own variable: HOME on Linux and macOS, LOCALAPPDATA on Windows.
+        let env = move |name: &str| {
+            matches!(name, "HOME" | "LOCALAPPDATA").then(|| home_path.clone().into_os_string())
+        };
         let own = personal_profiles(&env);
         assert!(!own.is_empty());
         for profile in &own {

@@ -14,8 +14,12 @@
 //! `connect --login`); from then on its sessions refresh like the password grant's, and
 //! [`connect`] refreshes them (or says to run `connect --login`).
 
+#[cfg(feature = "chrome-import")]
+#[cfg_attr(docsrs, doc(cfg(feature = "chrome-import")))]
 pub mod chrome;
 pub mod jwt;
+#[cfg(feature = "browser")]
+#[cfg_attr(docsrs, doc(cfg(feature = "browser")))]
 pub mod login;
 pub mod mtls;
 pub mod password;
@@ -41,6 +45,7 @@ pub enum Connected {
         checked: bool,
     },
     /// Cookies imported from the user's Chrome profile, as the instance file allows.
+    #[cfg(feature = "chrome-import")]
     Imported(Box<chrome::Report>),
     /// Credentials of a method other than the browser, proved with a call; how, in words
     /// ("client_credentials grant", "stored token", "Basic").
@@ -63,18 +68,33 @@ pub async fn connect(instance: &Instance, vault: Arc<Vault>) -> Result<(Session,
     let Some(source) = &instance.import_chrome else {
         return Err(why);
     };
-    let source = chrome::Source::try_from(source)?;
-    match import_chrome(instance, vault, &source, false).await {
-        Ok((session, report)) => Ok((session, Connected::Imported(Box::new(report)))),
-        Err(e) => Err(Error::login_required(
+    #[cfg(not(feature = "chrome-import"))]
+    {
+        let _ = source;
+        Err(Error::login_required(
             &instance.name,
             format!(
-                "{}; importing from {} did not help either: {}",
-                why.message(),
-                source.browser,
-                e.message()
+                "{}; the instance file names a Chrome profile to import from, but this build \
+                 has no Chrome import (the `chrome-import` feature)",
+                why.message()
             ),
-        )),
+        ))
+    }
+    #[cfg(feature = "chrome-import")]
+    {
+        let source = chrome::Source::try_from(source)?;
+        match import_chrome(instance, vault, &source, false).await {
+            Ok((session, report)) => Ok((session, Connected::Imported(Box::new(report)))),
+            Err(e) => Err(Error::login_required(
+                &instance.name,
+                format!(
+                    "{}; importing from {} did not help either: {}",
+                    why.message(),
+                    source.browser,
+                    e.message()
+                ),
+            )),
+        }
     }
 }
 
@@ -242,6 +262,8 @@ async fn stored(instance: &Instance, vault: Arc<Vault>) -> Result<(Session, Conn
 
 /// Imports the session from a Chrome profile, proves it with a REST call, and only then stores
 /// it in the vault (replacing what was there). `interactive` allows keyring unlock prompts.
+#[cfg(feature = "chrome-import")]
+#[cfg_attr(docsrs, doc(cfg(feature = "chrome-import")))]
 pub async fn import_chrome(
     instance: &Instance,
     vault: Arc<Vault>,

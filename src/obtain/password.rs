@@ -84,7 +84,9 @@ pub fn can_keep() -> bool {
     keyring::enabled()
 }
 
-/// Asks on the terminal (no echo) for a secret of `instance`.
+/// Asks on the terminal (no echo) for a secret of `instance`. Only with the `cli` feature: the
+/// library itself never prompts.
+#[cfg(feature = "cli")]
 pub fn prompt(question: &str, instance: &str) -> Result<Secret> {
     if !can_prompt() {
         return Err(Error::new(

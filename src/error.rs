@@ -204,6 +204,22 @@ pub enum NextStep {
 }
 
 impl NextStep {
+    /// [`NextStep::GiveSecret`] for `kind` on `instance`, with the keyring as it is set now.
+    pub(crate) fn give_secret(instance: &str, kind: SecretKind) -> NextStep {
+        NextStep::GiveSecret {
+            instance: instance.to_owned(),
+            kind,
+            keyring: crate::keyring::enabled(),
+        }
+    }
+
+    /// [`NextStep::LogInWithPrompts`] for `instance`.
+    pub(crate) fn log_in_with_prompts(instance: &str) -> NextStep {
+        NextStep::LogInWithPrompts {
+            instance: instance.to_owned(),
+        }
+    }
+
     /// The step in the library's words, naming no command or flag.
     pub fn describe(&self) -> String {
         match self {
@@ -215,7 +231,9 @@ impl NextStep {
                 "log in to {instance} in a browser window (not headless) where a display is available"
             ),
             NextStep::Connect { instance } => {
-                format!("connect to {instance} without a person (the method's grant runs by itself)")
+                format!(
+                    "connect to {instance} without a person (the method's grant runs by itself)"
+                )
             }
             NextStep::GiveSecret { kind, keyring, .. } => {
                 if *keyring {
@@ -250,7 +268,10 @@ impl NextStep {
                 format!("check `{key}` in {}", file.display())
             }
             NextStep::AddInstanceFile { name, dir } => {
-                format!("add one by writing {}", dir.join(format!("{name}.toml")).display())
+                format!(
+                    "add one by writing {}",
+                    dir.join(format!("{name}.toml")).display()
+                )
             }
             NextStep::UseResolutionCode {
                 code,
@@ -503,7 +524,10 @@ mod tests {
         );
         let text = e.to_string();
         assert!(text.contains("log in to dev again"), "{text}");
-        assert!(!text.contains("snowbridge") && !text.contains("--"), "{text}");
+        assert!(
+            !text.contains("snowbridge") && !text.contains("--"),
+            "{text}"
+        );
     }
 
     #[test]
@@ -520,10 +544,15 @@ mod tests {
             });
         assert_eq!(
             e.advice().as_deref(),
-            Some("check the password; set SNOWBRIDGE_PASSWORD in the job's environment, or log in to dev again")
+            Some(
+                "check the password; set SNOWBRIDGE_PASSWORD in the job's environment, or log in to dev again"
+            )
         );
         let said = e.advice_with(|s| format!("<{}>", matches!(s, NextStep::LogIn { .. })));
-        assert_eq!(said.as_deref(), Some("check the password; <false>, or <true>"));
+        assert_eq!(
+            said.as_deref(),
+            Some("check the password; <false>, or <true>")
+        );
         assert_eq!(Error::internal("x").advice(), None);
     }
 }

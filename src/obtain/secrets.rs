@@ -6,10 +6,9 @@
 
 use std::collections::HashMap;
 
-use crate::error::{Error, ErrorKind, Result};
+use crate::error::{Error, ErrorKind, NextStep, Result};
 use crate::instance::Instance;
 use crate::keyring::{self, Lookup};
-use crate::obtain::password;
 use crate::secret::Secret;
 
 pub use crate::secret::SecretKind as Kind;
@@ -113,19 +112,10 @@ pub fn missing(instance: &Instance, kind: Kind) -> Error {
             }
         ),
     )
-    .with_hint(if keyring::enabled() {
-        format!(
-            "store it with `snowbridge secret {name} {kind}`, set {} for the run, or run \
-             `snowbridge connect {name} --login` at a terminal to type it",
-            kind.env()
-        )
-    } else {
-        format!(
-            "set {} in the job's environment, or run `snowbridge connect {name} --login` at a \
-             terminal to type it",
-            kind.env()
-        )
-    })
+    .with_steps([
+        NextStep::give_secret(name, kind),
+        NextStep::log_in_with_prompts(name),
+    ])
 }
 
 /// Where a secret came from, for messages ("from SNOWBRIDGE_CLIENT_SECRET").

@@ -41,6 +41,17 @@ impl Record {
     }
 }
 
+/// One line of JSON: the fields as the instance sent them (`{"number":"INC0010001",...}`), as
+/// NDJSON carries a record.
+impl std::fmt::Display for Record {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match serde_json::to_string(&self.0) {
+            Ok(line) => f.write_str(&line),
+            Err(_) => Err(std::fmt::Error),
+        }
+    }
+}
+
 /// Percent-encodes a query parameter or path segment.
 pub fn enc(text: &str) -> String {
     url::form_urlencoded::byte_serialize(text.as_bytes())
@@ -126,6 +137,9 @@ mod tests {
         assert_eq!(r.sys_id(), Some("abc"));
         assert_eq!(r.field("caller_id"), Some("u1"));
         assert_eq!(r.field("n"), None);
+        let line = r.to_string();
+        assert!(!line.contains('\n'), "{line}");
+        assert_eq!(serde_json::from_str::<Record>(&line).unwrap(), r);
     }
 
     #[test]

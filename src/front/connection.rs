@@ -261,6 +261,18 @@ impl<'c> Records<'c> {
             .transpose()
     }
 
+    /// Passes each record to `each`, in order, until the end; returns how many there were.
+    ///
+    /// Errors: as [`Records::try_next`]; the records before an error have been passed on.
+    pub async fn for_each(mut self, mut each: impl FnMut(Record)) -> Result<u64> {
+        let mut count = 0;
+        while let Some(record) = self.try_next().await? {
+            each(record);
+            count += 1;
+        }
+        Ok(count)
+    }
+
     /// The instance's count of matching records (`X-Total-Count`, before ACLs filter rows, so
     /// it may exceed what comes), known once the first page is in.
     pub fn total(&self) -> Option<u64> {

@@ -57,7 +57,10 @@ fn example(name: &str) -> PathBuf {
         );
     };
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let sources = newest(&root.join("src")).max(newest(&root.join("examples")));
+    let own = std::fs::metadata(root.join("examples").join(format!("{name}.rs")))
+        .and_then(|m| m.modified())
+        .unwrap_or(SystemTime::UNIX_EPOCH);
+    let sources = newest(&root.join("src")).max(own);
     let built_at = meta.modified().unwrap_or(SystemTime::UNIX_EPOCH);
     assert!(
         built_at >= sources,
@@ -175,4 +178,170 @@ async fn the_ten_line_program_streams_active_incidents_and_resolves_one_through_
             && r.user.as_deref() == Some("itil.user")
     });
     assert!(by_form, "the form resolved it as itil.user: {log:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_queue_lists_a_groups_active_incidents_with_display_values() {
+    let emu = emulator(|_| {});
+    let home = Home::new("local", &emu);
+    home.store_login(&form_login(&emu, "itil.user", false).await);
+    let query = "active=true^assignment_group.name=Hardware";
+    let expected: Vec<String> = emu
+        .control()
+        .sys_ids("incident", query)
+        .into_iter()
+        .map(|id| {
+            emu.control().record("incident", &id).unwrap()["number"]
+                .as_str()
+                .unwrap()
+                .to_owned()
+        })
+        .collect();
+    assert!(
+        !expected.is_empty(),
+        "the seed assigns incidents to Hardware"
+    );
+
+    let mut cmd = command(&home, "incident_queue");
+    cmd.arg("Hardware");
+    let (status, out, err) = run_within(cmd, WITHIN);
+
+    assert!(status.success(), "{status}\nstdout: {out}\nstderr: {err}");
+    assert_eq!(err, "");
+    let rows: Vec<Vec<&str>> = out.lines().map(|l| l.split('\t').collect()).collect();
+    let mut listed: Vec<String> = rows.iter().map(|r| r[0].to_owned()).collect();
+    // Most urgent first: the priority labels ("1 - Critical", ...) never go back up.
+    let priorities: Vec<&str> = rows.iter().map(|r| r[1]).collect();
+    assert!(
+        priorities.windows(2).all(|w| w[0] <= w[1]),
+        "{priorities:?}"
+    );
+    assert!(
+        priorities.iter().all(|p| p.contains(" - ")),
+        "display values: {priorities:?}"
+    );
+    // The caller's name, not the sys_id of their sys_user record.
+    assert!(
+        rows.iter()
+            .all(|r| !snowbridge::api::incident::is_sys_id(r[2])),
+        "{out}"
+    );
+    listed.sort();
+    let mut expected = expected;
+    expected.sort();
+    assert_eq!(listed, expected);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_client_credentials_example_runs_the_grant_and_reads_with_its_token() {
+    const INTEGRATION: &str = "5c1d2e3f4a5b46c7d8e9f0a1b2c3d4e5";
+    let emu = emulator(|c| c.tls = true);
+    let home = Home::new("dev", &emu);
+    std::fs::write(
+        home.dirs.user_instances().join("dev.toml"),
+        format!(
+            "url = \"{}\"\nca_file = {:?}\nauth = \"oauth-client-credentials\"\n[oauth]\nclient_id = \"{INTEGRATION}\"\n",
+            emu.url().as_str().trim_end_matches('/'),
+            emu.ca_pem_path().unwrap().display().to_string()
+        ),
+    )
+    .unwrap();
+
+    let mut cmd = command(&home, "client_credentials");
+    cmd.env("SNOWBRIDGE_INSTANCE", "dev")
+        .env("SNOWBRIDGE_CLIENT_SECRET", "integration-secret");
+    let (status, out, err) = run_within(cmd, WITHIN);
+
+    assert!(status.success(), "{status}\nstdout: {out}\nstderr: {err}");
+    assert_eq!(err, "");
+    let mut lines = out.lines();
+    assert_eq!(
+        lines.next(),
+        Some("connected to dev with the client_credentials grant")
+    );
+    let numbers: Vec<String> = lines
+        .map(|line| {
+            let record: serde_json::Value = serde_json::from_str(line).unwrap();
+            record["number"].as_str().unwrap().to_owned()
+        })
+        .collect();
+    assert_eq!(numbers.len(), 5, "{out}");
+    for number in &numbers {
+        assert!(
+            emu.control().record("incident", number).is_some(),
+            "{number}"
+        );
+    }
+    // The token it got was kept: the next process reuses it rather than running the grant.
+    let stored = home
+        .vault()
+        .load("dev")
+        .unwrap()
+        .expect("the session was stored");
+    assert_eq!(
+        stored.tokens.expect("tokens were stored").grant,
+        "client_credentials"
+    );
+    let log = emu.control().request_log();
+    assert!(
+        log.iter()
+            .all(|r| !r.path_and_query.starts_with("/api/") || r.status == 200),
+        "every API call went through with the token: {log:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_chrome_example_imports_a_chromium_login_and_exports_its_cookies() {
+    use snowbridge::browser::{Browser, Options};
+    common::require_browser();
+    let emu = emulator(|_| {});
+    let home = Home::new("local", &emu);
+    let profile = tempfile::tempdir().unwrap();
+    let user_data = profile.path().join("chromium");
+    let browser = Browser::launch(&Options {
+        headless: Some(true),
+        ..Options::new(&user_data)
+    })
+    .await
+    .expect("launch Chromium (apt-get install chromium chromium-driver)");
+    common::browser_form::log_in(&browser, &emu.url(), "itil.user", "snowbridge").await;
+    let session_id = browser
+        .all_cookies()
+        .await
+        .unwrap()
+        .into_iter()
+        .find(|c| c.name == "JSESSIONID")
+        .map(|c| c.value.expose().to_owned())
+        .expect("the browser holds the emulator's session");
+    browser.close().await.unwrap(); // Chrome writes its cookie database as it quits
+
+    let mut cmd = command(&home, "chrome_cookies");
+    cmd.env("SNOWBRIDGE_BROWSER", "chromium")
+        .env("SNOWBRIDGE_USER_DATA_DIR", &user_data);
+    let (status, out, err) = run_within(cmd, WITHIN);
+
+    assert!(status.success(), "{status}\nstdout: {out}\nstderr: {err}");
+    assert!(
+        err.contains("Imported"),
+        "the program prints the report: {err}"
+    );
+    assert!(out.starts_with("# Netscape HTTP Cookie File\n"), "{out}");
+    let exported = out
+        .lines()
+        .filter(|l| !l.starts_with('#'))
+        .map(|l| l.split('\t').collect::<Vec<_>>())
+        .find(|f| f.get(5) == Some(&"JSESSIONID"))
+        .and_then(|f| f.get(6).map(|v| v.to_string()));
+    assert_eq!(exported.as_deref(), Some(session_id.as_str()), "{out}");
+    let stored = home
+        .vault()
+        .load("local")
+        .unwrap()
+        .expect("the import was stored");
+    assert!(
+        stored
+            .cookies()
+            .any(|c| c.name == "JSESSIONID" && c.value.expose() == session_id),
+        "the vault holds the browser's session"
+    );
 }

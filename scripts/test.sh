@@ -9,8 +9,12 @@ echo "== cargo fmt --check"
 cargo fmt --all -- --check
 echo "== cargo clippy"
 cargo clippy --all-targets -- -D warnings
+echo "== cargo doc (every public item documented, links resolved; warnings are errors)"
+RUSTDOCFLAGS="-D warnings" cargo doc --no-deps --lib
+RUSTDOCFLAGS="-D warnings" cargo doc --no-deps --lib --features emulator
 echo "== cargo test"
-# The browser tests start their own Chromium; two at a time suit a 2-core machine.
+# The browser tests start their own Chromium; two at a time suit a 2-core machine. Every target
+# is built first, the examples included, which tests/examples.rs runs against the emulator.
 cargo test --all-targets -- --test-threads="${SNOWBRIDGE_TEST_THREADS:-2}"
 echo "== fuzz targets, a few seconds each (scripts/fuzz.sh runs them longer)"
 scripts/fuzz.sh --brief

@@ -12,8 +12,10 @@
 //! [`browser`] runs Chrome through chromedriver for the login and the fallback alike.
 //!
 //! Around them: [`instance`] (instance files), [`paths`] (where state lives), [`cookie`] (the one
-//! cookie type every stage speaks), [`secret`] and [`error`]. The [`emulator`] is a separate room:
+//! cookie type every stage speaks), [`secret`] and [`error`]. The `emulator` (feature `emulator`) is a separate room:
 //! a local ServiceNow stand-in for tests and demos that nothing else in the crate imports.
+
+#![warn(missing_docs)]
 
 pub mod api;
 #[cfg(feature = "browser")]

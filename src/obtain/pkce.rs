@@ -2,11 +2,11 @@
 //! person at the browser, as `snowbridge connect NAME --login` runs it.
 //!
 //! The instance's `/oauth_auth.do` opens in the managed Chrome of the browser login
-//! ([`login::open_browser`]) with `response_type=code`, `client_id`, a loopback `redirect_uri`
+//! (`login::open_browser`) with `response_type=code`, `client_id`, a loopback `redirect_uri`
 //! (`http://127.0.0.1:<[oauth] redirect_port>/callback`), a random `state`, `code_challenge`
 //! (S256 of a random verifier) and `scope`. A person logs in (single sign-on and multi-factor
 //! included) and presses Allow; with credentials at hand snowbridge fills the login form
-//! ([`login::log_in_with_form`]) and presses Allow itself. A one-request listener on the
+//! (`login::log_in_with_form`) and presses Allow itself. A one-request listener on the
 //! loopback port, bound before the browser starts, catches the redirect and checks `state`;
 //! the code is exchanged with the verifier ([`token::Endpoint::authorization_code`]) and the
 //! tokens, proved with one REST call, are kept in the vault. From then on the session refreshes

@@ -223,9 +223,9 @@ impl NextStep {
     /// The step in the library's words, naming no command or flag.
     pub fn describe(&self) -> String {
         match self {
-            NextStep::LogIn { instance } => format!("log in to {instance} again"),
+            NextStep::LogIn { instance } => format!("log in to {instance}"),
             NextStep::LogInWithPrompts { instance } => {
-                format!("log in to {instance} again where a person can be asked")
+                format!("log in to {instance} where a person can be asked")
             }
             NextStep::LogInWithWindow { instance } => format!(
                 "log in to {instance} in a browser window (not headless) where a display is available"
@@ -523,7 +523,7 @@ mod tests {
             })
         );
         let text = e.to_string();
-        assert!(text.contains("log in to dev again"), "{text}");
+        assert!(text.contains("log in to dev"), "{text}");
         assert!(
             !text.contains("snowbridge") && !text.contains("--"),
             "{text}"
@@ -545,7 +545,7 @@ mod tests {
         assert_eq!(
             e.advice().as_deref(),
             Some(
-                "check the password; set SNOWBRIDGE_PASSWORD in the job's environment, or log in to dev again"
+                "check the password; set SNOWBRIDGE_PASSWORD in the job's environment, or log in to dev"
             )
         );
         let said = e.advice_with(|s| format!("<{}>", matches!(s, NextStep::LogIn { .. })));

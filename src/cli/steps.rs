@@ -20,7 +20,7 @@ pub fn message_and_advice(e: &Error) -> String {
 pub fn say(step: &NextStep) -> String {
     match step {
         NextStep::LogIn { instance } => {
-            format!("run `snowbridge connect {instance} --login` to log in again")
+            format!("run `snowbridge connect {instance} --login`")
         }
         NextStep::LogInWithPrompts { instance } => {
             format!("run `snowbridge connect {instance} --login` at a terminal to type it")
@@ -42,11 +42,17 @@ pub fn say(step: &NextStep) -> String {
                 }
                 other => format!("snowbridge secret {instance} {other}"),
             };
-            format!("store it with `{store}`, or set {} for the run", kind.env())
+            format!(
+                "store it with `{store}`, or set {} for the run ({}=...)",
+                kind.env(),
+                kind.env()
+            )
         }
-        NextStep::GiveSecret { kind, .. } => {
-            format!("set {} in the job's environment", kind.env())
-        }
+        NextStep::GiveSecret { kind, .. } => format!(
+            "set {} in the job's environment ({}=...; the OS keyring is off)",
+            kind.env(),
+            kind.env()
+        ),
         NextStep::NameUser { file, .. } => format!(
             "pass --user NAME, or add username = \"...\" to {}",
             file.display()
@@ -94,7 +100,7 @@ mod tests {
         let e = Error::login_required("dev", "the session expired");
         assert_eq!(
             advice(&e).as_deref(),
-            Some("run `snowbridge connect dev --login` to log in again")
+            Some("run `snowbridge connect dev --login`")
         );
         let code = NextStep::UseResolutionCode {
             code: "Duplicate".into(),

@@ -428,7 +428,7 @@ impl Snowbridge {
                                 prompted = Some(secret.clone());
                                 Some((user.clone(), secret))
                             }
-                            _ => return Err(no_password(instance, user, &missing)),
+                            _ => return Err(no_password(instance, &browser, user, &missing)),
                         }
                     }
                     // A window: the person types it there.
@@ -518,20 +518,26 @@ fn why_headless(browser: &crate::browser::Options) -> &'static str {
     if browser.headless == Some(true) {
         "headless, as asked"
     } else {
-        "no display: DISPLAY and WAYLAND_DISPLAY are unset"
+        "no display (DISPLAY and WAYLAND_DISPLAY are unset)"
     }
 }
 
 /// The error for a headless login with no password at hand: what is missing and each way to
 /// give it.
 #[cfg(feature = "browser")]
-fn no_password(instance: &Instance, user: &str, missing: &obtain::password::Missing) -> Error {
+fn no_password(
+    instance: &Instance,
+    browser: &crate::browser::Options,
+    user: &str,
+    missing: &obtain::password::Missing,
+) -> Error {
     let name = &instance.name;
     Error::new(
         ErrorKind::LoginRequired,
         format!(
-            "a login without a window fills in the login form itself and needs the password of \
-             {user} on {name}, which is not at hand: {missing}; no browser was started"
+            "a login without a window ({}) fills in the login form itself and needs the password \
+             of {user} on {name}, which is not at hand: {missing}; no browser was started",
+            why_headless(browser)
         ),
     )
     .with_steps([

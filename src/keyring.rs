@@ -38,7 +38,7 @@ fn timeboxed<T: Send + 'static>(
             let _ = tx.send(call());
         })
         .ok()?;
-    rx.recv_timeout(timeout).ok()
+    crate::blocking::wait(|| rx.recv_timeout(timeout).ok())
 }
 
 fn no_answer(timeout: Duration) -> String {

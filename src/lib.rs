@@ -18,6 +18,7 @@
 #![warn(missing_docs)]
 
 pub mod api;
+mod blocking;
 #[cfg(feature = "browser")]
 #[cfg_attr(docsrs, doc(cfg(feature = "browser")))]
 pub mod browser;

@@ -405,12 +405,14 @@ impl Drop for Browser {
         let Some(driver) = self.driver.as_mut() else {
             return;
         };
-        if self.open
-            && let Some(session_id) = &self.session_id
-        {
-            driver.end_session_blocking(session_id, DROP_CLOSE_TIMEOUT);
-        }
-        driver.kill();
+        let session_id = self.session_id.as_deref().filter(|_| self.open);
+        // Up to DROP_CLOSE_TIMEOUT waiting on chromedriver: not on a runtime's worker.
+        crate::blocking::wait(|| {
+            if let Some(session_id) = session_id {
+                driver.end_session_blocking(session_id, DROP_CLOSE_TIMEOUT);
+            }
+            driver.kill();
+        });
     }
 }
 

@@ -878,7 +878,10 @@ impl Drop for Session {
     fn drop(&mut self) {
         // Whatever ends the session's use (success, an error, a closed pipe, Ctrl-C unwinding
         // the command), what it learned reaches the vault.
-        if let Err(e) = self.save() {
+        // A save takes the vault's file lock, which another process may hold a while.
+        if self.is_dirty()
+            && let Err(e) = crate::blocking::wait(|| self.save())
+        {
             tracing::warn!(error = %e, "could not save the session's cookies");
         }
     }

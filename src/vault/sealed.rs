@@ -225,6 +225,10 @@ pub struct Lock {
 impl Lock {
     /// Waits up to `patience` for the exclusive lock on `path`.
     pub fn acquire(path: &Path, patience: std::time::Duration) -> std::io::Result<Lock> {
+        crate::blocking::wait(|| Lock::wait_for(path, patience))
+    }
+
+    fn wait_for(path: &Path, patience: std::time::Duration) -> std::io::Result<Lock> {
         let file = private_options()
             .read(true)
             .write(true)

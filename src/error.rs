@@ -92,6 +92,7 @@ impl fmt::Display for ErrorKind {
 
 /// Why an instance refused an operation (the [`ErrorKind::Forbidden`] cases).
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum Refusal {
     /// An access control rule: the user may not do this through this path.
     Acl,

@@ -18,6 +18,7 @@ use crate::paths::{self, Dirs};
 /// How snowbridge gets into an instance.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
+#[non_exhaustive]
 pub enum AuthMethod {
     /// A browser session (login through Chrome, or imported from the user's Chrome).
     Browser,
@@ -62,6 +63,7 @@ impl fmt::Display for AuthMethod {
 /// May the browser be used when the JSON path refuses?
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
+#[non_exhaustive]
 pub enum Fallback {
     /// Yes, on the refusals that mean only the UI can do it.
     #[default]

@@ -249,11 +249,11 @@ fn surface_failures(records: &[Record]) -> Result<()> {
                     format!(" ({reason})")
                 }
             );
-            let said = super::envelope::Complaint {
+            let said = crate::session::envelope::Complaint {
                 message: message.clone(),
                 detail: Some(reason),
             };
-            return Err(match super::envelope::refusal(&said) {
+            return Err(match crate::session::envelope::refusal(&said) {
                 crate::error::Refusal::Other => Error::new(ErrorKind::Instance, text),
                 why => Error::forbidden(why, text),
             });

@@ -5,7 +5,6 @@
 //! actions). It builds calls and reads replies; sessions, retries and cookies are the session's.
 
 pub mod attachment;
-pub mod envelope;
 pub mod incident;
 pub mod jsonv2;
 pub mod link;
@@ -53,7 +52,7 @@ impl std::fmt::Display for Record {
 }
 
 /// Percent-encodes a query parameter or path segment.
-pub fn enc(text: &str) -> String {
+pub(crate) fn enc(text: &str) -> String {
     url::form_urlencoded::byte_serialize(text.as_bytes())
         .collect::<String>()
         .replace('+', "%20")

@@ -390,7 +390,7 @@ impl Pages<'_> {
         let has_link = headers.contains_key(reqwest::header::LINK);
         let next = link::next_target(headers);
         let reply: ListReply =
-            super::envelope::parse_json(self.session.instance(), response).await?;
+            crate::session::envelope::parse_json(self.session.instance(), response).await?;
         Ok(Reply {
             rows: reply.result,
             count,

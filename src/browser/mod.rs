@@ -107,6 +107,40 @@ pub struct Browser {
 }
 
 impl Options {
+    /// These options for a browser on `instance`: where the instance file names a `ca_file`,
+    /// the instance's certificate, once verified against it, is made acceptable to Chrome
+    /// (which cannot be given CA certificates for one run) by its public key's hash.
+    ///
+    /// Errors: [`ErrorKind::BadInput`] naming the file and key for a `ca_file` that cannot be
+    /// read or does not verify the instance's certificate.
+    pub async fn for_instance(&self, instance: &crate::instance::Instance) -> Result<Options> {
+        let mut options = self.clone();
+        let Some(ca) = &instance.ca_file else {
+            return Ok(options);
+        };
+        let in_file = |why: &str| {
+            Error::bad_input(format!(
+                "{}: key `ca_file`: {}: {why}",
+                instance.source.display(),
+                ca.display()
+            ))
+            .with_hint("point ca_file at a PEM file of CA certificates")
+        };
+        let pem = std::fs::read(ca).map_err(|e| in_file(&format!("cannot read it ({e})")))?;
+        let pin = verified_spki(&instance.url, &pem)
+            .await
+            .map_err(|e| match e.kind() {
+                ErrorKind::BadInput => in_file(e.message()),
+                _ => e,
+            })?;
+        if let Some(pin) = pin
+            && !options.trusted_spki.contains(&pin)
+        {
+            options.trusted_spki.push(pin);
+        }
+        Ok(options)
+    }
+
     /// True when Chrome will run without a window: asked for, or (Linux) no display found
     /// (`DISPLAY` and `WAYLAND_DISPLAY` unset), as [`Browser::launch`] decides it.
     pub fn runs_headless(&self) -> bool {
@@ -426,6 +460,17 @@ impl std::fmt::Debug for Browser {
             .field("open", &self.open)
             .finish_non_exhaustive()
     }
+}
+
+/// The cookies of `instance` among those a browser holds: the ones a request to its host would
+/// carry by domain (any path), not expired. The identity provider's and other sites' are left
+/// out.
+pub fn instance_cookies(instance: &crate::instance::Instance, cookies: Vec<Cookie>) -> Vec<Cookie> {
+    let now = time::OffsetDateTime::now_utc();
+    cookies
+        .into_iter()
+        .filter(|c| c.is_for_host_of(&instance.url) && !c.is_expired_at(now))
+        .collect()
 }
 
 /// A failed WebDriver command as the crate's error: [`ErrorKind::Cancelled`] when the window

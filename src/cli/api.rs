@@ -197,8 +197,7 @@ async fn paginate(session: &Session, args: &Args) -> Result<()> {
         let here = response.url().clone();
         requested.insert(here.as_str().to_owned());
         let next = link::next_target(response.headers());
-        let page: serde_json::Value =
-            snowbridge::api::envelope::parse_json(session.instance(), response).await?;
+        let page: serde_json::Value = session.json_of(response).await?;
         match page {
             serde_json::Value::Object(mut map)
                 if map.get("result").is_some_and(|r| r.is_array()) =>

@@ -12,7 +12,7 @@ use std::time::{Duration, SystemTime};
 
 use serde::Serialize;
 use snowbridge::instance::{Entry, Instance};
-use snowbridge::keyring::{self, Lookup};
+use snowbridge::keyring;
 use snowbridge::{Error, Result};
 
 use super::{Context, output};
@@ -350,15 +350,9 @@ async fn keyring_check(data: &Path) -> Check {
             ),
         );
     }
-    // An account that never exists: the answer "no such entry" proves the keyring answers,
-    // and reading it needs no unlock (so no prompt).
-    let lookup = tokio::task::spawn_blocking(|| {
-        keyring::get("doctor-reachability-probe", keyring::DEFAULT_TIMEOUT)
-    })
-    .await;
-    match lookup {
-        Ok(Lookup::Found(_) | Lookup::Missing) => Check::ok("keyring", "the OS keyring answers"),
-        Ok(Lookup::Unavailable(why)) => Check::warn(
+    match keyring::probe().await {
+        Ok(()) => Check::ok("keyring", "the OS keyring answers"),
+        Err(why) => Check::warn(
             "keyring",
             format!(
                 "{why}; the session key goes to {} instead",
@@ -367,11 +361,6 @@ async fn keyring_check(data: &Path) -> Check {
             "unlock the keyring or start one (on Linux, a Secret Service such as gnome-keyring \
              in a D-Bus session), or set SNOWBRIDGE_KEYRING=off to use the key file without \
              asking",
-        ),
-        Err(e) => Check::warn(
-            "keyring",
-            format!("the keyring check did not finish: {e}"),
-            "run `snowbridge doctor` again",
         ),
     }
 }

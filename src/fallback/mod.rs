@@ -6,7 +6,8 @@
 //! ids, `attachFile`), judges the result by what the instance holds afterwards (attachments by
 //! sys_id, records through the API), keeps a screenshot and the page of a failure, and hands
 //! the cookies the browser rotated back to the session. It decides nothing about *when* to fall
-//! back: that is the caller's.
+//! back, nor how a session that is not a browser's gets one: both are the caller's (the front
+//! door's `Connection::attach` and `Connection::resolve`).
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -15,14 +16,12 @@ use fantoccini::Locator;
 use fantoccini::error::CmdError;
 
 use crate::api::attachment::{Attached, Attachment, Held, LocalFile};
-use crate::api::envelope::{Complaint, refusal};
 use crate::api::incident::{Change, Incident, state};
 use crate::api::{Attachments, Record, Table};
+use crate::browser::instance_cookies;
 use crate::browser::{Browser, Options};
 use crate::error::{Error, ErrorKind, Refusal, Result};
-use crate::instance::AuthMethod;
-use crate::obtain::login::{LoginOptions, browser_options, instance_cookies};
-use crate::obtain::secrets::{self, Given, Kind};
+use crate::session::envelope::{Complaint, refusal};
 use crate::session::{Auth, Session};
 
 /// How to run the browser for a fallback.
@@ -132,7 +131,7 @@ impl<'s> OnForm<'s> {
         sys_id: &str,
     ) -> Result<OnForm<'s>> {
         let browser =
-            Browser::launch(&browser_options(session.instance(), &options.browser).await?).await?;
+            Browser::launch(&options.browser.for_instance(session.instance()).await?).await?;
         browser.set_cookies(&session.cookies()).await?;
         let form = OnForm {
             browser,
@@ -299,8 +298,7 @@ pub async fn attach(
     options: &FallbackOptions,
     attached: &mut Vec<Attached>,
 ) -> Result<()> {
-    let logged_in = browser_session(session, options).await?;
-    let session = logged_in.as_ref().map_or(session, |(s, _)| s);
+    must_be_browser_session(session)?;
     let mut absolute = Vec::with_capacity(files.len());
     for file in files {
         let path = std::path::absolute(&file.path).map_err(|e| {
@@ -551,8 +549,7 @@ pub async fn resolve(
     notes: &str,
     options: &FallbackOptions,
 ) -> Result<Record> {
-    let logged_in = browser_session(session, options).await?;
-    let session = logged_in.as_ref().map_or(session, |(s, _)| s);
+    must_be_browser_session(session)?;
     let form = OnForm::open(session, options, "incident", &incident.sys_id).await?;
     let outcome = async {
         form.check_can(incident, change).await?;
@@ -718,82 +715,14 @@ async fn fill(form: &OnForm<'_>, field: &str, value: &str) -> Result<()> {
     }
 }
 
-/// The UI needs a browser session. A Basic or password-grant session has the user's password:
-/// a headless form login gives one, kept in a vault of its own for this run (the instance's
-/// stored tokens stay as they are). The other methods have no password: the refusal stands,
-/// saying why (exit 5). `None`: the session is a browser session already.
-async fn browser_session(
-    session: &Session,
-    options: &FallbackOptions,
-) -> Result<Option<(Session, tempfile::TempDir)>> {
-    let instance = session.instance();
-    let no_browser = |why: &str| {
-        Error::forbidden(
-            Refusal::Other,
-            format!(
-                "{} refused this through the API, and the UI fallback needs a browser session: \
-                 auth = \"{}\" {why}",
-                instance.name, instance.auth
-            ),
-        )
-        .with_hint(format!(
-            "use an instance file with auth = \"browser\" (or basic/oauth-password with the \
-             password at hand) for work only the UI can do on {}",
-            instance.base()
-        ))
-    };
-    let credentials = match (session.auth(), instance.auth) {
-        (Auth::Cookies, _) => return Ok(None),
-        (Auth::Basic { user, password }, _) => (user.clone(), password.clone()),
-        (_, AuthMethod::OauthPassword) => {
-            let password = secrets::find(instance, Kind::Password, &Given::default());
-            match (instance.username.clone(), password) {
-                (Some(user), Some((password, _))) => (user, password),
-                _ => {
-                    return Err(no_browser(
-                        "keeps no password, and none is at hand without a person \
-                         (SNOWBRIDGE_PASSWORD or the OS keyring)",
-                    ));
-                }
-            }
-        }
-        _ => {
-            return Err(no_browser(
-                "has no user password to log in through the form with",
-            ));
-        }
-    };
-    let place = tempfile::Builder::new()
-        .prefix("snowbridge-fallback-login-")
-        .tempdir()
-        .map_err(|e| Error::internal(format!("cannot make a folder for the form login: {e}")))?;
-    let vault = std::sync::Arc::new(
-        crate::vault::Vault::with_policy(
-            place.path().join("sessions"),
-            crate::vault::KeyPolicy {
-                file: place.path().join("vault.key"),
-                use_keyring: false,
-                keyring_timeout: Duration::from_secs(1),
-            },
-        )
-        .on_notice(|_| {}),
-    );
-    let mut as_browser = instance.clone();
-    as_browser.auth = AuthMethod::Browser;
-    let mut browser = options.browser.clone();
-    browser.headless = Some(true);
-    browser.profile_dir = place.path().join("profile");
-    tracing::info!("logging in through the form for the UI fallback");
-    let login = LoginOptions {
-        browser,
-        credentials: Some(credentials),
-        mfa_code: None,
-        remember_me: false,
-        timeout: options.timeout,
-        // Nobody at the keyboard: a fallback's form login runs unattended.
-        prompter: std::sync::Arc::new(crate::prompt::NoPerson),
-        diagnostics: options.diagnostics.clone(),
-    };
-    let logged_in = crate::obtain::login::login(&as_browser, vault, login).await?;
-    Ok(Some((logged_in, place)))
+/// The form needs the cookies of a browser session; a token's or a password's session has none
+/// to give the browser.
+fn must_be_browser_session(session: &Session) -> Result<()> {
+    match session.auth() {
+        Auth::Cookies => Ok(()),
+        _ => Err(Error::internal(format!(
+            "the browser fallback on {} was handed a session without browser cookies",
+            session.instance().name
+        ))),
+    }
 }

@@ -29,7 +29,10 @@ use std::time::Duration;
 pub use connection::{Connection, Records};
 pub use work::{AttachReport, IncidentState, Resolution, Resolved, Via};
 
-use crate::error::{Error, ErrorKind, NextStep, Result};
+use crate::error::{Error, Result};
+// Without the browser only the docs' links name these.
+#[cfg_attr(not(feature = "browser"), allow(unused_imports))]
+use crate::error::{ErrorKind, NextStep};
 use crate::instance::{AuthMethod, Catalog, Instance};
 use crate::obtain::{self, Connected, Given, secrets};
 use crate::paths::Dirs;
@@ -68,7 +71,10 @@ struct Settings {
     prompter: Arc<dyn Prompter>,
     #[cfg(feature = "browser")]
     browser: crate::browser::Options,
+    // Only browser work (a login, a fallback's pages) waits on these.
+    #[cfg_attr(not(feature = "browser"), allow(dead_code))]
     login_timeout: Duration,
+    #[cfg_attr(not(feature = "browser"), allow(dead_code))]
     page_timeout: Duration,
 }
 

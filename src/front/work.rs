@@ -281,7 +281,9 @@ impl Connection {
     ) -> Result<()> {
         let profile = fallback_profile()?;
         let options = self.snowbridge().fallback_options(profile.path());
-        crate::fallback::attach(self.session(), table, sys_id, files, &options, attached).await
+        let logged_in = browser_session(self.session(), &options).await?;
+        let session = logged_in.as_ref().map_or(self.session(), |(s, _)| s);
+        crate::fallback::attach(session, table, sys_id, files, &options, attached).await
     }
 
     #[cfg(not(feature = "browser"))]
@@ -380,8 +382,10 @@ impl Connection {
     ) -> Result<Record> {
         let profile = fallback_profile()?;
         let options = self.snowbridge().fallback_options(profile.path());
+        let logged_in = browser_session(self.session(), &options).await?;
+        let session = logged_in.as_ref().map_or(self.session(), |(s, _)| s);
         crate::fallback::resolve(
-            self.session(),
+            session,
             found,
             change,
             &wanted.code,
@@ -400,6 +404,91 @@ impl Connection {
     ) -> Result<Record> {
         Err(Error::internal("this build has no browser"))
     }
+}
+
+/// The UI needs a browser session. A Basic or password-grant session has the user's password:
+/// a headless form login gives one, kept in a vault of its own for this run (the instance's
+/// stored tokens stay as they are). The other methods have no password: the refusal stands,
+/// saying why (exit 5). `None`: the session is a browser session already.
+#[cfg(feature = "browser")]
+async fn browser_session(
+    session: &crate::session::Session,
+    options: &crate::fallback::FallbackOptions,
+) -> Result<Option<(crate::session::Session, tempfile::TempDir)>> {
+    let instance = session.instance();
+    let no_browser = |why: &str| {
+        Error::forbidden(
+            Refusal::Other,
+            format!(
+                "{} refused this through the API, and the UI fallback needs a browser session: \
+                 auth = \"{}\" {why}",
+                instance.name, instance.auth
+            ),
+        )
+        .with_hint(format!(
+            "use an instance file with auth = \"browser\" (or basic/oauth-password with the \
+             password at hand) for work only the UI can do on {}",
+            instance.base()
+        ))
+    };
+    let credentials = match (session.auth(), instance.auth) {
+        (crate::session::Auth::Cookies, _) => return Ok(None),
+        (crate::session::Auth::Basic { user, password }, _) => (user.clone(), password.clone()),
+        (_, crate::instance::AuthMethod::OauthPassword) => {
+            let password = crate::obtain::secrets::find(
+                instance,
+                crate::secret::SecretKind::Password,
+                &crate::obtain::Given::default(),
+            );
+            match (instance.username.clone(), password) {
+                (Some(user), Some((password, _))) => (user, password),
+                _ => {
+                    return Err(no_browser(
+                        "keeps no password, and none is at hand without a person \
+                         (SNOWBRIDGE_PASSWORD or the OS keyring)",
+                    ));
+                }
+            }
+        }
+        _ => {
+            return Err(no_browser(
+                "has no user password to log in through the form with",
+            ));
+        }
+    };
+    let place = tempfile::Builder::new()
+        .prefix("snowbridge-fallback-login-")
+        .tempdir()
+        .map_err(|e| Error::internal(format!("cannot make a folder for the form login: {e}")))?;
+    let vault = std::sync::Arc::new(
+        crate::vault::Vault::with_policy(
+            place.path().join("sessions"),
+            crate::vault::KeyPolicy {
+                file: place.path().join("vault.key"),
+                use_keyring: false,
+                keyring_timeout: std::time::Duration::from_secs(1),
+            },
+        )
+        .on_notice(|_| {}),
+    );
+    let mut as_browser = instance.clone();
+    as_browser.auth = crate::instance::AuthMethod::Browser;
+    let mut browser = options.browser.clone();
+    browser.headless = Some(true);
+    browser.profile_dir = place.path().join("profile");
+    tracing::info!("logging in through the form for the UI fallback");
+    let login = crate::obtain::login::LoginOptions {
+        browser,
+        credentials: Some(credentials),
+        mfa_code: None,
+        remember_me: false,
+        timeout: options.timeout,
+        // Nobody at the keyboard: a fallback's form login runs unattended.
+        prompter: std::sync::Arc::new(crate::prompt::NoPerson),
+        diagnostics: options.diagnostics.clone(),
+    };
+    let logged_in = crate::obtain::login::login(&as_browser, vault, login).await?;
+    Ok(Some((logged_in, place)))
 }
 
 /// `e`, saying which files were attached before it and which were not tried.

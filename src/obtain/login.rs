@@ -17,7 +17,6 @@ use std::time::{Duration, Instant};
 
 use fantoccini::Locator;
 use fantoccini::error::CmdError;
-use time::OffsetDateTime;
 
 use crate::browser::{Browser, BrowserCookie, Options, PartitionKey, Wait};
 use crate::cookie::Cookie;
@@ -195,11 +194,11 @@ pub async fn login(
 
 /// The managed Chrome of a login on `instance`, ready to be driven: [`check_login_page`] first
 /// (a wrong `url` fails in seconds, before a browser starts), then Chrome started with
-/// [`browser_options`], with the instance's cookies that an interrupted login left in the profile
+/// [`Options::for_instance`](crate::browser::Options::for_instance), with the instance's cookies that an interrupted login left in the profile
 /// deleted. End it with [`close_browser`], whatever the outcome.
 pub(super) async fn open_browser(instance: &Instance, options: &LoginOptions) -> Result<Browser> {
     check_login_page(instance, options.timeout.min(PAGE_CHECK_TIMEOUT)).await?;
-    let browser = Browser::launch(&browser_options(instance, &options.browser).await?).await?;
+    let browser = Browser::launch(&options.browser.for_instance(instance).await?).await?;
     // A login that was interrupted (killed before it could clean up) may have left some behind.
     if let Err(e) = forget_instance_cookies(instance, &browser).await {
         tracing::warn!(target: crate::NOTICE_TARGET, "{}", e.message());
@@ -440,7 +439,7 @@ async fn drive(instance: &Instance, browser: &Browser, options: &LoginOptions) -
         }
     };
 
-    let cookies = instance_cookies(instance, browser.all_cookies().await?);
+    let cookies = crate::browser::instance_cookies(instance, browser.all_cookies().await?);
     if !cookies.iter().any(|c| c.name == "JSESSIONID") {
         return Err(Error::new(
             ErrorKind::Browser,
@@ -517,37 +516,13 @@ pub(super) async fn log_in_with_form(
     }
 }
 
-/// The cookies a request to the instance would carry by domain (any path): the identity
-/// provider's and other sites' stay in the login profile.
-pub fn instance_cookies(instance: &Instance, cookies: Vec<Cookie>) -> Vec<Cookie> {
-    let now = OffsetDateTime::now_utc();
-    cookies
-        .into_iter()
-        .filter(|c| sent_to_instance(instance, &c.domain, c.host_only) && !c.is_expired_at(now))
-        .collect()
-}
-
-/// Would a cookie of `domain` (host-only or not) go to the instance's host, by RFC 6265's
-/// domain rule? Any path, Secure or not: the question is whose cookie it is.
-fn sent_to_instance(instance: &Instance, domain: &str, host_only: bool) -> bool {
-    let host = instance
-        .url
-        .host_str()
-        .unwrap_or_default()
-        .trim_start_matches('[')
-        .trim_end_matches(']')
-        .to_ascii_lowercase();
-    let domain = domain.trim_start_matches('.').to_ascii_lowercase();
-    if host_only || host.parse::<std::net::IpAddr>().is_ok() {
-        host == domain
-    } else {
-        host == domain || host.ends_with(&format!(".{domain}"))
-    }
-}
-
 /// Is this cookie in the browser the instance's (partitioned ones included)?
 fn instance_owns(instance: &Instance, cookie: &BrowserCookie) -> bool {
-    sent_to_instance(instance, &cookie.domain, !cookie.domain.starts_with('.'))
+    crate::cookie::domain_matches(
+        &instance.url,
+        &cookie.domain,
+        !cookie.domain.starts_with('.'),
+    )
 }
 
 /// Deletes the instance's cookies from the browser (CDP `Network.deleteCookies`, each by its
@@ -609,37 +584,6 @@ async fn forget_instance_cookies(instance: &Instance, browser: &Browser) -> Resu
             ),
         ))
     }
-}
-
-/// `options` for a browser on `instance`: where the instance file names a `ca_file`, the
-/// instance's certificate, once verified against it, is made acceptable to Chrome (which
-/// cannot be given CA certificates for one run).
-pub async fn browser_options(instance: &Instance, options: &Options) -> Result<Options> {
-    let mut options = options.clone();
-    let Some(ca) = &instance.ca_file else {
-        return Ok(options);
-    };
-    let in_file = |why: &str| {
-        Error::bad_input(format!(
-            "{}: key `ca_file`: {}: {why}",
-            instance.source.display(),
-            ca.display()
-        ))
-        .with_hint("point ca_file at a PEM file of CA certificates")
-    };
-    let pem = std::fs::read(ca).map_err(|e| in_file(&format!("cannot read it ({e})")))?;
-    let pin = crate::browser::verified_spki(&instance.url, &pem)
-        .await
-        .map_err(|e| match e.kind() {
-            ErrorKind::BadInput => in_file(e.message()),
-            _ => e,
-        })?;
-    if let Some(pin) = pin
-        && !options.trusted_spki.contains(&pin)
-    {
-        options.trusted_spki.push(pin);
-    }
-    Ok(options)
 }
 
 /// Fills the login form (in the page or its first frame) and follows what comes after it,

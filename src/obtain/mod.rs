@@ -23,6 +23,8 @@ pub mod jwt;
 pub mod login;
 pub mod mtls;
 pub mod password;
+#[cfg(feature = "browser")]
+#[cfg_attr(docsrs, doc(cfg(feature = "browser")))]
 pub mod pkce;
 pub mod secrets;
 pub mod token;

@@ -31,6 +31,7 @@ pub fn stored(instance: &str, user: &str) -> Option<(Secret, Source)> {
 
 /// Why [`find`] found no password: what each place said.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum Missing {
     /// `SNOWBRIDGE_KEYRING=off` keeps the keyring out of it.
     KeyringOff,

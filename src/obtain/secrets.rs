@@ -15,6 +15,7 @@ pub use crate::secret::SecretKind as Kind;
 
 /// Where a secret was found.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum Source {
     /// Given by the caller for this connection (typed by a person).
     Given,

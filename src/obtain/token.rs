@@ -23,10 +23,10 @@ use time::OffsetDateTime;
 
 use super::jwt::{self, Maker};
 use super::secrets::{self, Given, Kind, Source};
-use crate::api::envelope;
 use crate::error::{Error, ErrorKind, NextStep, Result};
 use crate::instance::{AuthMethod, Instance};
 use crate::secret::Secret;
+use crate::session::envelope;
 use crate::session::{Renew, Renewal};
 use crate::vault::Tokens;
 

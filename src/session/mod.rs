@@ -13,6 +13,7 @@
 //! ServiceNow APIs live in [`crate::api`].
 
 mod auth;
+pub(crate) mod envelope;
 mod jar;
 pub mod page;
 pub mod probe;
@@ -31,7 +32,6 @@ pub use auth::{Auth, Certificate, Renew, Renewal, due, renewal_margin};
 pub use jar::Jar;
 pub use validate::Validity;
 
-use crate::api::envelope;
 use crate::error::{Error, ErrorKind, Result};
 use crate::instance::Instance;
 use crate::secret::Secret;
@@ -682,6 +682,18 @@ impl Session {
                 self.instance.source.display()
             )),
         }
+    }
+
+    /// Reads the body of `response` (a reply of [`Session::send`]) as JSON into `T`, for a
+    /// caller that looked at the headers first (`Link`, `X-Total-Count`).
+    ///
+    /// Errors: [`ErrorKind::Instance`] for a body that is not `T` as JSON, saying what came
+    /// instead; [`ErrorKind::Unreachable`] when the body could not be read.
+    pub async fn json_of<T: serde::de::DeserializeOwned>(
+        &self,
+        response: reqwest::Response,
+    ) -> Result<T> {
+        envelope::parse_json(&self.instance, response).await
     }
 
     /// Sends `call` and parses the JSON reply into `T`.

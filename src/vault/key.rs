@@ -20,6 +20,7 @@ const ACCOUNT: &str = "session-vault-key";
 
 /// Where the key was found, for `status` and for error messages.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum KeyOrigin {
     /// The OS keyring (Secret Service, Keychain, Credential Manager).
     Keyring,

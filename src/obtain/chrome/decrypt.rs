@@ -31,6 +31,7 @@ const GCM_TAG_LEN: usize = 16;
 
 /// Why one cookie could not be decrypted. Every variant reads as a plain sentence.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum Reason {
     /// `v20`: app-bound encryption, which only Chrome's elevated service can undo.
     AppBound,

@@ -17,6 +17,7 @@ use crate::error::{Error, NextStep, Result};
 
 /// A Chromium-based browser snowbridge can import from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[non_exhaustive]
 pub enum Browser {
     /// Google Chrome.
     Chrome,

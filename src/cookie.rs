@@ -13,7 +13,8 @@ use time::OffsetDateTime;
 
 use crate::secret::Secret;
 
-/// The SameSite attribute.
+/// The SameSite attribute. Serialized as its attribute value (`"Strict"`, `"Lax"`, `"None"`),
+/// which is also how Chrome's DevTools protocol names it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub enum SameSite {
     /// Sent only to the same site.
@@ -22,6 +23,17 @@ pub enum SameSite {
     Lax,
     /// Sent everywhere (Chrome keeps it only with Secure).
     None,
+}
+
+impl SameSite {
+    /// The attribute's value: `Strict`, `Lax` or `None`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SameSite::Strict => "Strict",
+            SameSite::Lax => "Lax",
+            SameSite::None => "None",
+        }
+    }
 }
 
 /// One cookie with every attribute that decides where it is sent.

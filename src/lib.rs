@@ -30,6 +30,7 @@ pub mod error;
 #[cfg(feature = "browser")]
 #[cfg_attr(docsrs, doc(cfg(feature = "browser")))]
 pub mod fallback;
+mod files;
 mod front;
 #[cfg(feature = "fuzzing")]
 #[doc(hidden)]

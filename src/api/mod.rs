@@ -58,6 +58,27 @@ pub(crate) fn enc(text: &str) -> String {
         .replace('+', "%20")
 }
 
+/// Keyset paging's filter (`sys_id>LAST^ORDERBYsys_id`, as the Table API and JSONv2 readers
+/// page): the rows of a page past `last`, each once (a row listed twice goes once), rows
+/// without a sys_id kept; and whether any row was new, so a page that does not advance is seen.
+pub(crate) fn past_key(rows: Vec<Record>, last: Option<&str>) -> (Vec<Record>, bool) {
+    let mut here = SysIds::default();
+    let mut advanced = false;
+    let kept = rows
+        .into_iter()
+        .filter(|row| match row.sys_id() {
+            Some(id) if last.is_some_and(|last| id <= last) => false,
+            Some(id) => {
+                let new = here.insert(id);
+                advanced |= new;
+                new
+            }
+            None => true,
+        })
+        .collect();
+    (kept, advanced)
+}
+
 /// A set of sys_ids in little memory: one `u128` for each 32-digit lowercase hex sys_id (what
 /// instances issue), the text for anything else, so no two different ids can ever collide.
 /// Paging keeps one to print each record once; 100,000 records take a few MB.

@@ -401,21 +401,7 @@ impl Pages<'_> {
 
     /// Keyset paging: the rows past `last`, each once, and whether any was.
     fn past_last(&self, rows: Vec<Record>) -> (Vec<Record>, bool) {
-        let mut here = SysIds::default();
-        let mut advanced = false;
-        let kept = rows
-            .into_iter()
-            .filter(|row| match row.sys_id() {
-                Some(id) if self.last.as_deref().is_some_and(|last| id <= last) => false,
-                Some(id) => {
-                    let new = here.insert(id);
-                    advanced |= new;
-                    new
-                }
-                None => true,
-            })
-            .collect();
-        (kept, advanced)
+        super::past_key(rows, self.last.as_deref())
     }
 
     /// Offset paging: the rows not passed on before, each once, and whether any was.

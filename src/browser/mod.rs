@@ -37,7 +37,7 @@ use serde::de::DeserializeOwned;
 use time::OffsetDateTime;
 use url::Url;
 
-pub use cdp::{BrowserCookie, CdpSameSite, PartitionKey};
+pub use cdp::{BrowserCookie, PartitionKey};
 pub use chrome::{SANDBOX_ENV, VersionMismatch, version_mismatch};
 pub use locate::{CHROME_ENV, CHROMEDRIVER_ENV, find_chrome, find_chromedriver};
 pub use reaper::{install_signal_cleanup, kill_all};
@@ -276,7 +276,7 @@ impl Browser {
     {
         cdp::execute(&self.client, cmd, params)
             .await
-            .map_err(|e| command_error(&format!("the DevTools command {cmd}"), e))
+            .map_err(|e| command_error(&format!("running the DevTools command {cmd}"), e))
     }
 
     /// Every cookie in the browser, for every site, HttpOnly ones included, as Chrome reports
@@ -462,6 +462,22 @@ impl std::fmt::Debug for Browser {
     }
 }
 
+/// Where the page stands, as `script` reports it: a script that returns `JSON.stringify` of an
+/// object read into `T`. `None` while the page navigates (no script can run then) or when the
+/// report does not read as `T`; an error only when the window is gone.
+pub(crate) async fn read_page<T: DeserializeOwned>(
+    client: &Client,
+    script: &str,
+) -> std::result::Result<Option<T>, CmdError> {
+    match client.execute(script, vec![]).await {
+        Ok(serde_json::Value::String(text)) => Ok(serde_json::from_str(&text).ok()),
+        Ok(_) => Ok(None),
+        Err(e) if is_closed(&e) => Err(e),
+        // A page in the middle of navigating cannot run scripts; ask again.
+        Err(_) => Ok(None),
+    }
+}
+
 /// The cookies of `instance` among those a browser holds: the ones a request to its host would
 /// carry by domain (any path), not expired. The identity provider's and other sites' are left
 /// out.
@@ -475,14 +491,18 @@ pub fn instance_cookies(instance: &crate::instance::Instance, cookies: Vec<Cooki
 
 /// A failed WebDriver command as the crate's error: [`ErrorKind::Cancelled`] when the window
 /// was closed, [`ErrorKind::Browser`] otherwise.
-fn command_error(doing: &str, err: CmdError) -> Error {
+pub(crate) fn command_error(doing: &str, err: CmdError) -> Error {
     if is_closed(&err) {
         Error::new(
             ErrorKind::Cancelled,
-            format!("the browser window was closed ({doing})"),
+            format!("the browser window was closed (while {doing})"),
         )
     } else {
-        Error::new(ErrorKind::Browser, format!("{doing} failed: {err}")).with_source(err)
+        Error::new(
+            ErrorKind::Browser,
+            format!("the browser failed while {doing}: {err}"),
+        )
+        .with_source(err)
     }
 }
 

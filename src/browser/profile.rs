@@ -96,15 +96,7 @@ fn personal_profiles(env: &dyn Fn(&str) -> Option<std::ffi::OsString>) -> Vec<Pa
 }
 
 fn create_private_dir(dir: &Path) -> Result<()> {
-    let mut builder = std::fs::DirBuilder::new();
-    builder.recursive(true);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::DirBuilderExt;
-        builder.mode(0o700);
-    }
-    builder
-        .create(dir)
+    crate::files::create_private_dir(dir, true)
         .map_err(|e| Error::io("cannot create the browser profile folder", dir, e))
 }
 

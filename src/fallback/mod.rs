@@ -107,13 +107,7 @@ impl Shown {
 }
 
 async fn page(client: &fantoccini::Client) -> Result<Option<Page>, CmdError> {
-    match client.execute(PROBE, vec![]).await {
-        Ok(serde_json::Value::String(text)) => Ok(serde_json::from_str(&text).ok()),
-        Ok(_) => Ok(None),
-        Err(e) if crate::browser::is_closed(&e) => Err(e),
-        // Mid-navigation: ask again.
-        Err(_) => Ok(None),
-    }
+    crate::browser::read_page(client, PROBE).await
 }
 
 /// A browser holding the session, on a record's form.
@@ -190,13 +184,7 @@ impl<'s> OnForm<'s> {
     }
 
     fn fail_cmd(&self, doing: &str, e: CmdError) -> Error {
-        if crate::browser::is_closed(&e) {
-            return Error::new(ErrorKind::Cancelled, "the browser window was closed");
-        }
-        Error::new(
-            ErrorKind::Browser,
-            format!("the browser failed while {doing}: {e}"),
-        )
+        crate::browser::command_error(doing, e)
     }
 
     async fn wait_page(&self, done: impl Fn(&Page) -> bool) -> Result<Page> {

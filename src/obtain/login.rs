@@ -107,13 +107,7 @@ pub(super) struct Probe {
 
 /// Where the page stands; `None` while it navigates (no script can run).
 pub(super) async fn probe(client: &fantoccini::Client) -> Result<Option<Probe>, CmdError> {
-    match client.execute(PROBE, vec![]).await {
-        Ok(serde_json::Value::String(text)) => Ok(serde_json::from_str(&text).ok()),
-        Ok(_) => Ok(None),
-        Err(e) if crate::browser::is_closed(&e) => Err(e),
-        // A page in the middle of navigating cannot run scripts; ask again.
-        Err(_) => Ok(None),
-    }
+    crate::browser::read_page(client, PROBE).await
 }
 
 /// The instance's host as `location.host` shows it (with a port, where the URL names one).
@@ -905,14 +899,12 @@ async fn wait_for_person(
 
 /// A failed WebDriver command while `doing`: cancelled for a closed window, else a browser error.
 pub(super) fn browser_error(doing: &str, e: CmdError) -> Error {
-    if crate::browser::is_closed(&e) {
-        return Error::new(
+    let e = crate::browser::command_error(doing, e);
+    match e.kind() {
+        ErrorKind::Cancelled => Error::new(
             ErrorKind::Cancelled,
             "login cancelled: the browser window was closed",
-        );
+        ),
+        _ => e,
     }
-    Error::new(
-        ErrorKind::Browser,
-        format!("the browser failed while {doing}: {e}"),
-    )
 }

@@ -195,7 +195,7 @@ impl Vault {
     }
 
     fn lock(&self, instance: &str) -> Result<sealed::Lock> {
-        sealed::create_private_dir(&self.dir)
+        crate::files::create_private_dir(&self.dir, true)
             .map_err(|e| Error::io("cannot create", &self.dir, e))?;
         let path = self.lock_path(instance);
         sealed::Lock::acquire(&path, LOCK_PATIENCE).map_err(|e| {

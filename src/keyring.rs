@@ -91,7 +91,7 @@ pub(crate) fn delete(account: &str, timeout: Duration) -> Result<bool, String> {
 
 /// Whether the OS keyring answers: `Ok` when it does (a lookup of an entry that never exists
 /// comes back "no such entry", which needs no unlock and so shows no prompt), else why not, in
-/// words. Runs on a blocking thread, at most [`DEFAULT_TIMEOUT`] (3 seconds).
+/// words. Runs on a blocking thread, at most 3 seconds.
 pub async fn probe() -> Result<(), String> {
     let lookup = tokio::task::spawn_blocking(|| get("doctor-reachability-probe", DEFAULT_TIMEOUT))
         .await

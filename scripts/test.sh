@@ -108,7 +108,14 @@ library_features() {
 
 lints() { cargo clippy --all-targets -- -D warnings; }
 
-# The browser tests start their own Chromium; two at a time suit a 2-core machine.
+# Every public item documented, links resolved; warnings are errors.
+docs() {
+  RUSTDOCFLAGS="-D warnings" cargo doc --no-deps --lib
+  RUSTDOCFLAGS="-D warnings" cargo doc --no-deps --lib --features emulator
+}
+
+# The browser tests start their own Chromium; two at a time suit a 2-core machine. Every target
+# is built first, the examples included, which tests/examples.rs runs against the emulator.
 tests() { cargo test --all-targets -- --test-threads="${SNOWBRIDGE_TEST_THREADS:-2}"; }
 
 stage "setup" setup
@@ -117,6 +124,7 @@ stage "unused dependencies (cargo machete)" unused_dependencies
 stage "what a library user compiles" library_user_build
 stage "cargo clippy" lints
 stage "library features (cargo check)" library_features
+stage "cargo doc" docs
 stage "cargo test" tests
 stage "Windows unit tests under wine" scripts/windows.sh
 stage "fuzz targets, a few seconds each" scripts/fuzz.sh --brief

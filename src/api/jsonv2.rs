@@ -8,7 +8,7 @@
 use reqwest::Method;
 use serde::Deserialize;
 
-use super::{Record, SysIds, enc};
+use super::{Record, enc};
 use crate::error::{Error, ErrorKind, Result};
 use crate::session::{Body, Call, Session};
 
@@ -115,14 +115,7 @@ impl<'s> JsonV2<'s> {
             surface_failures(&records)?;
             let listed = records.len();
             // Rows at or before the key were passed on already; a row listed twice goes once.
-            let mut here = SysIds::default();
-            let records: Vec<Record> = records
-                .into_iter()
-                .filter(|r| match r.sys_id() {
-                    Some(id) => last.as_deref().is_none_or(|l| id > l) && here.insert(id),
-                    None => true,
-                })
-                .collect();
+            let (records, _) = super::past_key(records, last.as_deref());
             let Some(max) = records
                 .iter()
                 .filter_map(Record::sys_id)
@@ -249,11 +242,11 @@ fn surface_failures(records: &[Record]) -> Result<()> {
                     format!(" ({reason})")
                 }
             );
-            let said = super::envelope::Complaint {
+            let said = crate::session::envelope::Complaint {
                 message: message.clone(),
                 detail: Some(reason),
             };
-            return Err(match super::envelope::refusal(&said) {
+            return Err(match crate::session::envelope::refusal(&said) {
                 crate::error::Refusal::Other => Error::new(ErrorKind::Instance, text),
                 why => Error::forbidden(why, text),
             });

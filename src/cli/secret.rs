@@ -5,7 +5,6 @@
 
 use std::io::IsTerminal;
 
-use snowbridge::obtain::password;
 use snowbridge::obtain::secrets::{self, Kind};
 use snowbridge::secret::Secret;
 use snowbridge::{Error, Result};
@@ -64,7 +63,7 @@ pub fn run(ctx: &Context, args: Args) -> Result<()> {
         return secrets::store(&instance, kind, &Secret::default());
     }
     let secret = if std::io::stdin().is_terminal() {
-        let typed = password::prompt(
+        let typed = super::terminal::read_secret(
             &format!("{} ({kind}) for {}: ", kind.describe(), instance.name),
             &instance.name,
         )?;

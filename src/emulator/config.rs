@@ -126,7 +126,9 @@ impl Default for EmulatorConfig {
 #[derive(Clone, Copy, Debug, Deserialize, Serialize, PartialEq, Eq)]
 #[serde(deny_unknown_fields)]
 pub struct RateLimit {
+    /// API requests allowed per window and user.
     pub limit: u32,
+    /// The window's length, in seconds.
     pub window_secs: u64,
 }
 
@@ -152,7 +154,9 @@ pub struct Faults {
 #[derive(Clone, Copy, Debug, Deserialize, Serialize, PartialEq, Eq)]
 #[serde(rename_all = "snake_case")]
 pub enum Jsonv2Unauthenticated {
+    /// `401` with a Basic challenge, as REST answers.
     Unauthorized,
+    /// `302` to `login.do`, as UI pages answer.
     LoginRedirect,
 }
 

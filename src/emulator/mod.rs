@@ -388,6 +388,7 @@ impl Emulator {
         self.idp_url.clone()
     }
 
+    /// The port it listens on.
     pub fn port(&self) -> u16 {
         self.port
     }

@@ -6,7 +6,8 @@
 //! ids, `attachFile`), judges the result by what the instance holds afterwards (attachments by
 //! sys_id, records through the API), keeps a screenshot and the page of a failure, and hands
 //! the cookies the browser rotated back to the session. It decides nothing about *when* to fall
-//! back: that is the caller's.
+//! back, nor how a session that is not a browser's gets one: both are the caller's (the front
+//! door's `Connection::attach` and `Connection::resolve`).
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -15,14 +16,12 @@ use fantoccini::Locator;
 use fantoccini::error::CmdError;
 
 use crate::api::attachment::{Attached, Attachment, Held, LocalFile};
-use crate::api::envelope::{Complaint, refusal};
 use crate::api::incident::{Change, Incident, state};
 use crate::api::{Attachments, Record, Table};
+use crate::browser::instance_cookies;
 use crate::browser::{Browser, Options};
 use crate::error::{Error, ErrorKind, Refusal, Result};
-use crate::instance::AuthMethod;
-use crate::obtain::login::{LoginOptions, Person, browser_options, instance_cookies};
-use crate::obtain::secrets::{self, Given, Kind};
+use crate::session::envelope::{Complaint, refusal};
 use crate::session::{Auth, Session};
 
 /// How to run the browser for a fallback.
@@ -157,13 +156,7 @@ impl Shown {
 }
 
 async fn page(client: &fantoccini::Client) -> Result<Option<Page>, CmdError> {
-    match client.execute(PROBE, vec![]).await {
-        Ok(serde_json::Value::String(text)) => Ok(serde_json::from_str(&text).ok()),
-        Ok(_) => Ok(None),
-        Err(e) if crate::browser::is_closed(&e) => Err(e),
-        // Mid-navigation: ask again.
-        Err(_) => Ok(None),
-    }
+    crate::browser::read_page(client, PROBE).await
 }
 
 /// A browser holding the session, on a record's form.
@@ -181,7 +174,7 @@ impl<'s> OnForm<'s> {
         sys_id: &str,
     ) -> Result<OnForm<'s>> {
         let browser =
-            Browser::launch(&browser_options(session.instance(), &options.browser).await?).await?;
+            Browser::launch(&options.browser.for_instance(session.instance()).await?).await?;
         browser.set_cookies(&session.cookies()).await?;
         let form = OnForm {
             browser,
@@ -303,13 +296,7 @@ impl<'s> OnForm<'s> {
     }
 
     fn fail_cmd(&self, doing: &str, e: CmdError) -> Error {
-        if crate::browser::is_closed(&e) {
-            return Error::new(ErrorKind::Cancelled, "the browser window was closed");
-        }
-        Error::new(
-            ErrorKind::Browser,
-            format!("the browser failed while {doing}: {e}"),
-        )
+        crate::browser::command_error(doing, e)
     }
 
     async fn wait_page(&self, done: impl Fn(&Page) -> bool) -> Result<Page> {
@@ -411,8 +398,7 @@ pub async fn attach(
     options: &FallbackOptions,
     attached: &mut Vec<Attached>,
 ) -> Result<()> {
-    let logged_in = browser_session(session, options).await?;
-    let session = logged_in.as_ref().map_or(session, |(s, _)| s);
+    must_be_browser_session(session)?;
     let mut absolute = Vec::with_capacity(files.len());
     for file in files {
         let path = std::path::absolute(&file.path).map_err(|e| {
@@ -663,8 +649,7 @@ pub async fn resolve(
     notes: &str,
     options: &FallbackOptions,
 ) -> Result<Record> {
-    let logged_in = browser_session(session, options).await?;
-    let session = logged_in.as_ref().map_or(session, |(s, _)| s);
+    must_be_browser_session(session)?;
     let form = OnForm::open(session, options, "incident", &incident.sys_id).await?;
     let outcome = async {
         form.check_can(incident, change).await?;
@@ -780,7 +765,7 @@ impl OnForm<'_> {
                     ),
                 )
                 .with_hint(if change.closes() && change.writes_resolution() {
-                    "resolve it without --close, and ask someone with itil_admin to close it"
+                    "resolve it without closing it, and ask someone with itil_admin to close it"
                 } else {
                     "ask the instance's administrators for the role"
                 }));
@@ -830,94 +815,14 @@ async fn fill(form: &OnForm<'_>, field: &str, value: &str) -> Result<()> {
     }
 }
 
-/// Nobody at the terminal: a fallback's form login runs unattended.
-struct Nobody;
-
-impl Person for Nobody {
-    fn tell(&self, line: &str) {
-        tracing::info!("{line}");
+/// The form needs the cookies of a browser session; a token's or a password's session has none
+/// to give the browser.
+fn must_be_browser_session(session: &Session) -> Result<()> {
+    match session.auth() {
+        Auth::Cookies => Ok(()),
+        _ => Err(Error::internal(format!(
+            "the browser fallback on {} was handed a session without browser cookies",
+            session.instance().name
+        ))),
     }
-
-    fn one_time_code(&self, _user: &str, _instance: &str) -> Option<crate::secret::Secret> {
-        None
-    }
-}
-
-/// The UI needs a browser session. A Basic or password-grant session has the user's password:
-/// a headless form login gives one, kept in a vault of its own for this run (the instance's
-/// stored tokens stay as they are). The other methods have no password: the refusal stands,
-/// saying why (exit 5). `None`: the session is a browser session already.
-async fn browser_session(
-    session: &Session,
-    options: &FallbackOptions,
-) -> Result<Option<(Session, tempfile::TempDir)>> {
-    let instance = session.instance();
-    let no_browser = |why: &str| {
-        Error::forbidden(
-            Refusal::Other,
-            format!(
-                "{} refused this through the API, and the UI fallback needs a browser session: \
-                 auth = \"{}\" {why}",
-                instance.name, instance.auth
-            ),
-        )
-        .with_hint(format!(
-            "use an instance file with auth = \"browser\" (or basic/oauth-password with the \
-             password at hand) for work only the UI can do on {}",
-            instance.base()
-        ))
-    };
-    let credentials = match (session.auth(), instance.auth) {
-        (Auth::Cookies, _) => return Ok(None),
-        (Auth::Basic { user, password }, _) => (user.clone(), password.clone()),
-        (_, AuthMethod::OauthPassword) => {
-            let password = secrets::find(instance, Kind::Password, &Given::default());
-            match (instance.username.clone(), password) {
-                (Some(user), Some((password, _))) => (user, password),
-                _ => {
-                    return Err(no_browser(
-                        "keeps no password, and none is at hand without a person \
-                         (SNOWBRIDGE_PASSWORD or the OS keyring)",
-                    ));
-                }
-            }
-        }
-        _ => {
-            return Err(no_browser(
-                "has no user password to log in through the form with",
-            ));
-        }
-    };
-    let place = tempfile::Builder::new()
-        .prefix("snowbridge-fallback-login-")
-        .tempdir()
-        .map_err(|e| Error::internal(format!("cannot make a folder for the form login: {e}")))?;
-    let vault = std::sync::Arc::new(
-        crate::vault::Vault::with_policy(
-            place.path().join("sessions"),
-            crate::vault::KeyPolicy {
-                file: place.path().join("vault.key"),
-                use_keyring: false,
-                keyring_timeout: Duration::from_secs(1),
-            },
-        )
-        .on_notice(|_| {}),
-    );
-    let mut as_browser = instance.clone();
-    as_browser.auth = AuthMethod::Browser;
-    let mut browser = options.browser.clone();
-    browser.headless = Some(true);
-    browser.profile_dir = place.path().join("profile");
-    tracing::info!("logging in through the form for the UI fallback");
-    let login = LoginOptions {
-        browser,
-        credentials: Some(credentials),
-        mfa_code: None,
-        remember_me: false,
-        timeout: options.timeout,
-        person: Box::new(Nobody),
-        diagnostics: options.diagnostics.clone(),
-    };
-    let logged_in = crate::obtain::login::login(&as_browser, vault, login).await?;
-    Ok(Some((logged_in, place)))
 }

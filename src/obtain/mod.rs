@@ -33,13 +33,14 @@ use std::sync::Arc;
 
 pub use secrets::Given;
 
-use crate::error::{Error, ErrorKind, Result};
+use crate::error::{Error, ErrorKind, NextStep, Result};
 use crate::instance::{AuthMethod, Instance};
 use crate::session::{Auth, Session, Validity};
 use crate::vault::{Obtained, SessionRecord, Stored, Vault};
 
-/// Where the session that [`connect`] returns came from.
+/// Where a session came from: what [`connect`] found, or the login that made it.
 #[derive(Debug)]
+#[non_exhaustive]
 pub enum Connected {
     /// The stored session; `checked` is false when the validation window skipped the round trip.
     Stored {
@@ -52,6 +53,10 @@ pub enum Connected {
     /// Credentials of a method other than the browser, proved with a call; how, in words
     /// ("client_credentials grant", "stored token", "Basic").
     Credentials(String),
+    /// A browser login just now (`auth = "browser"`), proved with a REST call.
+    LoggedIn,
+    /// The authorization code flow just now (`auth = "oauth-pkce"`), its tokens proved.
+    Authorized,
 }
 
 /// Makes sure a valid session exists for `instance`, without a person: the stored session,
@@ -114,16 +119,21 @@ pub fn supported(instance: &Instance) -> Result<()> {
             instance.auth
         ),
     )
-    .with_hint(if instance.auth == AuthMethod::OauthPkce {
-        format!(
-            "run `snowbridge connect {} --login`, which authorizes in the browser (from a program: snowbridge::obtain::pkce::authorize)",
-            instance.name
-        )
+    .with_steps(if instance.auth == AuthMethod::OauthPkce {
+        // The authorization code flow runs in the browser, as a login of its own.
+        vec![NextStep::LogIn {
+            instance: instance.name.clone(),
+        }]
     } else {
-        format!(
-            "run `snowbridge connect {}` (it runs the method's grant), or use auth = \"browser\"",
-            instance.name
-        )
+        vec![
+            NextStep::Connect {
+                instance: instance.name.clone(),
+            },
+            NextStep::FixInstanceFile {
+                file: instance.source.clone(),
+                key: "auth".into(),
+            },
+        ]
     }))
 }
 
@@ -313,11 +323,14 @@ pub async fn import_chrome(
     let import = chrome::import(source, &instance.url, interactive).await?;
     if import.cookies.is_empty() {
         return Err(
-            Error::new(ErrorKind::LoginRequired, import.report.to_string()).with_hint(format!(
-                "log in to {} in that browser profile, or run `snowbridge connect {} --login`",
-                instance.base(),
-                instance.name
-            )),
+            Error::new(ErrorKind::LoginRequired, import.report.to_string()).with_steps([
+                NextStep::LogInToBrowserProfile {
+                    url: instance.base().to_owned(),
+                },
+                NextStep::LogIn {
+                    instance: instance.name.clone(),
+                },
+            ]),
         );
     }
     let profile = import
@@ -347,11 +360,14 @@ pub async fn import_chrome(
                     import.report
                 ),
             )
-            .with_hint(format!(
-                "log in to {} in that browser again, or run `snowbridge connect {} --login`",
-                instance.base(),
-                instance.name
-            )));
+            .with_steps([
+                NextStep::LogInToBrowserProfile {
+                    url: instance.base().to_owned(),
+                },
+                NextStep::LogIn {
+                    instance: instance.name.clone(),
+                },
+            ]));
         }
         Validity::Unreachable(why) => return Err(Error::new(ErrorKind::Unreachable, why)),
     }

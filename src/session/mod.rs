@@ -13,6 +13,7 @@
 //! ServiceNow APIs live in [`crate::api`].
 
 mod auth;
+pub(crate) mod envelope;
 mod jar;
 pub mod page;
 pub mod probe;
@@ -31,7 +32,6 @@ pub use auth::{Auth, Certificate, Renew, Renewal, due, renewal_margin};
 pub use jar::Jar;
 pub use validate::Validity;
 
-use crate::api::envelope;
 use crate::error::{Error, ErrorKind, Result};
 use crate::instance::Instance;
 use crate::secret::Secret;
@@ -637,10 +637,14 @@ impl Session {
                 name,
                 format!("{name} refused the user name and password of {user} (Basic): {said}"),
             )
-            .with_hint(format!(
-                "check the password: it comes from SNOWBRIDGE_PASSWORD, else the OS keyring; \
-                 `snowbridge connect {name} --login` asks for it and offers to keep it"
-            )),
+            .with_hint(
+                "check the password: it comes from SNOWBRIDGE_PASSWORD, else the OS keyring; a \
+                 login with a person asks for it and offers to keep it",
+            )
+            .with_steps([
+                crate::error::NextStep::log_in_with_prompts(name),
+                crate::error::NextStep::give_secret(name, crate::secret::SecretKind::Password),
+            ]),
             Auth::ApiKey(_) => Error::new(
                 ErrorKind::Credentials,
                 format!(
@@ -648,9 +652,9 @@ impl Session {
                      whose access policy does not take API keys ({said})"
                 ),
             )
-            .with_hint(format!(
-                "store the right key with `snowbridge secret {name} api-key`, or set \
-                 SNOWBRIDGE_API_KEY for the run"
+            .with_step(crate::error::NextStep::give_secret(
+                name,
+                crate::secret::SecretKind::ApiKey,
             )),
             Auth::Certificate(c) => Error::new(
                 ErrorKind::Credentials,
@@ -722,6 +726,18 @@ impl Session {
                 self.instance.source.display()
             )),
         }
+    }
+
+    /// Reads the body of `response` (a reply of [`Session::send`]) as JSON into `T`, for a
+    /// caller that looked at the headers first (`Link`, `X-Total-Count`).
+    ///
+    /// Errors: [`ErrorKind::Instance`] for a body that is not `T` as JSON, saying what came
+    /// instead; [`ErrorKind::Unreachable`] when the body could not be read.
+    pub async fn json_of<T: serde::de::DeserializeOwned>(
+        &self,
+        response: reqwest::Response,
+    ) -> Result<T> {
+        envelope::parse_json(&self.instance, response).await
     }
 
     /// Sends `call` and parses the JSON reply into `T`.
@@ -930,7 +946,10 @@ impl Drop for Session {
     fn drop(&mut self) {
         // Whatever ends the session's use (success, an error, a closed pipe, Ctrl-C unwinding
         // the command), what it learned reaches the vault.
-        if let Err(e) = self.save() {
+        // A save takes the vault's file lock, which another process may hold a while.
+        if self.is_dirty()
+            && let Err(e) = crate::blocking::wait(|| self.save())
+        {
             tracing::warn!(error = %e, "could not save the session's cookies");
         }
     }

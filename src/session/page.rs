@@ -10,6 +10,7 @@ pub const DEVELOPER_PORTAL: &str = "https://developer.servicenow.com";
 
 /// What an HTML page on an API path is.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum Page {
     /// A form asking for a password, or a single sign-on hand-off: the session is not accepted.
     Login {

@@ -55,8 +55,10 @@ impl std::fmt::Debug for Vault {
     }
 }
 
-fn print_notice(line: &str) {
-    eprintln!("{line}");
+/// The default for notices: a `WARN` event under [`NOTICE_TARGET`](crate::NOTICE_TARGET), which
+/// the caller shows as it sees fit; the library prints nothing.
+fn trace_notice(line: &str) {
+    tracing::warn!(target: crate::NOTICE_TARGET, "{line}");
 }
 
 impl Vault {
@@ -71,11 +73,12 @@ impl Vault {
             dir,
             policy,
             key: OnceLock::new(),
-            notice: print_notice,
+            notice: trace_notice,
         }
     }
 
-    /// Where the one-line notices (key kept in a file) go; stderr by default.
+    /// Where the one-line notices (key kept in a file) go; by default a `WARN` event under
+    /// [`NOTICE_TARGET`](crate::NOTICE_TARGET).
     pub fn on_notice(mut self, notice: fn(&str)) -> Vault {
         self.notice = notice;
         self
@@ -175,9 +178,10 @@ impl Vault {
                 path.display()
             ),
         )
-        .with_hint(format!(
-            "run `snowbridge connect {instance} --login`; the file is kept until the new login replaces it"
-        ))
+        .with_hint("the file is kept until a new login replaces it")
+        .with_step(crate::error::NextStep::LogIn {
+            instance: instance.to_owned(),
+        })
     }
 
     /// Replaces the session of `record.instance` (a new login), under the lock.
@@ -252,7 +256,7 @@ impl Vault {
     }
 
     fn lock(&self, instance: &str) -> Result<sealed::Lock> {
-        sealed::create_private_dir(&self.dir)
+        crate::files::create_private_dir(&self.dir, true)
             .map_err(|e| Error::io("cannot create", &self.dir, e))?;
         let path = self.lock_path(instance);
         sealed::Lock::acquire(&path, LOCK_PATIENCE).map_err(|e| {

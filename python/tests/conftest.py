@@ -123,7 +123,9 @@ class Home:
     test process's environment points at it (the library reads it as the CLI does), and
     `env()` gives the same for child processes, with no password in it."""
 
-    def __init__(self, root: Path, emu: Emulator, name: str = "dev", extra: str = "") -> None:
+    def __init__(
+        self, root: Path, emu: Emulator, name: str = "dev", auth: str = "browser", extra: str = ""
+    ) -> None:
         self.root = root
         self.name = name
         self.emu = emu
@@ -133,7 +135,7 @@ class Home:
         self.data.mkdir()
         self.instance_file = self.config / "instances" / f"{name}.toml"
         self.instance_file.write_text(
-            f'url = "{emu.url}"\nauth = "browser"\nca_file = "{emu.ca_file}"\n{extra}'
+            f'url = "{emu.url}"\nauth = "{auth}"\nca_file = "{emu.ca_file}"\n{extra}'
         )
 
     def env(self, **more: str) -> Dict[str, str]:

@@ -44,6 +44,9 @@ enum Command {
     InsertIncident {
         fields: serde_json::Map<String, Value>,
     },
+    /// The attachments of a record (by sys_id), oldest first:
+    /// `[{"sys_id", "file_name", "content_type", "size_bytes", "hash"}]` (`hash`: SHA-256, hex).
+    Attachments { record: String },
     /// Every request answered so far: `[{"method", "path_and_query", "status", "user"}]`.
     RequestLog,
     /// Forgets the request log.
@@ -113,6 +116,19 @@ fn run(control: &Control, command: Command) -> Result<Value, String> {
             let fields = fields.iter().map(|(k, v)| (k.clone(), text(v)));
             json!(control.insert_incident(fields).map_err(|e| e.to_string())?)
         }
+        Command::Attachments { record } => control
+            .attachments(&record)
+            .into_iter()
+            .map(|a| {
+                json!({
+                    "sys_id": a.sys_id,
+                    "file_name": a.file_name,
+                    "content_type": a.content_type,
+                    "size_bytes": a.size_bytes,
+                    "hash": a.hash,
+                })
+            })
+            .collect(),
         Command::RequestLog => control
             .request_log()
             .into_iter()

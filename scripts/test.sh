@@ -18,7 +18,7 @@ cargo test --all-targets -- --test-threads="${SNOWBRIDGE_TEST_THREADS:-2}"
 echo "== the Python package: installed into .venv as the README says, then pytest against the emulator"
 # `pip install ./python`, built with the dev profile so it reuses the crates the tests built
 # (the README's plain command builds an optimised release); maturin and pytest come from setup.sh.
-cargo build --bin snowbridge
+cargo build --bin snowbridge --features cli
 PATH="$PWD/.venv/bin:$PATH" MATURIN_PEP517_ARGS="--profile dev" \
   .venv/bin/python -m pip install -q --disable-pip-version-check --no-build-isolation ./python
 SNOWBRIDGE_BIN="$PWD/target/debug/snowbridge" .venv/bin/python -m pytest -q python/tests

@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 use url::Url;
 
-use crate::error::{Error, ErrorKind, Result};
+use crate::error::{Error, ErrorKind, NextStep, Result};
 use crate::paths::{self, Dirs};
 
 /// How snowbridge gets into an instance.
@@ -381,7 +381,7 @@ impl Instance {
             let err = Error::bad_input(format!("cannot read {}: {e}", display_path(path)));
             if e.kind() == std::io::ErrorKind::NotFound {
                 err.with_hint(
-                    "check the path, or run `snowbridge instances` to see the files it knows",
+                    "check the path; the catalogue lists the instance files snowbridge knows",
                 )
             } else {
                 err
@@ -781,6 +781,8 @@ pub struct Entry {
 #[derive(Debug, Default)]
 pub struct Catalog {
     entries: Vec<Entry>,
+    /// The folder of the user's own instance files, where a new one would go.
+    user_dir: Option<PathBuf>,
 }
 
 impl Catalog {
@@ -823,7 +825,12 @@ impl Catalog {
                 });
             }
         }
-        Ok(Catalog { entries })
+        let user_dir = folders
+            .iter()
+            .rev()
+            .find(|(origin, _)| *origin == Origin::User)
+            .map(|(_, folder)| folder.clone());
+        Ok(Catalog { entries, user_dir })
     }
 
     /// Every file found, in listing order (shadowed ones included).
@@ -837,7 +844,8 @@ impl Catalog {
             Some(entry) => match &entry.instance {
                 Ok(instance) => Ok(instance.clone()),
                 Err(e) => Err(Error::new(e.kind(), e.message().to_owned())
-                    .with_hint(e.hint().unwrap_or("fix the instance file").to_owned())),
+                    .with_hint(e.hint().unwrap_or("fix the instance file").to_owned())
+                    .with_steps(e.next_steps().iter().cloned())),
             },
             None => {
                 let known: BTreeMap<&str, ()> =
@@ -848,16 +856,22 @@ impl Catalog {
                 } else {
                     known.join(", ")
                 };
-                let hint = match closest(name, known.iter().copied()) {
-                    Some(near) => format!("did you mean `{near}`? Known: {known_list}"),
-                    None => format!(
-                        "known: {known_list}; add one by writing instances/{name}.toml under the configuration folder (see `snowbridge instances`)"
-                    ),
-                };
-                Err(
-                    Error::new(ErrorKind::Usage, format!("no instance called {name:?}"))
-                        .with_hint(hint),
-                )
+                let e = Error::new(ErrorKind::Usage, format!("no instance called {name:?}"));
+                Err(match closest(name, known.iter().copied()) {
+                    Some(near) => {
+                        e.with_hint(format!("did you mean `{near}`? Known: {known_list}"))
+                    }
+                    None => {
+                        let e = e.with_hint(format!("known: {known_list}"));
+                        match &self.user_dir {
+                            Some(dir) => e.with_step(NextStep::AddInstanceFile {
+                                name: name.to_owned(),
+                                dir: dir.clone(),
+                            }),
+                            None => e,
+                        }
+                    }
+                })
             }
         }
     }

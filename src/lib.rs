@@ -16,11 +16,18 @@
 //! a local ServiceNow stand-in for tests and demos that nothing else in the crate imports.
 
 pub mod api;
+#[cfg(feature = "browser")]
+#[cfg_attr(docsrs, doc(cfg(feature = "browser")))]
 pub mod browser;
 pub mod cookie;
+#[cfg(feature = "emulator")]
+#[cfg_attr(docsrs, doc(cfg(feature = "emulator")))]
 pub mod emulator;
 pub mod error;
+#[cfg(feature = "browser")]
+#[cfg_attr(docsrs, doc(cfg(feature = "browser")))]
 pub mod fallback;
+mod front;
 #[cfg(feature = "fuzzing")]
 #[doc(hidden)]
 pub mod fuzzing;
@@ -28,11 +35,19 @@ pub mod instance;
 pub mod keyring;
 pub mod obtain;
 pub mod paths;
+pub mod prompt;
 pub mod secret;
 pub mod session;
 pub mod vault;
 
-pub use error::{Error, ErrorKind, Refusal, Result};
+pub use api::{DisplayValue, Query, Record};
+pub use error::{Error, ErrorKind, NextStep, Refusal, Result};
+pub use front::{
+    AttachReport, Connection, IncidentState, Login, Records, Resolution, Resolved, Snowbridge,
+    SnowbridgeBuilder, Via,
+};
+pub use obtain::Connected;
+pub use prompt::{NoPerson, Prompter};
 
 /// The `tracing` target of notices meant for the person using snowbridge (a private key others
 /// can read, cookies that could not be removed from a browser profile): the library reports them

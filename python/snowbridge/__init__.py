@@ -64,7 +64,13 @@ __all__ = [
 ]
 
 
-def connect(name: str) -> Session:
+def connect(
+    name: str,
+    *,
+    headless: Optional[bool] = None,
+    chrome: Optional[Union[str, "os.PathLike[str]"]] = None,
+    chromedriver: Optional[Union[str, "os.PathLike[str]"]] = None,
+) -> Session:
     """A valid session of instance ``name``, as ``snowbridge connect NAME`` makes sure of: the
     stored session (trusted within the instance's validation window, else checked with one
     cheap call); else, where the instance file names a Chrome profile, the cookies imported
@@ -74,6 +80,13 @@ def connect(name: str) -> Session:
     The instance files and the vault are found as the CLI finds them (``SNOWBRIDGE_CONFIG_DIR``,
     ``SNOWBRIDGE_DATA_DIR``, else the platform's folders).
 
+    Args:
+        name: The instance (its file is ``instances/NAME.toml``).
+        headless, chrome, chromedriver: The browser for the fallback of
+            :meth:`Session.attach` and :meth:`Session.resolve`: ``True`` no window, ``False`` a
+            window, ``None`` a window where a display exists; the programs to run (else
+            ``SNOWBRIDGE_CHROME``, ``SNOWBRIDGE_CHROMEDRIVER``, the usual places).
+
     Raises:
         LoginRequired: No valid session and none can be had without a person; ``.command``
             (``"snowbridge connect NAME --login"``) is what to run, and the message names it.
@@ -81,7 +94,12 @@ def connect(name: str) -> Session:
         BadInput: A broken instance file (its line and key) or an unreadable session file.
         Unreachable: The instance cannot be reached or is hibernating.
     """
-    native, how = _native.connect(name)
+    native, how = _native.connect(
+        name,
+        headless,
+        os.fspath(chrome) if chrome is not None else None,
+        os.fspath(chromedriver) if chromedriver is not None else None,
+    )
     return Session(native, how)
 
 

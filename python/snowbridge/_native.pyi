@@ -6,8 +6,11 @@ network or the browser releases the GIL, and raises a ``snowbridge.Error`` subcl
 
 from typing import Any, Callable, Dict, List, Optional, Tuple
 
-def connect(name: str) -> Tuple[Session, str]:
-    """``snowbridge connect NAME``: the session, and how it was had, in words."""
+def connect(
+    name: str, headless: Optional[bool], chrome: Optional[str], chromedriver: Optional[str]
+) -> Tuple[Session, str]:
+    """``snowbridge connect NAME``: the session, and how it was had, in words. The browser
+    arguments are for the fallback of ``attach`` and ``resolve``."""
 
 def login(
     name: str,
@@ -60,9 +63,6 @@ class Session:
         table: str,
         record: str,
         files: List[str],
-        headless: Optional[bool],
-        chrome: Optional[str],
-        chromedriver: Optional[str],
     ) -> Dict[str, Any]:
         """``sys_id``, ``path`` ("rest" or "browser"), ``reason`` (str or None), ``attachments``
         (a list of dicts: ``file``, ``sys_id``, ``file_name``)."""
@@ -72,9 +72,6 @@ class Session:
         code: str,
         notes: str,
         close: bool,
-        headless: Optional[bool],
-        chrome: Optional[str],
-        chromedriver: Optional[str],
     ) -> Dict[str, Any]:
         """``number``, ``sys_id``, ``state``, ``path`` ("rest", "browser" or None when nothing
         changed), ``reason``, ``remarks`` (a list of str)."""

@@ -264,10 +264,6 @@ class Session:
         table: str,
         record: str,
         files: Union[PathLike, Iterable[PathLike]],
-        *,
-        headless: Optional[bool] = None,
-        chrome: Optional[PathLike] = None,
-        chromedriver: Optional[PathLike] = None,
     ) -> Attached:
         """Attaches files to a record, like ``snowbridge attach``: the Attachment API first;
         where the instance refuses it with an ACL and the instance file says
@@ -279,24 +275,15 @@ class Session:
             table: The record's table.
             record: A sys_id, or a number (``"INC0010001"``).
             files: A path or several; every file is read before anything is sent.
-            headless: For the fallback: ``True`` no window, ``False`` a window, ``None`` a
-                window where a display exists.
-            chrome, chromedriver: The programs to run (else ``SNOWBRIDGE_CHROME``,
-                ``SNOWBRIDGE_CHROMEDRIVER``, the usual places).
+
+        The browser of the fallback is the one :func:`snowbridge.connect` was given.
 
         Returns:
             :class:`Attached`, whose ``path`` says which path did the work.
         """
         if isinstance(files, (str, os.PathLike)):
             files = [files]
-        done = self._native.attach(
-            table,
-            record,
-            [os.fspath(f) for f in files],
-            headless,
-            os.fspath(chrome) if chrome is not None else None,
-            os.fspath(chromedriver) if chromedriver is not None else None,
-        )
+        done = self._native.attach(table, record, [os.fspath(f) for f in files])
         return Attached(
             sys_id=done["sys_id"],
             path=done["path"],
@@ -310,10 +297,6 @@ class Session:
         code: str,
         notes: str,
         close: bool = False,
-        *,
-        headless: Optional[bool] = None,
-        chrome: Optional[PathLike] = None,
-        chromedriver: Optional[PathLike] = None,
     ) -> Resolved:
         """Resolves (with ``close=True``, closes) an incident, like ``snowbridge resolve``:
         the code checked against the instance's own choices first (a wrong one raises
@@ -327,7 +310,8 @@ class Session:
             code: The resolution code (``close_code``), e.g. ``"Solution provided"``.
             notes: The resolution notes (``close_notes``).
             close: Close it too (closing needs ``itil_admin`` or ``admin``).
-            headless, chrome, chromedriver: For the fallback, as in :meth:`attach`.
+
+        The browser of the fallback is the one :func:`snowbridge.connect` was given.
 
         Returns:
             :class:`Resolved`, whose ``path`` says which path did the work.
@@ -335,15 +319,7 @@ class Session:
         Raises:
             Conflict: Resolved, closed or canceled otherwise; left alone.
         """
-        done = self._native.resolve(
-            record,
-            code,
-            notes,
-            close,
-            headless,
-            os.fspath(chrome) if chrome is not None else None,
-            os.fspath(chromedriver) if chromedriver is not None else None,
-        )
+        done = self._native.resolve(record, code, notes, close)
         return Resolved(**done)
 
     def requests_session(self) -> "requests.Session":

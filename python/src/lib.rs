@@ -102,20 +102,6 @@ fn to_py(py: Python<'_>, e: &LibraryError, instance: Option<&str>) -> PyErr {
     })
 }
 
-/// The vault's notices (the session key kept in a file) go to Python's `logging`, logger
-/// `snowbridge`, as warnings.
-fn notice(message: &str) {
-    Python::attach(|py| {
-        let logged = py
-            .import("logging")
-            .and_then(|logging| logging.call_method1("getLogger", ("snowbridge",)))
-            .and_then(|logger| logger.call_method1("warning", (message,)));
-        if let Err(e) = logged {
-            e.print(py);
-        }
-    });
-}
-
 /// The person at a login: Python callables, or lines on `sys.stderr` when none is given.
 struct PythonAsker {
     tell: Option<Py<PyAny>>,
@@ -163,12 +149,20 @@ fn browser_choice(
     }
 }
 
-/// `snowbridge.connect(name)`: see `_native.pyi`.
+/// `snowbridge.connect(name, ...)`: see `_native.pyi`.
 #[pyfunction]
-fn connect(py: Python<'_>, name: String) -> PyResult<(Session, String)> {
+#[pyo3(signature = (name, headless, chrome, chromedriver))]
+fn connect(
+    py: Python<'_>,
+    name: String,
+    headless: Option<bool>,
+    chrome: Option<PathBuf>,
+    chromedriver: Option<PathBuf>,
+) -> PyResult<(Session, String)> {
     let instance = name.clone();
+    let browser = browser_choice(headless, chrome, chromedriver);
     let (handle, how) = wait(py, Some(&instance), async move {
-        library::connect(&name, notice).await
+        library::connect(&name, &browser).await
     })?;
     Ok((Session::new(handle), how))
 }
@@ -215,7 +209,7 @@ fn login(
     };
     let instance = name.clone();
     let handle = wait(py, Some(&instance), async move {
-        library::login(&name, request, notice).await
+        library::login(&name, request).await
     })?;
     Ok(Session::new(handle))
 }
@@ -229,7 +223,7 @@ struct Session {
 
 impl Session {
     fn new(handle: Handle) -> Session {
-        let instance = handle.session.instance().name.clone();
+        let instance = handle.connection.instance().name.clone();
         Session {
             handle: Arc::new(handle),
             instance,
@@ -278,7 +272,7 @@ impl Session {
             })?),
             None => None,
         };
-        let session = self.handle.session.clone();
+        let session = self.handle.connection.clone();
         let reply = wait(py, Some(&self.instance), async move {
             library::api(session, &method, &target, body).await
         })?;
@@ -310,7 +304,7 @@ impl Session {
         Vec<(String, Bound<'py, PyBytes>)>,
         Bound<'py, PyBytes>,
     )> {
-        let session = self.handle.session.clone();
+        let session = self.handle.connection.clone();
         let request = library::Request {
             method,
             url,
@@ -349,7 +343,7 @@ impl Session {
     ) -> PyResult<Records> {
         let rx = library::records(
             runtime()?,
-            self.handle.session.clone(),
+            self.handle.connection.clone(),
             library::RecordsQuery {
                 table,
                 query,
@@ -368,17 +362,12 @@ impl Session {
     }
 
     /// Attaches files; a dict of what was done.
-    #[pyo3(signature = (table, record, files, headless, chrome, chromedriver))]
-    #[allow(clippy::too_many_arguments)]
     fn attach<'py>(
         &self,
         py: Python<'py>,
         table: String,
         record: String,
         files: Vec<PathBuf>,
-        headless: Option<bool>,
-        chrome: Option<PathBuf>,
-        chromedriver: Option<PathBuf>,
     ) -> PyResult<Bound<'py, PyDict>> {
         if files.is_empty() {
             return Err(self.error(
@@ -386,14 +375,13 @@ impl Session {
                 &library::usage("attach needs at least one file: files=[\"error.log\"]"),
             ));
         }
-        let handle = self.handle.clone();
-        let browser = browser_choice(headless, chrome, chromedriver);
+        let connection = self.handle.connection.clone();
         let done = wait(py, Some(&self.instance), async move {
-            library::attach(&handle, &table, &record, files, &browser).await
+            library::attach(connection, &table, &record, files).await
         })?;
         let dict = PyDict::new(py);
         dict.set_item("sys_id", done.sys_id)?;
-        dict.set_item("path", done.path.as_str())?;
+        dict.set_item("path", done.path)?;
         dict.set_item("reason", done.reason)?;
         let attachments = PyList::empty(py);
         for a in done.attachments {
@@ -408,8 +396,6 @@ impl Session {
     }
 
     /// Resolves (or closes) an incident; a dict of what was done.
-    #[pyo3(signature = (record, code, notes, close, headless, chrome, chromedriver))]
-    #[allow(clippy::too_many_arguments)]
     fn resolve<'py>(
         &self,
         py: Python<'py>,
@@ -417,20 +403,16 @@ impl Session {
         code: String,
         notes: String,
         close: bool,
-        headless: Option<bool>,
-        chrome: Option<PathBuf>,
-        chromedriver: Option<PathBuf>,
     ) -> PyResult<Bound<'py, PyDict>> {
-        let handle = self.handle.clone();
-        let browser = browser_choice(headless, chrome, chromedriver);
+        let connection = self.handle.connection.clone();
         let done = wait(py, Some(&self.instance), async move {
-            library::resolve(&handle, &record, &code, &notes, close, &browser).await
+            library::resolve(connection, &record, code, notes, close).await
         })?;
         let dict = PyDict::new(py);
         dict.set_item("number", done.number)?;
         dict.set_item("sys_id", done.sys_id)?;
         dict.set_item("state", done.state)?;
-        dict.set_item("path", done.path.map(|p| p.as_str()))?;
+        dict.set_item("path", done.path)?;
         dict.set_item("reason", done.reason)?;
         dict.set_item("remarks", done.remarks)?;
         Ok(dict)
@@ -438,9 +420,8 @@ impl Session {
 
     /// Writes what the session learned to the vault now.
     fn save(&self, py: Python<'_>) -> PyResult<()> {
-        let handle = self.handle.clone();
-        py.detach(|| library::save(&handle))
-            .map_err(|e| self.error(py, &e))
+        let connection = self.handle.connection.clone();
+        wait(py, Some(&self.instance), library::save(connection))
     }
 }
 

@@ -112,14 +112,15 @@ pub async fn run(ctx: &Context, mut args: Args) -> Result<()> {
     }
     args.prepared = Some(prepare(&args)?);
     let instance = ctx.instance(&args.instance)?;
-    let session = Session::open(&instance, ctx.vault())?;
+    let connection = ctx.sb.open(&instance.name).await?;
+    let session = connection.session();
     let result = if args.paginate {
-        paginate(&session, &args).await
+        paginate(session, &args).await
     } else {
-        single(&session, &args).await
+        single(session, &args).await
     };
     // Rotated cookies are kept even when the call failed.
-    let saved = session.save();
+    let saved = connection.close().await;
     result.and(saved)
 }
 

@@ -102,7 +102,8 @@ impl Check {
 
     /// A failed check from a library error: its message, and its hint as the fix.
     fn failed(check: &'static str, err: &Error, fallback_fix: &str) -> Check {
-        Check::fail(check, err.message(), err.hint().unwrap_or(fallback_fix))
+        let fix = super::steps::advice(err);
+        Check::fail(check, err.message(), fix.as_deref().unwrap_or(fallback_fix))
     }
 
     fn of(mut self, instance: &str) -> Check {

@@ -65,7 +65,7 @@ pub fn run(ctx: &Context, args: Args) -> Result<()> {
         ));
     }
     let secret = if std::io::stdin().is_terminal() {
-        let typed = password::prompt(
+        let typed = super::terminal::read_secret(
             &format!("Password for {user} on {}: ", instance.name),
             &instance.name,
         )?;

@@ -5,9 +5,7 @@
 
 use std::io::{BufWriter, IsTerminal, Write};
 
-use snowbridge::api::{DisplayValue, Query, Record, Table};
-use snowbridge::session::Session;
-use snowbridge::{Error, Result};
+use snowbridge::{Connection, DisplayValue, Error, Query, Record, Result};
 
 use super::{Context, output};
 
@@ -102,14 +100,13 @@ impl Args {
 
 pub async fn run(ctx: &Context, args: Args) -> Result<()> {
     let format = args.format(ctx.json)?;
-    let instance = ctx.instance(&args.instance)?;
-    let session = Session::open(&instance, ctx.vault())?;
-    let result = stream(&session, &args, format).await;
-    let saved = session.save();
+    let connection = ctx.sb.open(&args.instance).await?;
+    let result = stream(&connection, &args, format).await;
+    let saved = connection.close().await;
     result.and(saved)
 }
 
-async fn stream(session: &Session, args: &Args, format: Format) -> Result<()> {
+async fn stream(connection: &Connection, args: &Args, format: Format) -> Result<()> {
     let query = Query {
         query: args.query.clone(),
         fields: args
@@ -127,8 +124,7 @@ async fn stream(session: &Session, args: &Args, format: Format) -> Result<()> {
         limit: args.limit,
         page_size: usize::from(args.page_size),
     };
-    let table = Table::new(session, &args.table);
-    let mut pages = table.pages(query.clone());
+    let mut records = connection.records(&args.table, query.clone());
     let out = BufWriter::with_capacity(1 << 16, std::io::stdout().lock());
     let mut sink = match format {
         Format::Ndjson => Sink::Ndjson(out),
@@ -156,15 +152,13 @@ async fn stream(session: &Session, args: &Args, format: Format) -> Result<()> {
         bar
     });
     let mut count = 0u64;
-    while let Some(rows) = pages.next().await? {
-        if let (Some(bar), Some(total)) = (&bar, pages.total()) {
-            bar.set_length(args.limit.map_or(total, |l| l.min(total)));
-        }
-        for row in &rows {
-            sink.write(row, &query.fields)?;
-        }
-        count += rows.len() as u64;
+    while let Some(row) = records.try_next().await? {
+        sink.write(&row, &query.fields)?;
+        count += 1;
         if let Some(bar) = &bar {
+            if let Some(total) = records.total() {
+                bar.set_length(args.limit.map_or(total, |l| l.min(total)));
+            }
             bar.set_position(count);
         }
     }

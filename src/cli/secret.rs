@@ -5,7 +5,6 @@
 
 use std::io::{BufRead, IsTerminal};
 
-use snowbridge::obtain::password;
 use snowbridge::obtain::secrets::{self, Kind};
 use snowbridge::secret::Secret;
 use snowbridge::{Error, Result};
@@ -53,7 +52,7 @@ pub fn run(ctx: &Context, args: Args) -> Result<()> {
         return secrets::store(&instance, kind, &Secret::default());
     }
     let secret = if std::io::stdin().is_terminal() {
-        password::prompt(
+        super::terminal::read_secret(
             &format!("{} ({kind}) for {}: ", kind.describe(), instance.name),
             &instance.name,
         )?

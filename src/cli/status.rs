@@ -95,10 +95,7 @@ impl Row {
 
 /// An error's message and, when it has one, what to do: a row's detail.
 fn with_hint(e: &snowbridge::Error) -> String {
-    match e.hint() {
-        Some(hint) => format!("{}; {hint}", e.message()),
-        None => e.message().to_owned(),
-    }
+    super::steps::message_and_advice(e)
 }
 
 async fn row_for(ctx: &Context, instance: &Instance) -> Row {

@@ -21,7 +21,7 @@ use crate::api::{Attachments, Record, Table};
 use crate::browser::{Browser, Options};
 use crate::error::{Error, ErrorKind, Refusal, Result};
 use crate::instance::AuthMethod;
-use crate::obtain::login::{LoginOptions, Person, browser_options, instance_cookies};
+use crate::obtain::login::{LoginOptions, browser_options, instance_cookies};
 use crate::obtain::secrets::{self, Given, Kind};
 use crate::session::{Auth, Session};
 
@@ -668,7 +668,7 @@ impl OnForm<'_> {
                     ),
                 )
                 .with_hint(if change.closes() && change.writes_resolution() {
-                    "resolve it without --close, and ask someone with itil_admin to close it"
+                    "resolve it without closing it, and ask someone with itil_admin to close it"
                 } else {
                     "ask the instance's administrators for the role"
                 }));
@@ -715,19 +715,6 @@ async fn fill(form: &OnForm<'_>, field: &str, value: &str) -> Result<()> {
             .send_keys(value)
             .await
             .map_err(|e| form.fail_cmd(&format!("typing {field}"), e))
-    }
-}
-
-/// Nobody at the terminal: a fallback's form login runs unattended.
-struct Nobody;
-
-impl Person for Nobody {
-    fn tell(&self, line: &str) {
-        tracing::info!("{line}");
-    }
-
-    fn one_time_code(&self, _user: &str, _instance: &str) -> Option<crate::secret::Secret> {
-        None
     }
 }
 
@@ -803,7 +790,8 @@ async fn browser_session(
         mfa_code: None,
         remember_me: false,
         timeout: options.timeout,
-        person: Box::new(Nobody),
+        // Nobody at the keyboard: a fallback's form login runs unattended.
+        prompter: std::sync::Arc::new(crate::prompt::NoPerson),
         diagnostics: options.diagnostics.clone(),
     };
     let logged_in = crate::obtain::login::login(&as_browser, vault, login).await?;

@@ -14,8 +14,12 @@
 //! `connect --login`); from then on its sessions refresh like the password grant's, and
 //! [`connect`] refreshes them (or says to run `connect --login`).
 
+#[cfg(feature = "chrome-import")]
+#[cfg_attr(docsrs, doc(cfg(feature = "chrome-import")))]
 pub mod chrome;
 pub mod jwt;
+#[cfg(feature = "browser")]
+#[cfg_attr(docsrs, doc(cfg(feature = "browser")))]
 pub mod login;
 pub mod mtls;
 pub mod password;
@@ -27,13 +31,14 @@ use std::sync::Arc;
 
 pub use secrets::Given;
 
-use crate::error::{Error, ErrorKind, Result};
+use crate::error::{Error, ErrorKind, NextStep, Result};
 use crate::instance::{AuthMethod, Instance};
 use crate::session::{Auth, Session, Validity};
 use crate::vault::{Obtained, SessionRecord, Vault};
 
-/// Where the session that [`connect`] returns came from.
+/// Where a session came from: what [`connect`] found, or the login that made it.
 #[derive(Debug)]
+#[non_exhaustive]
 pub enum Connected {
     /// The stored session; `checked` is false when the validation window skipped the round trip.
     Stored {
@@ -41,10 +46,15 @@ pub enum Connected {
         checked: bool,
     },
     /// Cookies imported from the user's Chrome profile, as the instance file allows.
+    #[cfg(feature = "chrome-import")]
     Imported(Box<chrome::Report>),
     /// Credentials of a method other than the browser, proved with a call; how, in words
     /// ("client_credentials grant", "stored token", "Basic").
     Credentials(String),
+    /// A browser login just now (`auth = "browser"`), proved with a REST call.
+    LoggedIn,
+    /// The authorization code flow just now (`auth = "oauth-pkce"`), its tokens proved.
+    Authorized,
 }
 
 /// Makes sure a valid session exists for `instance`, without a person: the stored session,
@@ -63,18 +73,33 @@ pub async fn connect(instance: &Instance, vault: Arc<Vault>) -> Result<(Session,
     let Some(source) = &instance.import_chrome else {
         return Err(why);
     };
-    let source = chrome::Source::try_from(source)?;
-    match import_chrome(instance, vault, &source, false).await {
-        Ok((session, report)) => Ok((session, Connected::Imported(Box::new(report)))),
-        Err(e) => Err(Error::login_required(
+    #[cfg(not(feature = "chrome-import"))]
+    {
+        let _ = source;
+        Err(Error::login_required(
             &instance.name,
             format!(
-                "{}; importing from {} did not help either: {}",
-                why.message(),
-                source.browser,
-                e.message()
+                "{}; the instance file names a Chrome profile to import from, but this build \
+                 has no Chrome import (the `chrome-import` feature)",
+                why.message()
             ),
-        )),
+        ))
+    }
+    #[cfg(feature = "chrome-import")]
+    {
+        let source = chrome::Source::try_from(source)?;
+        match import_chrome(instance, vault, &source, false).await {
+            Ok((session, report)) => Ok((session, Connected::Imported(Box::new(report)))),
+            Err(e) => Err(Error::login_required(
+                &instance.name,
+                format!(
+                    "{}; importing from {} did not help either: {}",
+                    why.message(),
+                    source.browser,
+                    e.message()
+                ),
+            )),
+        }
     }
 }
 
@@ -92,16 +117,21 @@ pub fn supported(instance: &Instance) -> Result<()> {
             instance.auth
         ),
     )
-    .with_hint(if instance.auth == AuthMethod::OauthPkce {
-        format!(
-            "run `snowbridge connect {} --login`, which authorizes in the browser (from a program: snowbridge::obtain::pkce::authorize)",
-            instance.name
-        )
+    .with_steps(if instance.auth == AuthMethod::OauthPkce {
+        // The authorization code flow runs in the browser, as a login of its own.
+        vec![NextStep::LogIn {
+            instance: instance.name.clone(),
+        }]
     } else {
-        format!(
-            "run `snowbridge connect {}` (it runs the method's grant), or use auth = \"browser\"",
-            instance.name
-        )
+        vec![
+            NextStep::Connect {
+                instance: instance.name.clone(),
+            },
+            NextStep::FixInstanceFile {
+                file: instance.source.clone(),
+                key: "auth".into(),
+            },
+        ]
     }))
 }
 
@@ -242,6 +272,8 @@ async fn stored(instance: &Instance, vault: Arc<Vault>) -> Result<(Session, Conn
 
 /// Imports the session from a Chrome profile, proves it with a REST call, and only then stores
 /// it in the vault (replacing what was there). `interactive` allows keyring unlock prompts.
+#[cfg(feature = "chrome-import")]
+#[cfg_attr(docsrs, doc(cfg(feature = "chrome-import")))]
 pub async fn import_chrome(
     instance: &Instance,
     vault: Arc<Vault>,
@@ -251,11 +283,14 @@ pub async fn import_chrome(
     let import = chrome::import(source, &instance.url, interactive).await?;
     if import.cookies.is_empty() {
         return Err(
-            Error::new(ErrorKind::LoginRequired, import.report.to_string()).with_hint(format!(
-                "log in to {} in that browser profile, or run `snowbridge connect {} --login`",
-                instance.base(),
-                instance.name
-            )),
+            Error::new(ErrorKind::LoginRequired, import.report.to_string()).with_steps([
+                NextStep::LogInToBrowserProfile {
+                    url: instance.base().to_owned(),
+                },
+                NextStep::LogIn {
+                    instance: instance.name.clone(),
+                },
+            ]),
         );
     }
     let profile = import
@@ -285,11 +320,14 @@ pub async fn import_chrome(
                     import.report
                 ),
             )
-            .with_hint(format!(
-                "log in to {} in that browser again, or run `snowbridge connect {} --login`",
-                instance.base(),
-                instance.name
-            )));
+            .with_steps([
+                NextStep::LogInToBrowserProfile {
+                    url: instance.base().to_owned(),
+                },
+                NextStep::LogIn {
+                    instance: instance.name.clone(),
+                },
+            ]));
         }
         Validity::Unreachable(why) => return Err(Error::new(ErrorKind::Unreachable, why)),
     }

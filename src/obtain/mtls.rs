@@ -10,7 +10,7 @@ use pkcs8::der::zeroize::Zeroizing;
 use pkcs8::der::{Decode, SecretDocument};
 
 use super::secrets::{self, Given, Kind};
-use crate::error::{Error, ErrorKind, Result};
+use crate::error::{Error, ErrorKind, NextStep, Result};
 use crate::instance::Instance;
 use crate::session::Certificate;
 
@@ -103,11 +103,7 @@ fn decrypt(
                 path.display()
             ),
         )
-        .with_hint(format!(
-            "store the right one with `snowbridge secret {} key-passphrase`, or set \
-             SNOWBRIDGE_KEY_PASSPHRASE",
-            instance.name
-        ))
+        .with_step(NextStep::give_secret(&instance.name, Kind::KeyPassphrase))
     })?;
     let pem = plain
         .to_pem("PRIVATE KEY", LineEnding::LF)

@@ -623,10 +623,14 @@ impl Session {
                 name,
                 format!("{name} refused the user name and password of {user} (Basic): {said}"),
             )
-            .with_hint(format!(
-                "check the password: it comes from SNOWBRIDGE_PASSWORD, else the OS keyring; \
-                 `snowbridge connect {name} --login` asks for it and offers to keep it"
-            )),
+            .with_hint(
+                "check the password: it comes from SNOWBRIDGE_PASSWORD, else the OS keyring; a \
+                 login with a person asks for it and offers to keep it",
+            )
+            .with_steps([
+                crate::error::NextStep::log_in_with_prompts(name),
+                crate::error::NextStep::give_secret(name, crate::secret::SecretKind::Password),
+            ]),
             Auth::ApiKey(_) => Error::new(
                 ErrorKind::Credentials,
                 format!(
@@ -634,9 +638,9 @@ impl Session {
                      whose access policy does not take API keys ({said})"
                 ),
             )
-            .with_hint(format!(
-                "store the right key with `snowbridge secret {name} api-key`, or set \
-                 SNOWBRIDGE_API_KEY for the run"
+            .with_step(crate::error::NextStep::give_secret(
+                name,
+                crate::secret::SecretKind::ApiKey,
             )),
             Auth::Certificate(c) => Error::new(
                 ErrorKind::Credentials,

@@ -195,8 +195,8 @@ fn transport(instance: &Instance, e: &reqwest::Error, timeout: Duration) -> Erro
         (
             format!("nothing listens at {host}:{port} (connection refused)"),
             format!(
-                "check the port in `url` in {file}, and that the instance (or `snowbridge \
-                 emulator`) is running"
+                "check the port in `url` in {file}, and that the instance (or the emulator) is \
+                 running"
             ),
         )
     } else {

@@ -81,7 +81,7 @@ fn damaged(place: &KeyPlace<'_>, what: &str) -> Error {
     };
     Error::bad_input(message).with_hint(format!(
         "{set_aside}; snowbridge then makes a new key, and every stored session, sealed with the \
-         old one, must be logged in again (`snowbridge connect NAME --login`). snowbridge never \
+         old one, must be logged in again. snowbridge never \
          replaces a damaged key by itself"
     ))
 }
@@ -149,7 +149,7 @@ pub fn load_or_create(policy: &KeyPolicy, notice: &mut dyn FnMut(&str)) -> Resul
     let (key, created) = write_key_file(&policy.file, new_key())?;
     if created {
         notice(&format!(
-            "snowbridge: {why_not_keyring}; keeping the session key in {} (readable by you only)",
+            "{why_not_keyring}; keeping the session key in {} (readable by you only)",
             policy.file.display()
         ));
     }

@@ -42,8 +42,10 @@ impl std::fmt::Debug for Vault {
     }
 }
 
-fn print_notice(line: &str) {
-    eprintln!("{line}");
+/// The default for notices: a `WARN` event under [`NOTICE_TARGET`](crate::NOTICE_TARGET), which
+/// the caller shows as it sees fit; the library prints nothing.
+fn trace_notice(line: &str) {
+    tracing::warn!(target: crate::NOTICE_TARGET, "{line}");
 }
 
 impl Vault {
@@ -58,11 +60,12 @@ impl Vault {
             dir,
             policy,
             key: OnceLock::new(),
-            notice: print_notice,
+            notice: trace_notice,
         }
     }
 
-    /// Where the one-line notices (key kept in a file) go; stderr by default.
+    /// Where the one-line notices (key kept in a file) go; by default a `WARN` event under
+    /// [`NOTICE_TARGET`](crate::NOTICE_TARGET).
     pub fn on_notice(mut self, notice: fn(&str)) -> Vault {
         self.notice = notice;
         self
@@ -142,9 +145,10 @@ impl Vault {
                 path.display()
             ),
         )
-        .with_hint(format!(
-            "run `snowbridge connect {instance} --login`; the file is kept until the new login replaces it"
-        ))
+        .with_hint("the file is kept until a new login replaces it")
+        .with_step(crate::error::NextStep::LogIn {
+            instance: instance.to_owned(),
+        })
     }
 
     /// Replaces the session of `record.instance` (a new login), under the lock.

@@ -4,7 +4,7 @@
 # tests), curl and wget (the cookie-export checks), mingw and wine64 with Rust's
 # x86_64-pc-windows-gnu target (the Windows unit tests, scripts/windows.sh), Rust nightly (the
 # fuzz targets, scripts/fuzz.sh), and a Python virtual environment in .venv with pysnc and
-# requests. Sourced by demo.sh, bench.sh and test.sh.
+# requests (and maturin and pytest for the Python package). Sourced by demo.sh, bench.sh and test.sh.
 set -euo pipefail
 
 snowbridge_root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -55,4 +55,12 @@ if ! "$venv/bin/python" -c "import pysnc, cryptography, requests, requests_oauth
   echo "setup: installing pysnc, cryptography, requests and requests-oauthlib into .venv" >&2
   # `python -m pip`, not .venv/bin/pip: a copied venv's pip script names another interpreter.
   "$venv/bin/python" -m pip install -q --disable-pip-version-check pysnc cryptography requests requests-oauthlib
+fi
+
+# The Python package (python/, PyO3 + maturin): maturin builds it, pytest tests it. Installed
+# into .venv only where the package exists in this checkout.
+if [ -f "$snowbridge_root/python/pyproject.toml" ] \
+  && ! "$venv/bin/python" -c "import maturin, pytest" >/dev/null 2>&1; then
+  echo "setup: installing maturin and pytest into .venv" >&2
+  "$venv/bin/python" -m pip install -q --disable-pip-version-check 'maturin>=1.9.4,<2' pytest
 fi

@@ -3,7 +3,7 @@
 # command-line crates; the library with no default features and with each feature alone),
 # lints, the unit and integration tests (a real Chromium through a real chromedriver, real
 # SQLite, real TLS, real Python: pysnc against the emulator), the library's unit tests built for
-# Windows and run under wine64, and the fuzz targets for a few seconds each. Prints how long each
+# Windows and run under wine64, the Python package's pytest suite, and the fuzz targets for a few seconds each. Prints how long each
 # stage took at the end, failed or not, so CI logs show where the time goes.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -106,7 +106,11 @@ library_features() {
   done
 }
 
-lints() { cargo clippy --all-targets -- -D warnings; }
+lints() {
+  cargo clippy --all-targets -- -D warnings
+  # The Python package's crate (python/), built against the virtualenv's Python.
+  PYO3_PYTHON="$PWD/.venv/bin/python" cargo clippy -p snowbridge-python --all-targets -- -D warnings
+}
 
 # Every public item documented, links resolved; warnings are errors.
 docs() {
@@ -118,6 +122,16 @@ docs() {
 # is built first, the examples included, which tests/examples.rs runs against the emulator.
 tests() { cargo test --all-targets -- --test-threads="${SNOWBRIDGE_TEST_THREADS:-2}"; }
 
+# `pip install ./python` as the README says, built with the dev profile so it reuses the crates
+# the tests built (the README's plain command builds an optimised release); maturin and pytest
+# come from setup.sh. Then its pytest suite against the emulator.
+python_package() {
+  cargo build --bin snowbridge --features cli
+  PATH="$PWD/.venv/bin:$PATH" MATURIN_PEP517_ARGS="--profile dev" \
+    .venv/bin/python -m pip install -q --disable-pip-version-check --no-build-isolation ./python
+  SNOWBRIDGE_BIN="$PWD/target/debug/snowbridge" .venv/bin/python -m pytest -q python/tests
+}
+
 stage "setup" setup
 stage "cargo fmt --check" formatting
 stage "unused dependencies (cargo machete)" unused_dependencies
@@ -126,5 +140,6 @@ stage "cargo clippy" lints
 stage "library features (cargo check)" library_features
 stage "cargo doc" docs
 stage "cargo test" tests
+stage "Python package (pip install ./python, pytest)" python_package
 stage "Windows unit tests under wine" scripts/windows.sh
 stage "fuzz targets, a few seconds each" scripts/fuzz.sh --brief

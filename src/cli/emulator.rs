@@ -22,7 +22,9 @@ Examples:
   # HTTPS, with its CA kept in ./emu/ca.pem for ca_file or curl --cacert
   snowbridge emulator --tls --data ./emu
   # the settings of a file, any of them overridden by a flag
-  snowbridge emulator --config emulator.toml --port 0 --json")]
+  snowbridge emulator --config emulator.toml --port 0 --json
+  # steered from another process: {\"op\":\"expire_all_sessions\"} on stdin, answers on stdout
+  snowbridge emulator --port 0 --json --control")]
 pub struct Args {
     /// The port on 127.0.0.1, 0 picks a free one [default: the file's `port`, else 8765].
     #[arg(long)]
@@ -42,6 +44,11 @@ pub struct Args {
     /// 50].
     #[arg(long)]
     incidents: Option<usize>,
+    /// Take control commands on stdin, one JSON object a line (`{"op":"expire_all_sessions"}`),
+    /// each answered by one JSON line on stdout after the address; stops when stdin closes.
+    /// For tests and demos steering the emulator from another process.
+    #[arg(long)]
+    control: bool,
 }
 
 /// The settings: the defaults, then the file's keys, then the flags given.
@@ -120,37 +127,57 @@ pub fn run(args: Args, json: bool) -> Result<()> {
         ))?;
         super::output::line("  stop with Ctrl-C")?;
     }
-    wait_for_stop_signal();
+    let stdin_closed = args.control.then(|| serve_control(emulator.control()));
+    wait_for_stop_signal(stdin_closed);
     drop(emulator);
     Ok(())
 }
 
-fn wait_for_stop_signal() {
+/// Answers the control commands on stdin (see [`snowbridge::emulator::control_lines`]) on a
+/// thread of its own; the receiver hears when stdin closes.
+fn serve_control(control: snowbridge::emulator::Control) -> tokio::sync::oneshot::Receiver<()> {
+    let (closed, stdin_closed) = tokio::sync::oneshot::channel();
+    std::thread::spawn(move || {
+        use std::io::{BufRead, Write};
+        for line in std::io::stdin().lock().lines() {
+            let Ok(line) = line else { break };
+            if line.trim().is_empty() {
+                continue;
+            }
+            let answer = snowbridge::emulator::control_lines::answer(&control, &line);
+            let mut out = std::io::stdout().lock();
+            if writeln!(out, "{answer}")
+                .and_then(|()| out.flush())
+                .is_err()
+            {
+                break;
+            }
+        }
+        let _ = closed.send(());
+    });
+    stdin_closed
+}
+
+/// Waits for Ctrl-C or SIGTERM, or for `stdin_closed` when given.
+fn wait_for_stop_signal(stdin_closed: Option<tokio::sync::oneshot::Receiver<()>>) {
     let Ok(runtime) = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
     else {
         return;
     };
-    runtime.block_on(async {
-        #[cfg(unix)]
-        {
-            use tokio::signal::unix::{SignalKind, signal};
-            match signal(SignalKind::terminate()) {
-                Ok(mut term) => {
-                    tokio::select! {
-                        _ = tokio::signal::ctrl_c() => {}
-                        _ = term.recv() => {}
-                    }
-                }
-                Err(_) => {
-                    let _ = tokio::signal::ctrl_c().await;
-                }
+    let stdin_closed = async move {
+        match stdin_closed {
+            Some(closed) => {
+                let _ = closed.await;
             }
+            None => std::future::pending::<()>().await,
         }
-        #[cfg(not(unix))]
-        {
-            let _ = tokio::signal::ctrl_c().await;
+    };
+    runtime.block_on(async {
+        tokio::select! {
+            _ = stdin_closed => {}
+            _ = stop_signal() => {}
         }
     });
 }
@@ -187,6 +214,29 @@ fn start_failed(config: &EmulatorConfig, e: &std::io::Error) -> Error {
             snowbridge::ErrorKind::Internal,
             format!("cannot start the emulator: {e}"),
         ),
+    }
+}
+
+/// Ctrl-C, or SIGTERM where there is one.
+async fn stop_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = tokio::signal::ctrl_c() => {}
+                    _ = term.recv() => {}
+                }
+            }
+            Err(_) => {
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
     }
 }
 

@@ -111,6 +111,7 @@ mod clock;
 mod config;
 mod control;
 mod control_auth;
+pub mod control_lines;
 mod ctx;
 mod jsonv2;
 mod jwt;

@@ -86,10 +86,12 @@ pub fn certificate(instance: &Instance, given: &Given) -> Result<Certificate> {
 /// issued for, as the TLS library will when it sets up the client (where its refusal reads only
 /// "builder error"). What cannot be parsed here is left for the identity's own error.
 fn same_pair(cert_pem: &[u8], key_pem: &[u8]) -> std::result::Result<(), String> {
-    let Some(Ok(cert)) = rustls_pemfile::certs(&mut &cert_pem[..]).next() else {
+    use rustls::pki_types::pem::PemObject as _;
+    use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+    let Some(Ok(cert)) = CertificateDer::pem_slice_iter(cert_pem).next() else {
         return Ok(());
     };
-    let Ok(Some(key)) = rustls_pemfile::private_key(&mut &key_pem[..]) else {
+    let Ok(key) = PrivateKeyDer::from_pem_slice(key_pem) else {
         return Ok(());
     };
     let provider = rustls::crypto::aws_lc_rs::default_provider();

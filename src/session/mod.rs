@@ -127,6 +127,15 @@ impl Call {
     }
 }
 
+/// Which replies [`Session::send_for`] hands back rather than turning into errors.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Replies {
+    /// 2xx only.
+    Success,
+    /// Any status, once the session's own handling is done.
+    Any,
+}
+
 /// What this process learned about the session, merged into the vault on [`Session::save`].
 #[derive(Debug, Default)]
 struct Learned {
@@ -401,6 +410,22 @@ impl Session {
     /// Sends `call`, handling the token, expiry, rate limits and safe retries. Returns the
     /// response of a successful (2xx) call; every failure is an [`Error`] of the right kind.
     pub async fn send(&self, call: &Call) -> Result<reqwest::Response> {
+        self.send_for(call, Replies::Success).await
+    }
+
+    /// Sends `call` as [`Session::send`] does (the CSRF token and its one retry on a `401`,
+    /// Bearer renewals, rate limits, safe retries, rotated cookies kept), but hands back the
+    /// instance's reply whatever its status once those are done: a `404`, a `403` with its
+    /// envelope, a `429` past the retries, a redirect that is no login bounce. For callers
+    /// that judge replies themselves (an HTTP client library handed the session, such as
+    /// Python's `requests`). Still errors: what no reply can show to such a caller as it
+    /// is (login required: a dead session, a bounce to the login page, a login page where an
+    /// API owes JSON; refused credentials), transport failures and a bad target.
+    pub async fn send_any(&self, call: &Call) -> Result<reqwest::Response> {
+        self.send_for(call, Replies::Any).await
+    }
+
+    async fn send_for(&self, call: &Call, replies: Replies) -> Result<reqwest::Response> {
         let url = self.url_for(&call.target)?;
         let mut token_retried = false;
         let mut bearer_renewed = false;
@@ -493,6 +518,9 @@ impl Session {
                         ),
                     ));
                 }
+                if replies == Replies::Any {
+                    return Ok(response);
+                }
                 return Err(Error::new(
                     ErrorKind::Instance,
                     format!(
@@ -524,6 +552,9 @@ impl Session {
                 );
                 self.backoff(transient).await;
                 continue;
+            }
+            if !status.is_success() && replies == Replies::Any {
+                return Ok(response);
             }
             if !status.is_success() {
                 let e = envelope::error_from_response(&self.instance, response).await;

@@ -134,7 +134,7 @@ impl Connection {
 
     /// A raw call ([`Call`]: method, a path on the instance or an absolute URL on it, headers,
     /// body) with the session's authentication, CSRF token, retries and expiry handling; the
-    /// response of a successful (2xx) call. Errors are [`Error`]s of the right kind, as for
+    /// response of a successful (2xx) call. Errors are [`Error`](crate::Error)s of the right kind, as for
     /// every other call.
     pub async fn send(&self, call: &Call) -> Result<reqwest::Response> {
         self.session().send(call).await

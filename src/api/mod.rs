@@ -14,6 +14,8 @@ use std::collections::HashSet;
 
 use serde::{Deserialize, Serialize};
 
+use crate::error::{Error, Result};
+
 pub use attachment::{Attachment, Attachments};
 pub use jsonv2::JsonV2;
 pub use table::{DisplayValue, Query, Table};
@@ -56,6 +58,27 @@ pub(crate) fn enc(text: &str) -> String {
     url::form_urlencoded::byte_serialize(text.as_bytes())
         .collect::<String>()
         .replace('+', "%20")
+}
+
+/// `value` as a JSON object, for a write's fields.
+pub(crate) fn fields_object<T: Serialize + ?Sized>(value: &T) -> Result<serde_json::Value> {
+    match serde_json::to_value(value) {
+        Ok(object @ serde_json::Value::Object(_)) => Ok(object),
+        Ok(other) => Err(Error::bad_input(format!(
+            "a record's fields must be a JSON object (field names and values), not {}",
+            match other {
+                serde_json::Value::Null => "null",
+                serde_json::Value::Bool(_) => "a boolean",
+                serde_json::Value::Number(_) => "a number",
+                serde_json::Value::String(_) => "a string",
+                serde_json::Value::Array(_) => "an array",
+                serde_json::Value::Object(_) => "an object",
+            }
+        ))),
+        Err(e) => Err(Error::bad_input(format!(
+            "the record's fields cannot be written as JSON: {e}"
+        ))),
+    }
 }
 
 /// Keyset paging's filter (`sys_id>LAST^ORDERBYsys_id`, as the Table API and JSONv2 readers
@@ -160,6 +183,22 @@ mod tests {
         let line = r.to_string();
         assert!(!line.contains('\n'), "{line}");
         assert_eq!(serde_json::from_str::<Record>(&line).unwrap(), r);
+    }
+
+    #[test]
+    fn fields_must_be_an_object() {
+        #[derive(Serialize)]
+        struct Short {
+            short_description: String,
+        }
+        let fields = fields_object(&Short {
+            short_description: "Printer on fire".into(),
+        })
+        .unwrap();
+        assert_eq!(fields["short_description"], "Printer on fire");
+        let e = fields_object(&vec!["a"]).unwrap_err();
+        assert_eq!(e.kind(), crate::ErrorKind::BadInput);
+        assert!(e.message().contains("not an array"), "{e}");
     }
 
     #[test]

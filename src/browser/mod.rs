@@ -42,7 +42,8 @@ pub use chrome::{SANDBOX_ENV, VersionMismatch, version_mismatch};
 pub use locate::{CHROME_ENV, CHROMEDRIVER_ENV, find_chrome, find_chromedriver};
 pub use reaper::{install_signal_cleanup, kill_all};
 pub use trust::verified_spki;
-pub use wait::{MAX_WAIT, Wait, deadline_in, is_closed, poll_until};
+pub use wait::{MAX_WAIT, Wait};
+pub(crate) use wait::{deadline_in, is_closed, poll_until};
 
 use crate::cookie::Cookie;
 use crate::error::{Error, ErrorKind, Result};

@@ -15,7 +15,7 @@ use serde::de::DeserializeOwned;
 use super::{Snowbridge, blocking};
 use crate::api::table::Pages;
 use crate::api::{JsonV2, Query, Record, Table};
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::instance::Instance;
 use crate::obtain::Connected;
 use crate::session::{Call, Session};
@@ -103,7 +103,7 @@ impl Connection {
     /// object; the instance's refusal ([`crate::ErrorKind::Forbidden`] for an ACL or a data
     /// policy, with its message).
     pub async fn insert<T: Serialize + ?Sized>(&self, table: &str, fields: &T) -> Result<Record> {
-        let fields = object(fields)?;
+        let fields = crate::api::fields_object(fields)?;
         Table::new(self.session(), table).insert(&fields).await
     }
 
@@ -115,7 +115,7 @@ impl Connection {
         sys_id: &str,
         fields: &T,
     ) -> Result<Record> {
-        let fields = object(fields)?;
+        let fields = crate::api::fields_object(fields)?;
         Table::new(self.session(), table)
             .update(sys_id, &fields)
             .await
@@ -134,7 +134,7 @@ impl Connection {
 
     /// A raw call ([`Call`]: method, a path on the instance or an absolute URL on it, headers,
     /// body) with the session's authentication, CSRF token, retries and expiry handling; the
-    /// response of a successful (2xx) call. Errors are [`Error`]s of the right kind, as for
+    /// response of a successful (2xx) call. Errors are [`Error`](crate::Error)s of the right kind, as for
     /// every other call.
     pub async fn send(&self, call: &Call) -> Result<reqwest::Response> {
         self.session().send(call).await
@@ -191,27 +191,6 @@ impl Drop for Connection {
             }
             _ => drop(session),
         }
-    }
-}
-
-/// `value` as a JSON object, for a write's fields.
-fn object<T: Serialize + ?Sized>(value: &T) -> Result<serde_json::Value> {
-    match serde_json::to_value(value) {
-        Ok(object @ serde_json::Value::Object(_)) => Ok(object),
-        Ok(other) => Err(Error::bad_input(format!(
-            "a record's fields must be a JSON object (field names and values), not {}",
-            match other {
-                serde_json::Value::Null => "null",
-                serde_json::Value::Bool(_) => "a boolean",
-                serde_json::Value::Number(_) => "a number",
-                serde_json::Value::String(_) => "a string",
-                serde_json::Value::Array(_) => "an array",
-                serde_json::Value::Object(_) => "an object",
-            }
-        ))),
-        Err(e) => Err(Error::bad_input(format!(
-            "the record's fields cannot be written as JSON: {e}"
-        ))),
     }
 }
 
@@ -328,26 +307,5 @@ impl futures_util::Stream for Records<'_> {
     fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
         // Records holds no self-references (the pager moves into and out of its future).
         self.get_mut().poll_next_record(cx)
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn fields_must_be_an_object() {
-        #[derive(Serialize)]
-        struct Short {
-            short_description: String,
-        }
-        let fields = object(&Short {
-            short_description: "Printer on fire".into(),
-        })
-        .unwrap();
-        assert_eq!(fields["short_description"], "Printer on fire");
-        let e = object(&vec!["a"]).unwrap_err();
-        assert_eq!(e.kind(), crate::ErrorKind::BadInput);
-        assert!(e.message().contains("not an array"), "{e}");
     }
 }

@@ -181,7 +181,7 @@ pub async fn login(
             ErrorKind::LoginRequired,
             format!("the browser logged in, but the instance refused its cookies over REST: {why}"),
         )
-        .with_hint("the instance may bind sessions to the browser; report this with `-vv` output")),
+        .with_hint("the instance may bind sessions to the browser; report this with the debug log (tracing at the debug level)")),
         Validity::Unreachable(why) => Err(Error::new(ErrorKind::Unreachable, why)),
     }
 }

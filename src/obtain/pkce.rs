@@ -540,7 +540,7 @@ async fn catch(
     };
     let callback = callback.ok_or_else(|| {
         Error::internal(format!(
-            "the listener for {} stopped before the redirect came (run with -v for why)",
+            "the listener for {} stopped before the redirect came (its debug log says why)",
             request.redirect_uri
         ))
     })?;

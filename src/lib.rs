@@ -42,6 +42,7 @@ pub mod paths;
 pub mod prompt;
 pub mod secret;
 pub mod session;
+pub mod tls;
 pub mod vault;
 
 pub use api::{DisplayValue, Query, Record};

@@ -166,3 +166,35 @@ async fn a_temporary_data_folder_goes_away_with_the_emulator() {
     assert!(!ca.exists());
     assert!(!ca.parent().unwrap().exists());
 }
+
+/// The handshake offers HTTP/2 (ALPN `h2`) beside HTTP/1.1 by default, so a client that speaks
+/// it, as snowbridge's does, multiplexes its requests on one connection; `http2 = false` offers
+/// HTTP/1.1 alone. Both answer the same.
+#[tokio::test]
+async fn http2_is_offered_by_alpn_unless_turned_off() {
+    for (http2, expected) in [
+        (true, reqwest::Version::HTTP_2),
+        (false, reqwest::Version::HTTP_11),
+    ] {
+        let dir = tempfile::tempdir().unwrap();
+        let emu = Emulator::start(EmulatorConfig {
+            http2,
+            ..tls_config(dir.path())
+        })
+        .unwrap();
+        let client = trusting(&emu.ca_pem_path().unwrap());
+        let url = emu.url().join("/api/now/table/incident").unwrap();
+        for _ in 0..2 {
+            let response = client
+                .get(url.clone())
+                .basic_auth("admin", Some("snowbridge"))
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(response.version(), expected, "http2 = {http2}");
+            assert_eq!(response.status(), 200);
+            let body: Value = response.json().await.unwrap();
+            assert_eq!(body["result"].as_array().unwrap().len(), 4);
+        }
+    }
+}

@@ -125,7 +125,7 @@ impl Driver {
     /// Polls `/status` until it says ready (returning the driver's version) or the process exits.
     async fn wait_ready(&mut self) -> Result<String, Failure> {
         let status_url = format!("http://{}/status", self.addr);
-        let http = reqwest::Client::builder()
+        let http = crate::tls::client_builder()
             .no_proxy()
             .timeout(Duration::from_secs(2))
             .build()

@@ -149,6 +149,33 @@ impl Options {
     }
 }
 
+/// Opens a WebDriver session at `url`. chromedriver on loopback speaks plain HTTP, so that
+/// connection gets no TLS set-up (no CA store read); an `https` WebDriver gets rustls with the
+/// system's roots. The outer error: the client could not be set up; the inner: the session.
+async fn webdriver_session(
+    url: &Url,
+    capabilities: fantoccini::wd::Capabilities,
+) -> Result<std::result::Result<Client, fantoccini::error::NewSessionError>> {
+    if url.scheme() == "http" {
+        let mut http = hyper_util::client::legacy::connect::HttpConnector::new();
+        // WebDriver commands are small request/reply pairs: no Nagle delay between them.
+        http.set_nodelay(true);
+        let mut builder = ClientBuilder::new(http);
+        builder.capabilities(capabilities);
+        return Ok(builder.connect(url.as_str()).await);
+    }
+    crate::tls::install_default();
+    let mut builder = ClientBuilder::rustls().map_err(|e| {
+        Error::new(
+            ErrorKind::Browser,
+            format!("cannot set up the WebDriver client: {e}"),
+        )
+        .with_hint("install the system's CA certificates (`apt-get install ca-certificates`)")
+    })?;
+    builder.capabilities(capabilities);
+    Ok(builder.connect(url.as_str()).await)
+}
+
 impl Browser {
     /// Starts chromedriver and Chrome (or reaches `options.webdriver_url`) and opens a session.
     pub async fn launch(options: &Options) -> Result<Browser> {
@@ -173,28 +200,26 @@ impl Browser {
             trusted_spki: &options.trusted_spki,
             extra_args: &options.extra_args,
         };
-        let mut builder = ClientBuilder::rustls().map_err(|e| {
-            Error::new(
-                ErrorKind::Browser,
-                format!("cannot set up the WebDriver client: {e}"),
-            )
-            .with_hint("install the system's CA certificates (`apt-get install ca-certificates`)")
-        })?;
-        builder.capabilities(launch.capabilities(binary.as_deref()));
-        let client =
-            match tokio::time::timeout(SESSION_TIMEOUT, builder.connect(url.as_str())).await {
-                Ok(Ok(client)) => client,
-                Ok(Err(e)) => {
-                    let output = driver.as_mut().map(Driver::output_tail).unwrap_or_default();
-                    return Err(chrome::session_error(e, &output));
-                }
-                Err(_) => {
-                    return Err(Error::new(
-                        ErrorKind::Browser,
-                        format!("Chrome did not start within {}s", SESSION_TIMEOUT.as_secs()),
-                    ));
-                }
-            };
+        let capabilities = launch.capabilities(binary.as_deref());
+        let client = match tokio::time::timeout(
+            SESSION_TIMEOUT,
+            webdriver_session(&url, capabilities),
+        )
+        .await
+        {
+            Ok(Ok(Ok(client))) => client,
+            Ok(Ok(Err(e))) => {
+                let output = driver.as_mut().map(Driver::output_tail).unwrap_or_default();
+                return Err(chrome::session_error(e, &output));
+            }
+            Ok(Err(e)) => return Err(e),
+            Err(_) => {
+                return Err(Error::new(
+                    ErrorKind::Browser,
+                    format!("Chrome did not start within {}s", SESSION_TIMEOUT.as_secs()),
+                ));
+            }
+        };
         let session_id = client
             .session_id()
             .await

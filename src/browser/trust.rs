@@ -46,7 +46,7 @@ pub async fn verified_spki(url: &Url, ca_pem: &[u8]) -> Result<Option<String>> {
     let name = ServerName::try_from(host.trim_start_matches('[').trim_end_matches(']'))
         .map_err(|e| Error::bad_input(format!("{host} is not a server name: {e}")))?
         .to_owned();
-    let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+    let provider = crate::tls::provider();
     let config = rustls::ClientConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()
         .map_err(|e| Error::internal(format!("TLS set-up: {e}")))?

@@ -49,7 +49,9 @@
 //! Deviations and choices where the wire facts leave room (all documented here once):
 //! - Over plain HTTP cookies carry neither `Secure` nor `SameSite=None` (browsers drop
 //!   `SameSite=None` without `Secure`); over TLS every cookie is `...; SameSite=None; Secure`.
-//! - TLS offers HTTP/1.1 only (ALPN), so a dropped connection loses exactly one request.
+//! - TLS offers HTTP/2 and HTTP/1.1 (ALPN `h2`, `http/1.1`; `http2 = false` for HTTP/1.1
+//!   only): what instances' front door offers is not recorded, and HTTP/2 is the more plausible.
+//!   Over HTTP/2 a dropped connection loses every request in flight on it, not just one.
 //! - JSONv2 with no credentials answers `401` like REST by default
 //!   ([`Jsonv2Unauthenticated`]); whole-call JSONv2 failures use status 400; `deleteMultiple`
 //!   answers `{"records":[{"count":"N"}]}`.
@@ -294,7 +296,8 @@ impl Emulator {
         };
         let (tls, ca_pem) = if config.tls {
             let client_verifier = client_auth.as_ref().map(|c| c.handshake_verifier());
-            let server_config = tls::server_config(&data_dir, config.idp_host(), client_verifier)?;
+            let server_config =
+                tls::server_config(&data_dir, config.idp_host(), client_verifier, config.http2)?;
             (
                 Some(tokio_rustls::TlsAcceptor::from(server_config)),
                 Some(data_dir.join("ca.pem")),

@@ -102,7 +102,7 @@ impl ClientAuth {
         let ca_der = first_certificate(&fs::read(&ca_path)?)?;
         let mut roots = rustls::RootCertStore::empty();
         roots.add(ca_der).map_err(other)?;
-        let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+        let provider = crate::tls::provider();
         let strict = WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider)
             .allow_unauthenticated()
             .build()

@@ -83,11 +83,13 @@ pub(super) fn write_private(path: &Path, data: &[u8]) -> io::Result<()> {
 }
 
 /// The rustls server configuration for the emulator's host names, with the CA in `dir`.
-/// `client_auth` asks for client certificates in the handshake (see `mtls`).
+/// `client_auth` asks for client certificates in the handshake (see `mtls`); `http2` offers
+/// `h2` before `http/1.1` in ALPN.
 pub fn server_config(
     dir: &Path,
     idp_host: &str,
     client_auth: Option<Arc<dyn rustls::server::danger::ClientCertVerifier>>,
+    http2: bool,
 ) -> io::Result<Arc<rustls::ServerConfig>> {
     let (ca_key, _) = load_or_create_ca(&dir.join(CA_CERT), &dir.join(CA_KEY), CA_NAME)?;
     // Re-deriving the CA's name and key identifier from the same key signs leaves that the
@@ -126,7 +128,7 @@ pub fn server_config(
 
     let chain = vec![leaf.der().clone()];
     let key = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(leaf_key.serialize_der()));
-    let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+    let provider = crate::tls::provider();
     let builder = rustls::ServerConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()
         .map_err(other)?;
@@ -135,8 +137,11 @@ pub fn server_config(
         None => builder.with_no_client_auth(),
     };
     let mut config = builder.with_single_cert(chain, key).map_err(other)?;
-    // HTTP/1.1 only: a dropped connection then loses exactly one request, as fault tests expect.
-    config.alpn_protocols = vec![b"http/1.1".to_vec()];
+    config.alpn_protocols = if http2 {
+        vec![b"h2".to_vec(), b"http/1.1".to_vec()]
+    } else {
+        vec![b"http/1.1".to_vec()]
+    };
     Ok(Arc::new(config))
 }
 
@@ -147,9 +152,9 @@ mod tests {
     #[test]
     fn the_ca_is_kept_and_reused() {
         let dir = tempfile::tempdir().unwrap();
-        server_config(dir.path(), "localhost", None).unwrap();
+        server_config(dir.path(), "localhost", None, true).unwrap();
         let first = fs::read(dir.path().join(CA_CERT)).unwrap();
-        server_config(dir.path(), "idp.test", None).unwrap();
+        server_config(dir.path(), "idp.test", None, true).unwrap();
         assert_eq!(fs::read(dir.path().join(CA_CERT)).unwrap(), first);
         #[cfg(unix)]
         {

@@ -251,7 +251,7 @@ const PAGE_LIMIT: usize = 512 * 1024;
 /// whole `--timeout` of a browser waiting for a form that never comes.
 pub async fn check_login_page(instance: &Instance, timeout: Duration) -> Result<()> {
     let url = instance.join("/login.do")?;
-    let mut builder = reqwest::Client::builder()
+    let mut builder = crate::tls::client_builder()
         .redirect(reqwest::redirect::Policy::limited(10))
         .cookie_store(true)
         .user_agent(crate::session::DEFAULT_USER_AGENT)

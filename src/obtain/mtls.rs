@@ -94,7 +94,7 @@ fn same_pair(cert_pem: &[u8], key_pem: &[u8]) -> std::result::Result<(), String>
     let Ok(key) = PrivateKeyDer::from_pem_slice(key_pem) else {
         return Ok(());
     };
-    let provider = rustls::crypto::aws_lc_rs::default_provider();
+    let provider = crate::tls::provider();
     let signing = match provider.key_provider.load_private_key(key) {
         Ok(signing) => signing,
         Err(e) => return Err(format!("the key cannot be used for TLS ({e})")),

@@ -1179,7 +1179,7 @@ fn http_client(
     jar: Arc<Jar>,
     identity: Option<reqwest::Identity>,
 ) -> Result<reqwest::Client> {
-    let mut builder = reqwest::Client::builder()
+    let mut builder = crate::tls::client_builder()
         .redirect(reqwest::redirect::Policy::none())
         .cookie_provider(jar)
         .user_agent(user_agent.unwrap_or(DEFAULT_USER_AGENT))
@@ -1216,7 +1216,7 @@ fn with_causes(e: &(dyn std::error::Error + 'static)) -> String {
 /// A client for `instance` without cookies or credentials (the token endpoint's): no
 /// redirects (a token request is never sent on), the instance's CA file, its timeouts.
 pub fn plain_client(instance: &Instance) -> Result<reqwest::Client> {
-    let mut builder = reqwest::Client::builder()
+    let mut builder = crate::tls::client_builder()
         .redirect(reqwest::redirect::Policy::none())
         .user_agent(DEFAULT_USER_AGENT)
         .timeout(instance.timeout)

@@ -38,7 +38,7 @@ struct EnvelopeError {
 /// what to fix (kind [`ErrorKind::Unreachable`], or [`ErrorKind::BadInput`] for an unusable
 /// `ca_file`).
 pub async fn probe(instance: &Instance, timeout: Duration) -> Result<Duration> {
-    let mut builder = reqwest::Client::builder()
+    let mut builder = crate::tls::client_builder()
         .redirect(reqwest::redirect::Policy::none())
         .user_agent(DEFAULT_USER_AGENT)
         .timeout(timeout)

@@ -213,6 +213,8 @@ impl Chromium {
             "goog:chromeOptions".into(),
             serde_json::json!({ "binary": CHROMIUM, "args": args }),
         );
+        // rustls has two providers in this build (ring, aws-lc): it needs a default named.
+        snowbridge::tls::install_default();
         let client = fantoccini::ClientBuilder::rustls()
             .unwrap()
             .capabilities(caps)

@@ -100,6 +100,8 @@ impl Person {
             "goog:chromeOptions".into(),
             serde_json::json!({ "debuggerAddress": format!("127.0.0.1:{port}") }),
         );
+        // rustls has two providers in this build (ring, aws-lc): it needs a default named.
+        snowbridge::tls::install_default();
         let client = ClientBuilder::rustls()
             .unwrap()
             .capabilities(caps)

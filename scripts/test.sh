@@ -120,7 +120,11 @@ docs() {
 
 # The browser tests start their own Chromium; two at a time suit a 2-core machine. Every target
 # is built first, the examples included, which tests/examples.rs runs against the emulator.
-tests() { cargo test --all-targets -- --test-threads="${SNOWBRIDGE_TEST_THREADS:-2}"; }
+# `cargo test` builds examples under hashed names only: tests/examples.rs runs the plain ones.
+tests() {
+  cargo build --examples
+  cargo test --all-targets -- --test-threads="${SNOWBRIDGE_TEST_THREADS:-2}"
+}
 
 # `pip install ./python` as the README says, built with the dev profile so it reuses the crates
 # the tests built (the README's plain command builds an optimised release); maturin and pytest

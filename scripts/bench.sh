@@ -45,7 +45,8 @@ if [ "${BENCH_QUICK:-0}" = 1 ]; then quick=1; else quick=0; fi
 runs() { if [ "$quick" = 1 ]; then echo "$2"; else echo "$1"; fi; }
 
 echo "== building (release)"
-cargo build --release --quiet --bin snowbridge --example bench_inproc
+# The command line is the `cli` feature (Cargo.toml); the binary requires it.
+cargo build --release --quiet --features cli --bin snowbridge --example bench_inproc
 sb="$root/target/release/snowbridge"
 inproc="$root/target/release/examples/bench_inproc"
 

@@ -10,7 +10,8 @@ cd "$(dirname "$0")/.."
 source scripts/setup.sh
 
 echo "== building snowbridge"
-cargo build --quiet
+# The command line is the `cli` feature (Cargo.toml); the binary requires it.
+cargo build --quiet --features cli --bin snowbridge
 sb="$PWD/target/debug/snowbridge"
 
 work="$(mktemp -d -t snowbridge-demo.XXXXXX)"

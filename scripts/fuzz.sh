@@ -4,7 +4,7 @@
 #
 #   scripts/fuzz.sh              every target for 10 minutes
 #   scripts/fuzz.sh 300          every target for 300 seconds
-#   scripts/fuzz.sh --brief      every target for a few seconds (scripts/test.sh runs this)
+#   scripts/fuzz.sh --brief      every target for a few seconds, built unoptimised (scripts/test.sh)
 #   scripts/fuzz.sh 600 vault_file chrome_rows    only these targets
 #
 # Each run first replays the crashes found before (fuzz/regressions/TARGET/), then fuzzes from
@@ -17,8 +17,10 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 seconds=600
+brief=false
 if [ "${1:-}" = "--brief" ]; then
   seconds=5
+  brief=true
   shift
 elif [[ "${1:-}" =~ ^[0-9]+$ ]]; then
   seconds=$1
@@ -35,10 +37,18 @@ if ! cargo fuzz --version >/dev/null 2>&1; then
 fi
 
 nice_level="${FUZZ_NICE:-19}"
-# Optimised, with debug assertions and overflow checks (cargo-fuzz's default), and no
-# sanitizer: the code under test is safe Rust, panics are what the targets look for, and
-# without AddressSanitizer it runs several times faster.
+# No sanitizer: the code under test is safe Rust, panics are what the targets look for, and
+# without AddressSanitizer it runs several times faster. Debug assertions and overflow checks
+# either way. A real run is optimised (cargo-fuzz's release build, one codegen unit: the most
+# executions a second); the brief run that scripts/test.sh makes is a smoke test (the targets
+# build, the kept regressions stay fixed, a few seconds find nothing new), so it builds
+# unoptimised, which takes a fraction of the time.
 build_flags=(--sanitizer none)
+profile=release
+if [ "$brief" = true ]; then
+  build_flags+=(--dev)
+  profile=debug
+fi
 
 cd fuzz
 targets=("$@")
@@ -46,12 +56,13 @@ if [ "${#targets[@]}" -eq 0 ]; then
   mapfile -t targets < <(cargo fuzz list)
 fi
 
-echo "== fuzz: building the targets"
+echo "== fuzz: building the targets ($profile)"
+# Every target in one cargo invocation (cargo fuzz build with no target named).
 nice -n "$nice_level" cargo +nightly fuzz build "${build_flags[@]}"
 
 # Run the built binaries directly: `cargo fuzz run` would rebuild (from whatever the sources
 # are by then) before every target.
-bin="target/$(rustc +nightly -vV | sed -n 's/^host: //p')/release"
+bin="target/$(rustc +nightly -vV | sed -n 's/^host: //p')/$profile"
 mkdir -p logs
 run_one() {
   local target=$1 log="logs/$1.log"

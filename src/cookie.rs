@@ -13,7 +13,8 @@ use time::OffsetDateTime;
 
 use crate::secret::Secret;
 
-/// The SameSite attribute.
+/// The SameSite attribute. Serialized as its attribute value (`"Strict"`, `"Lax"`, `"None"`),
+/// which is also how Chrome's DevTools protocol names it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub enum SameSite {
     /// Sent only to the same site.
@@ -22,6 +23,17 @@ pub enum SameSite {
     Lax,
     /// Sent everywhere (Chrome keeps it only with Secure).
     None,
+}
+
+impl SameSite {
+    /// The attribute's value: `Strict`, `Lax` or `None`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SameSite::Strict => "Strict",
+            SameSite::Lax => "Lax",
+            SameSite::None => "None",
+        }
+    }
 }
 
 /// One cookie with every attribute that decides where it is sent.
@@ -68,20 +80,34 @@ impl Cookie {
 
     /// Would a request to `url` carry this cookie, by RFC 6265's domain, path and Secure rules?
     pub fn matches_url(&self, url: &url::Url) -> bool {
-        let Some(host) = url.host_str() else {
-            return false;
-        };
-        let host = host
-            .trim_start_matches('[')
-            .trim_end_matches(']')
-            .to_ascii_lowercase();
-        let domain = self.domain.trim_start_matches('.').to_ascii_lowercase();
-        let domain_ok = if self.host_only || host.parse::<std::net::IpAddr>().is_ok() {
-            host == domain
-        } else {
-            host == domain || host.ends_with(&format!(".{domain}"))
-        };
-        domain_ok && path_matches(&self.path, url.path()) && (!self.secure || is_secure(url))
+        domain_matches(url, &self.domain, self.host_only)
+            && path_matches(&self.path, url.path())
+            && (!self.secure || is_secure(url))
+    }
+
+    /// Would a request to `url`'s host carry this cookie by the domain rule alone (any path,
+    /// Secure or not)? Whose cookie it is: the instance's, or another site's.
+    pub fn is_for_host_of(&self, url: &url::Url) -> bool {
+        domain_matches(url, &self.domain, self.host_only)
+    }
+}
+
+/// RFC 6265 5.1.3 domain-match of `url`'s host against a cookie's `domain` (a leading dot
+/// ignored): the host itself, or for a domain cookie a host under it; an IP address matches
+/// only itself.
+pub(crate) fn domain_matches(url: &url::Url, domain: &str, host_only: bool) -> bool {
+    let Some(host) = url.host_str() else {
+        return false;
+    };
+    let host = host
+        .trim_start_matches('[')
+        .trim_end_matches(']')
+        .to_ascii_lowercase();
+    let domain = domain.trim_start_matches('.').to_ascii_lowercase();
+    if host_only || host.parse::<std::net::IpAddr>().is_ok() {
+        host == domain
+    } else {
+        host == domain || host.ends_with(&format!(".{domain}"))
     }
 }
 

@@ -2,10 +2,15 @@
 //!
 //! Callers ask an [`Error`] what went wrong through its [`ErrorKind`] rather than matching on
 //! internals; the CLI maps kinds to the documented exit codes. Every error carries a message a
-//! person can act on and, where there is one, the next thing to do (`hint`). This module knows
-//! nothing of HTTP, files or browsers: the stages build errors through the constructors here.
+//! person can act on and, where there is one, what to do next: [`NextStep`]s a caller can act on
+//! or render in its own words (the CLI names its commands and flags), and a `hint` in words for
+//! anything else. The library's own text names no command and no flag. This module knows nothing
+//! of HTTP, files or browsers: the stages build errors through the constructors here.
 
 use std::fmt;
+use std::path::PathBuf;
+
+use crate::secret::SecretKind;
 
 /// What went wrong, in the terms a caller (and the CLI's exit code) cares about.
 ///
@@ -87,6 +92,7 @@ impl fmt::Display for ErrorKind {
 
 /// Why an instance refused an operation (the [`ErrorKind::Forbidden`] cases).
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum Refusal {
     /// An access control rule: the user may not do this through this path.
     Acl,
@@ -98,11 +104,203 @@ pub enum Refusal {
     Other,
 }
 
-/// The library's error: a kind, a message, an optional hint and an optional cause.
+/// What a person (or the program on their behalf) can do about an error: structured, so a
+/// caller can act on it or say it in its own words. [`NextStep::describe`] says it in the
+/// library's words (no command, no flag); the CLI renders each as the command or flag to use.
+/// An error may offer several, as alternatives, the likeliest first ([`Error::next_steps`]).
+///
+/// New steps may be added: match with a wildcard arm.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum NextStep {
+    /// Log in to `instance` again, with a person: at the browser for `auth = "browser"` and
+    /// `oauth-pkce`, else typing the method's secrets
+    /// ([`Snowbridge::login`](crate::Snowbridge::login); the CLI's `connect NAME --login`).
+    LogIn {
+        /// The instance's name.
+        instance: String,
+    },
+    /// The same, where a person can be asked (a prompter that answers): for a secret or a
+    /// one-time code that is not at hand otherwise.
+    LogInWithPrompts {
+        /// The instance's name.
+        instance: String,
+    },
+    /// Log in to `instance` in a browser window (not headless), where a display is available:
+    /// a single sign-on page only a person can finish.
+    LogInWithWindow {
+        /// The instance's name.
+        instance: String,
+    },
+    /// Connect to `instance` without a person: the method's grant runs by itself
+    /// ([`Snowbridge::connect`](crate::Snowbridge::connect)).
+    Connect {
+        /// The instance's name.
+        instance: String,
+    },
+    /// Give a secret: keep it in the OS keyring, or set its environment variable for the run.
+    GiveSecret {
+        /// The instance's name.
+        instance: String,
+        /// Which secret.
+        kind: SecretKind,
+        /// Whether the OS keyring is on (`SNOWBRIDGE_KEYRING` is not `off`): only then is
+        /// keeping it there a way.
+        keyring: bool,
+    },
+    /// Name the user to log in as (in the login options, or `username` in the instance file).
+    NameUser {
+        /// The instance's name.
+        instance: String,
+        /// The instance file.
+        file: PathBuf,
+    },
+    /// Give the current one-time code of a multi-factor login: up front, or to a person asked
+    /// through the [`Prompter`](crate::Prompter).
+    GiveOneTimeCode {
+        /// The instance's name.
+        instance: String,
+    },
+    /// Try again, allowing the login more time.
+    AllowMoreTime,
+    /// Run the browser headless (no window): there is no display.
+    RunHeadless,
+    /// Name the Chrome profile to import from: a profile folder or a profile's name.
+    NameChromeProfile,
+    /// Name another browser, or the user-data folder (the one holding `Local State`) to import
+    /// from.
+    NameChromeUserData,
+    /// Log in to `url` in the browser profile the cookies are imported from.
+    LogInToBrowserProfile {
+        /// The instance's address.
+        url: String,
+    },
+    /// Check (or fix) the key `key` in the instance file `file`.
+    FixInstanceFile {
+        /// The instance file.
+        file: PathBuf,
+        /// The key (`url`, `auth`, `fallback`, ...).
+        key: String,
+    },
+    /// Add an instance file `NAME.toml` to `dir` (the user's instance folder).
+    AddInstanceFile {
+        /// The instance's name.
+        name: String,
+        /// Where the user's instance files live.
+        dir: PathBuf,
+    },
+    /// Use the resolution code `code`: the close one to a mistyped code (`guessed`), or the one
+    /// the incident already holds.
+    UseResolutionCode {
+        /// The code (a `close_code` value).
+        code: String,
+        /// True for a guess at what was meant; false for the code the incident holds.
+        guessed: bool,
+    },
+    /// Check the set-up (Chrome, chromedriver, the network, the instance file) of `instance`.
+    CheckSetup {
+        /// The instance's name.
+        instance: String,
+    },
+}
+
+impl NextStep {
+    /// [`NextStep::GiveSecret`] for `kind` on `instance`, with the keyring as it is set now.
+    pub(crate) fn give_secret(instance: &str, kind: SecretKind) -> NextStep {
+        NextStep::GiveSecret {
+            instance: instance.to_owned(),
+            kind,
+            keyring: crate::keyring::enabled(),
+        }
+    }
+
+    /// [`NextStep::LogInWithPrompts`] for `instance`.
+    pub(crate) fn log_in_with_prompts(instance: &str) -> NextStep {
+        NextStep::LogInWithPrompts {
+            instance: instance.to_owned(),
+        }
+    }
+
+    /// The step in the library's words, naming no command or flag.
+    pub fn describe(&self) -> String {
+        match self {
+            NextStep::LogIn { instance } => format!("log in to {instance}"),
+            NextStep::LogInWithPrompts { instance } => {
+                format!("log in to {instance} where a person can be asked")
+            }
+            NextStep::LogInWithWindow { instance } => format!(
+                "log in to {instance} in a browser window (not headless) where a display is available"
+            ),
+            NextStep::Connect { instance } => {
+                format!(
+                    "connect to {instance} without a person (the method's grant runs by itself)"
+                )
+            }
+            NextStep::GiveSecret { kind, keyring, .. } => {
+                if *keyring {
+                    format!(
+                        "keep {} in the OS keyring, or set {} for the run",
+                        kind.describe(),
+                        kind.env()
+                    )
+                } else {
+                    format!("set {} in the job's environment", kind.env())
+                }
+            }
+            NextStep::NameUser { file, .. } => format!(
+                "name the user (in the login options, or username = \"...\" in {})",
+                file.display()
+            ),
+            NextStep::GiveOneTimeCode { .. } => {
+                "give the current one-time code (up front, or when a person is asked)".to_owned()
+            }
+            NextStep::AllowMoreTime => "try again, allowing more time".to_owned(),
+            NextStep::RunHeadless => "run the browser headless".to_owned(),
+            NextStep::NameChromeProfile => {
+                "name a profile by its folder name or its name from the list".to_owned()
+            }
+            NextStep::NameChromeUserData => {
+                "name another browser, or the folder that holds `Local State`".to_owned()
+            }
+            NextStep::LogInToBrowserProfile { url } => {
+                format!("log in to {url} in that browser profile")
+            }
+            NextStep::FixInstanceFile { file, key } => {
+                format!("check `{key}` in {}", file.display())
+            }
+            NextStep::AddInstanceFile { name, dir } => {
+                format!(
+                    "add one by writing {}",
+                    dir.join(format!("{name}.toml")).display()
+                )
+            }
+            NextStep::UseResolutionCode {
+                code,
+                guessed: true,
+            } => format!("did you mean the code {code:?}?"),
+            NextStep::UseResolutionCode { code, .. } => {
+                format!("to accept it as it stands, use the code {code:?}")
+            }
+            NextStep::CheckSetup { .. } => {
+                "check the set-up (Chrome, chromedriver, the network, the instance file)".to_owned()
+            }
+        }
+    }
+}
+
+impl fmt::Display for NextStep {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.describe())
+    }
+}
+
+/// The library's error: a kind, a message, what to do next (steps and a hint), an optional
+/// refusal and an optional cause.
 pub struct Error {
     kind: ErrorKind,
     message: String,
     hint: Option<String>,
+    steps: Vec<NextStep>,
     refusal: Option<Refusal>,
     source: Option<Box<dyn std::error::Error + Send + Sync + 'static>>,
 }
@@ -117,14 +315,34 @@ impl Error {
             kind,
             message: message.into(),
             hint: None,
+            steps: Vec::new(),
             refusal: None,
             source: None,
         }
     }
 
-    /// Adds what the user should do next ("run `snowbridge connect dev --login`").
+    /// Adds advice in words that no [`NextStep`] says ("shorten the query"); it must name no
+    /// command or flag.
     pub fn with_hint(mut self, hint: impl Into<String>) -> Self {
         self.hint = Some(hint.into());
+        self
+    }
+
+    /// Adds a step the person can take, after those already there (alternatives, the likeliest
+    /// first).
+    pub fn with_step(mut self, step: NextStep) -> Self {
+        if !self.steps.contains(&step) {
+            self.steps.push(step);
+        }
+        self
+    }
+
+    /// Replaces the steps with `steps`.
+    pub fn with_steps(mut self, steps: impl IntoIterator<Item = NextStep>) -> Self {
+        self.steps.clear();
+        for step in steps {
+            self = self.with_step(step);
+        }
         self
     }
 
@@ -147,21 +365,17 @@ impl Error {
         e
     }
 
-    /// Login required for `instance`, with the command that fixes it.
+    /// Login required for `instance`, with [`NextStep::LogIn`].
     pub fn login_required(instance: &str, message: impl Into<String>) -> Self {
-        Error::new(ErrorKind::LoginRequired, message).with_hint(format!(
-            "run `snowbridge connect {instance} --login` to log in again"
-        ))
+        Error::new(ErrorKind::LoginRequired, message).with_step(NextStep::LogIn {
+            instance: instance.to_owned(),
+        })
     }
 
     /// No session stored for `instance` yet (never logged in, or logged out): login required,
-    /// naming the command that makes one.
+    /// with [`NextStep::LogIn`].
     pub fn no_session(instance: &str) -> Self {
-        Error::new(
-            ErrorKind::LoginRequired,
-            format!("no session stored for {instance}"),
-        )
-        .with_hint(format!("run `snowbridge connect {instance} --login`"))
+        Error::login_required(instance, format!("no session stored for {instance}"))
     }
 
     /// Shorthand for [`ErrorKind::BadInput`].
@@ -198,9 +412,39 @@ impl Error {
         &self.message
     }
 
-    /// What the user should do next, when known.
+    /// Advice in words beside the [`next_steps`](Error::next_steps) ("shorten the query"), when
+    /// there is some. [`advice`](Error::advice) gives both together.
     pub fn hint(&self) -> Option<&str> {
         self.hint.as_deref()
+    }
+
+    /// What the person can do next, as alternatives, the likeliest first; empty when the
+    /// library knows of nothing.
+    pub fn next_steps(&self) -> &[NextStep] {
+        &self.steps
+    }
+
+    /// The likeliest next step, when there is one.
+    pub fn next_step(&self) -> Option<&NextStep> {
+        self.steps.first()
+    }
+
+    /// The hint and the next steps in the library's words: `HINT; STEP, or STEP`; `None` when
+    /// there is neither. A caller with words of its own renders them itself with
+    /// [`advice_with`](Error::advice_with).
+    pub fn advice(&self) -> Option<String> {
+        self.advice_with(NextStep::describe)
+    }
+
+    /// The hint and the next steps, each step said by `say`: `HINT; STEP, or STEP`.
+    pub fn advice_with(&self, say: impl Fn(&NextStep) -> String) -> Option<String> {
+        let steps: Vec<String> = self.steps.iter().map(say).collect();
+        match (&self.hint, steps.is_empty()) {
+            (None, true) => None,
+            (Some(hint), true) => Some(hint.clone()),
+            (None, false) => Some(steps.join(", or ")),
+            (Some(hint), false) => Some(format!("{hint}; {}", steps.join(", or "))),
+        }
     }
 
     /// True when a person must log in again.
@@ -222,8 +466,8 @@ impl Error {
 impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.message)?;
-        if let Some(hint) = &self.hint {
-            write!(f, "\n  hint: {hint}")?;
+        if let Some(advice) = self.advice() {
+            write!(f, "\n  hint: {advice}")?;
         }
         Ok(())
     }
@@ -235,6 +479,9 @@ impl fmt::Debug for Error {
         d.field("kind", &self.kind).field("message", &self.message);
         if let Some(hint) = &self.hint {
             d.field("hint", hint);
+        }
+        if !self.steps.is_empty() {
+            d.field("steps", &self.steps);
         }
         if let Some(source) = &self.source {
             d.field("source", source);
@@ -267,9 +514,46 @@ mod tests {
     }
 
     #[test]
-    fn login_required_names_the_command_to_run() {
+    fn login_required_says_to_log_in_again_without_naming_a_command() {
         let e = Error::login_required("dev", "the session expired");
         assert!(e.is_login_required());
-        assert!(e.to_string().contains("snowbridge connect dev --login"));
+        assert_eq!(
+            e.next_step(),
+            Some(&NextStep::LogIn {
+                instance: "dev".into()
+            })
+        );
+        let text = e.to_string();
+        assert!(text.contains("log in to dev"), "{text}");
+        assert!(
+            !text.contains("snowbridge") && !text.contains("--"),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn advice_puts_the_hint_first_then_the_steps_as_alternatives() {
+        let e = Error::new(ErrorKind::LoginRequired, "refused")
+            .with_hint("check the password")
+            .with_step(NextStep::GiveSecret {
+                instance: "dev".into(),
+                kind: SecretKind::Password,
+                keyring: false,
+            })
+            .with_step(NextStep::LogIn {
+                instance: "dev".into(),
+            });
+        assert_eq!(
+            e.advice().as_deref(),
+            Some(
+                "check the password; set SNOWBRIDGE_PASSWORD in the job's environment, or log in to dev"
+            )
+        );
+        let said = e.advice_with(|s| format!("<{}>", matches!(s, NextStep::LogIn { .. })));
+        assert_eq!(
+            said.as_deref(),
+            Some("check the password; <false>, or <true>")
+        );
+        assert_eq!(Error::internal("x").advice(), None);
     }
 }

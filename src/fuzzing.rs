@@ -1,9 +1,9 @@
 //! Entry points for the fuzz targets in `fuzz/`: compiled only with the `fuzzing` feature (off
 //! by default) and hidden from the docs; not an API for users.
 //!
-//! Each runs one private parser of outside input the way the connector runs it. Parsers that
-//! are public already are called by the targets directly: the error envelope
-//! ([`crate::api::envelope`]), `Link` ([`crate::api::links`]), instance files
+//! Each runs one private parser of outside input the way the connector runs it ([`envelope`]:
+//! the error envelope, crate-private otherwise). Parsers that are public already are called by
+//! the targets directly: `Link` ([`crate::api::link`]), instance files
 //! ([`crate::instance::Instance::parse`]), vault files ([`crate::vault::Vault::load`]), Chrome's
 //! decryption ([`crate::obtain::chrome::Keys`]) and the cookie exports ([`crate::cookie::export`]).
 
@@ -15,6 +15,12 @@ use time::OffsetDateTime;
 use crate::api::Record;
 use crate::cookie::Cookie;
 use crate::obtain::chrome::{Keys, Report};
+
+/// The error envelope as the session reads error replies: the complaint in a body, the refusal
+/// it means, the error a reply becomes.
+pub mod envelope {
+    pub use crate::session::envelope::{Complaint, complaint, error_for, refusal};
+}
 
 /// The wait a `Retry-After` header with these bytes asks for, as the session reads it; `None`
 /// for bytes no HTTP client would hand over as a header value, or an unreadable one.

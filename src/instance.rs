@@ -12,12 +12,13 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 use url::Url;
 
-use crate::error::{Error, ErrorKind, Result};
+use crate::error::{Error, ErrorKind, NextStep, Result};
 use crate::paths::{self, Dirs};
 
 /// How snowbridge gets into an instance.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
+#[non_exhaustive]
 pub enum AuthMethod {
     /// A browser session (login through Chrome, or imported from the user's Chrome).
     Browser,
@@ -62,6 +63,7 @@ impl fmt::Display for AuthMethod {
 /// May the browser be used when the JSON path refuses?
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
+#[non_exhaustive]
 pub enum Fallback {
     /// Yes, on the refusals that mean only the UI can do it.
     #[default]
@@ -381,7 +383,7 @@ impl Instance {
             let err = Error::bad_input(format!("cannot read {}: {e}", display_path(path)));
             if e.kind() == std::io::ErrorKind::NotFound {
                 err.with_hint(
-                    "check the path, or run `snowbridge instances` to see the files it knows",
+                    "check the path; the catalogue lists the instance files snowbridge knows",
                 )
             } else {
                 err
@@ -752,11 +754,20 @@ fn plain_types(message: &str) -> String {
         .replace("expected a sequence", "expected a list")
 }
 
+/// True when `a` and `b` name the same existing folder.
+fn same_folder(a: &Path, b: &Path) -> bool {
+    match (a.canonicalize(), b.canonicalize()) {
+        (Ok(a), Ok(b)) => a == b,
+        _ => false,
+    }
+}
+
 /// Where an instance file was found.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Origin {
-    /// Bundled with the project (`instances/` beside `Cargo.toml`).
+    /// The project's `instances/` folder, found at run time ([`paths::project_instances`]):
+    /// examples and the emulator's `local`, not instances the user keeps.
     Project,
     /// The user's own, under the configuration folder.
     User,
@@ -781,15 +792,21 @@ pub struct Entry {
 #[derive(Debug, Default)]
 pub struct Catalog {
     entries: Vec<Entry>,
+    /// The folder of the user's own instance files, where a new one would go.
+    user_dir: Option<PathBuf>,
 }
 
 impl Catalog {
-    /// Reads the project's instance files and the user's.
+    /// Reads the project's instance files (found as [`paths::project_instances`] says) and the
+    /// user's.
     pub fn load(dirs: &Dirs) -> Result<Catalog> {
-        Catalog::load_from(&[
-            (Origin::Project, paths::project_instances()),
-            (Origin::User, dirs.user_instances()),
-        ])
+        let user = dirs.user_instances();
+        // Run from inside the configuration folder, the two are one folder: list it once.
+        let project = paths::project_instances().filter(|p| !same_folder(p, &user));
+        let mut folders: Vec<(Origin, PathBuf)> =
+            project.map(|p| (Origin::Project, p)).into_iter().collect();
+        folders.push((Origin::User, user));
+        Catalog::load_from(&folders)
     }
 
     /// Reads instance files from folders, later folders winning on a clash.
@@ -823,7 +840,12 @@ impl Catalog {
                 });
             }
         }
-        Ok(Catalog { entries })
+        let user_dir = folders
+            .iter()
+            .rev()
+            .find(|(origin, _)| *origin == Origin::User)
+            .map(|(_, folder)| folder.clone());
+        Ok(Catalog { entries, user_dir })
     }
 
     /// Every file found, in listing order (shadowed ones included).
@@ -837,7 +859,8 @@ impl Catalog {
             Some(entry) => match &entry.instance {
                 Ok(instance) => Ok(instance.clone()),
                 Err(e) => Err(Error::new(e.kind(), e.message().to_owned())
-                    .with_hint(e.hint().unwrap_or("fix the instance file").to_owned())),
+                    .with_hint(e.hint().unwrap_or("fix the instance file").to_owned())
+                    .with_steps(e.next_steps().iter().cloned())),
             },
             None => {
                 let known: BTreeMap<&str, ()> =
@@ -848,16 +871,22 @@ impl Catalog {
                 } else {
                     known.join(", ")
                 };
-                let hint = match closest(name, known.iter().copied()) {
-                    Some(near) => format!("did you mean `{near}`? Known: {known_list}"),
-                    None => format!(
-                        "known: {known_list}; add one by writing instances/{name}.toml under the configuration folder (see `snowbridge instances`)"
-                    ),
-                };
-                Err(
-                    Error::new(ErrorKind::Usage, format!("no instance called {name:?}"))
-                        .with_hint(hint),
-                )
+                let e = Error::new(ErrorKind::Usage, format!("no instance called {name:?}"));
+                Err(match closest(name, known.iter().copied()) {
+                    Some(near) => {
+                        e.with_hint(format!("did you mean `{near}`? Known: {known_list}"))
+                    }
+                    None => {
+                        let e = e.with_hint(format!("known: {known_list}"));
+                        match &self.user_dir {
+                            Some(dir) => e.with_step(NextStep::AddInstanceFile {
+                                name: name.to_owned(),
+                                dir: dir.clone(),
+                            }),
+                            None => e,
+                        }
+                    }
+                })
             }
         }
     }

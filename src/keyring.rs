@@ -1,4 +1,6 @@
-//! The OS keyring (Secret Service, Keychain, Credential Manager), time-boxed.
+//! The OS keyring (Secret Service, Keychain, Credential Manager), time-boxed. Public: whether
+//! it is on ([`enabled`]) and answers ([`probe`]); the entries themselves are read and written
+//! by the vault and the secrets' lookup only.
 //!
 //! Every call runs on a thread of its own with a deadline: a locked keyring waiting on an unlock
 //! prompt, or a D-Bus that never answers, costs a scheduled job a few seconds, never its run.
@@ -9,14 +11,14 @@ use std::time::Duration;
 use crate::secret::Secret;
 
 /// The service name every snowbridge entry is filed under.
-pub const SERVICE: &str = "snowbridge";
+pub(crate) const SERVICE: &str = "snowbridge";
 
 /// How long a keyring call may take by default.
-pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(3);
+pub(crate) const DEFAULT_TIMEOUT: Duration = Duration::from_secs(3);
 
 /// What became of a keyring lookup.
 #[derive(Debug)]
-pub enum Lookup {
+pub(crate) enum Lookup {
     /// The entry exists.
     Found(Secret),
     /// The keyring answered: no such entry.
@@ -38,7 +40,7 @@ fn timeboxed<T: Send + 'static>(
             let _ = tx.send(call());
         })
         .ok()?;
-    rx.recv_timeout(timeout).ok()
+    crate::blocking::wait(|| rx.recv_timeout(timeout).ok())
 }
 
 fn no_answer(timeout: Duration) -> String {
@@ -49,7 +51,7 @@ fn no_answer(timeout: Duration) -> String {
 }
 
 /// Reads the entry `account`.
-pub fn get(account: &str, timeout: Duration) -> Lookup {
+pub(crate) fn get(account: &str, timeout: Duration) -> Lookup {
     let account = account.to_owned();
     match timeboxed(timeout, move || {
         keyring::Entry::new(SERVICE, &account).and_then(|e| e.get_password())
@@ -62,7 +64,7 @@ pub fn get(account: &str, timeout: Duration) -> Lookup {
 }
 
 /// Writes the entry `account`.
-pub fn set(account: &str, value: &Secret, timeout: Duration) -> Result<(), String> {
+pub(crate) fn set(account: &str, value: &Secret, timeout: Duration) -> Result<(), String> {
     let account = account.to_owned();
     let value = value.clone();
     match timeboxed(timeout, move || {
@@ -75,7 +77,7 @@ pub fn set(account: &str, value: &Secret, timeout: Duration) -> Result<(), Strin
 }
 
 /// Deletes the entry `account`; `Ok(false)` when there was none.
-pub fn delete(account: &str, timeout: Duration) -> Result<bool, String> {
+pub(crate) fn delete(account: &str, timeout: Duration) -> Result<bool, String> {
     let account = account.to_owned();
     match timeboxed(timeout, move || {
         keyring::Entry::new(SERVICE, &account).and_then(|e| e.delete_credential())
@@ -84,6 +86,19 @@ pub fn delete(account: &str, timeout: Duration) -> Result<bool, String> {
         Some(Ok(())) => Ok(true),
         Some(Err(keyring::Error::NoEntry)) => Ok(false),
         Some(Err(e)) => Err(format!("the OS keyring refused: {e}")),
+    }
+}
+
+/// Whether the OS keyring answers: `Ok` when it does (a lookup of an entry that never exists
+/// comes back "no such entry", which needs no unlock and so shows no prompt), else why not, in
+/// words. Runs on a blocking thread, at most 3 seconds.
+pub async fn probe() -> Result<(), String> {
+    let lookup = tokio::task::spawn_blocking(|| get("doctor-reachability-probe", DEFAULT_TIMEOUT))
+        .await
+        .map_err(|e| format!("the keyring check did not finish: {e}"))?;
+    match lookup {
+        Lookup::Found(_) | Lookup::Missing => Ok(()),
+        Lookup::Unavailable(why) => Err(why),
     }
 }
 

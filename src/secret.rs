@@ -12,6 +12,72 @@ use std::fmt;
 use serde::{Deserialize, Deserializer};
 use zeroize::{Zeroize, Zeroizing};
 
+/// A kind of secret the ways in use (the instance file's `auth` decides which).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum SecretKind {
+    /// The user's password (`basic`, `oauth-password`, a browser form login).
+    Password,
+    /// The OAuth application's client secret (RFC 6749 section 2.3.1).
+    ClientSecret,
+    /// An API key (`x-sn-apikey`).
+    ApiKey,
+    /// The passphrase of an encrypted client-certificate key (`mtls`).
+    KeyPassphrase,
+}
+
+impl SecretKind {
+    /// Every kind, in a fixed order.
+    pub const ALL: [SecretKind; 4] = [
+        SecretKind::Password,
+        SecretKind::ClientSecret,
+        SecretKind::ApiKey,
+        SecretKind::KeyPassphrase,
+    ];
+
+    /// Its name: `password`, `client-secret`, `api-key`, `key-passphrase` (keyring entries and
+    /// the CLI use these).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SecretKind::Password => "password",
+            SecretKind::ClientSecret => "client-secret",
+            SecretKind::ApiKey => "api-key",
+            SecretKind::KeyPassphrase => "key-passphrase",
+        }
+    }
+
+    /// The environment variable that can carry it.
+    pub fn env(self) -> &'static str {
+        match self {
+            SecretKind::Password => "SNOWBRIDGE_PASSWORD",
+            SecretKind::ClientSecret => "SNOWBRIDGE_CLIENT_SECRET",
+            SecretKind::ApiKey => "SNOWBRIDGE_API_KEY",
+            SecretKind::KeyPassphrase => "SNOWBRIDGE_KEY_PASSPHRASE",
+        }
+    }
+
+    /// In words, for messages ("the client secret").
+    pub fn describe(self) -> &'static str {
+        match self {
+            SecretKind::Password => "the password",
+            SecretKind::ClientSecret => "the client secret",
+            SecretKind::ApiKey => "the API key",
+            SecretKind::KeyPassphrase => "the key's passphrase",
+        }
+    }
+
+    /// Parses a name that [`SecretKind::as_str`] gives.
+    pub fn parse(text: &str) -> Option<SecretKind> {
+        SecretKind::ALL.into_iter().find(|k| k.as_str() == text)
+    }
+}
+
+impl std::fmt::Display for SecretKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 /// A secret string: printed as `***`, zeroed on drop, never serialized.
 ///
 /// ```compile_fail,E0277

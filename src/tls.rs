@@ -194,7 +194,8 @@ mod tests {
         assert_eq!(format!("{:?}", provider().secure_random), "Ring");
     }
 
-    /// A CA and a leaf for `name` signed by it, as DER.
+    /// A CA and a leaf for `name` signed by it, as DER (rcgen comes with the emulator).
+    #[cfg(feature = "emulator")]
     fn ca_and_leaf(name: &str) -> (CertificateDer<'static>, CertificateDer<'static>) {
         let ca_key = rcgen::KeyPair::generate().unwrap();
         let mut ca = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
@@ -209,6 +210,7 @@ mod tests {
         (ca_cert.der().clone(), leaf.der().clone())
     }
 
+    #[cfg(feature = "emulator")]
     #[test]
     fn the_extra_roots_answer_first_and_the_system_store_waits_until_needed() {
         let (ca, leaf) = ca_and_leaf("instance.test");

@@ -650,7 +650,7 @@ async fn logout_revokes_tokens_and_cookies_and_secret_say_what_to_do_instead() {
 
     // The test's keyring is off: the command says what to use instead, before asking anything.
     let out = run(&home, &[], &["secret", "dev", "client-secret"]);
-    assert_eq!(code(&out), 2, "{}", stderr(&out));
+    assert_eq!(code(&out), 1, "{}", stderr(&out));
     assert!(
         stderr(&out).contains("SNOWBRIDGE_CLIENT_SECRET"),
         "{}",
@@ -793,4 +793,95 @@ async fn an_encrypted_client_key_opens_with_its_passphrase() {
         "{}",
         stderr(&out)
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_damaged_session_file_is_replaced_by_the_methods_own_new_session() {
+    let emu = emulator();
+    let control = emu.control();
+    let (key, _) = control.jwt_key_paths("snowbridge-es256").unwrap().unwrap();
+    let methods = [
+        (
+            home(
+                &emu,
+                &format!(
+                    "auth = \"oauth-client-credentials\"\n[oauth]\nclient_id = \"{INTEGRATION}\"\n"
+                ),
+            ),
+            ("SNOWBRIDGE_CLIENT_SECRET", "integration-secret"),
+        ),
+        (
+            jwt_home(&emu, &key, "snowbridge-es256"),
+            ("SNOWBRIDGE_CLIENT_SECRET", "jwt-secret"),
+        ),
+        (
+            home(&emu, "auth = \"basic\"\nusername = \"itil.user\"\n"),
+            ("SNOWBRIDGE_PASSWORD", "snowbridge"),
+        ),
+    ];
+    for (home, secret) in &methods {
+        let method = home.instance().auth.to_string();
+        let path = home.vault_path();
+        let damage = || {
+            std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+            std::fs::write(&path, b"garbage\n").unwrap();
+        };
+        let readable = || home.vault().load("dev").map(|r| r.is_some());
+
+        // Without the secret nothing can replace it: login required, and the file is kept.
+        damage();
+        let out = run(home, &[], &["connect", "dev"]);
+        assert_eq!(code(&out), 4, "{method}: {}", stderr(&out));
+        assert_eq!(common::bytes(&path), b"garbage\n", "{method}: kept");
+
+        // A cron job with every secret recovers by itself, and its session replaces the file.
+        let out = run(home, &[*secret], &["api", "dev", INCIDENT]);
+        assert_eq!(rows(&out).len(), 1, "{method}");
+        assert!(
+            stderr(&out).contains("cannot be used"),
+            "{method}: {}",
+            stderr(&out)
+        );
+        assert!(readable().unwrap_or(false), "{method}: replaced by `api`");
+
+        // `connect` obtains a new session by itself, as does `connect --login`.
+        for args in [&["connect", "dev"][..], &["connect", "dev", "--login"]] {
+            damage();
+            let out = run(home, &[*secret], args);
+            assert_eq!(code(&out), 0, "{method} {args:?}: {}", stderr(&out));
+            assert!(
+                readable().unwrap_or(false),
+                "{method} {args:?}: the new session replaced the damaged file"
+            );
+            let out = run(home, &[*secret], &["status", "dev", "--json"]);
+            let status: Value = serde_json::from_str(&stdout(&out)).unwrap();
+            assert_eq!(status[0]["state"], "valid", "{method} {args:?}: {status}");
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_certificate_and_a_key_that_do_not_match_are_named_both() {
+    let emu = emulator();
+    let control = emu.control();
+    let admin = control.client_certificate("admin").unwrap();
+    let itil = control.client_certificate("itil.user").unwrap();
+    let (cert, key) = (
+        admin.cert.display().to_string(),
+        itil.key.display().to_string(),
+    );
+    let home = home(
+        &emu,
+        &format!("auth = \"mtls\"\n[mtls]\ncert = {cert:?}\nkey = {key:?}\n"),
+    );
+    for args in [&["connect", "dev"][..], &["api", "dev", INCIDENT]] {
+        let out = run(&home, &[], args);
+        assert_eq!(code(&out), 1, "{args:?}: {}", stderr(&out));
+        let said = stderr(&out);
+        assert!(said.contains("do not match"), "{said}");
+        assert!(said.contains("the key is not the certificate's"), "{said}");
+        assert!(said.contains(&cert) && said.contains(&key), "{said}");
+        assert!(said.contains("openssl x509 -noout -pubkey"), "{said}");
+        assert!(!said.contains("builder error"), "{said}");
+    }
 }

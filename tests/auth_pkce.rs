@@ -744,16 +744,6 @@ async fn server(answer: Answer) -> Server {
     Server { url, seen }
 }
 
-/// Nobody at the terminal.
-struct Nobody;
-
-impl snowbridge::obtain::login::Person for Nobody {
-    fn tell(&self, _line: &str) {}
-    fn one_time_code(&self, _user: &str, _instance: &str) -> Option<Secret> {
-        None
-    }
-}
-
 fn pairs(list: &[(&str, &str)]) -> BTreeMap<String, String> {
     list.iter()
         .map(|(k, v)| (k.to_string(), v.to_string()))
@@ -792,7 +782,7 @@ async fn the_authorize_url_and_the_code_exchange_carry_the_documented_parameters
         mfa_code: None,
         remember_me: false,
         timeout: Duration::from_secs(60),
-        person: Box::new(Nobody),
+        prompter: std::sync::Arc::new(snowbridge::NoPerson),
         diagnostics: home.dirs.diagnostics(),
     };
     let session = snowbridge::obtain::pkce::authorize(&instance, home.vault(), options)

@@ -276,7 +276,11 @@ async fn a_profile_that_does_not_exist_lists_those_that_do() {
     assert_eq!(err.kind(), ErrorKind::BadInput);
     assert!(err.message().contains("no profile \"Work\""), "{err}");
     assert!(err.message().contains("Default (\"Person 1\")"), "{err}");
-    assert!(err.hint().unwrap().contains("--profile"), "{err}");
+    assert_eq!(
+        err.next_step(),
+        Some(&snowbridge::error::NextStep::NameChromeProfile),
+        "{err}"
+    );
 
     let by_name = Source {
         profile: Some("Person 1".into()),

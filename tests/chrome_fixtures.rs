@@ -107,7 +107,10 @@ fn check(name: &str) {
             text.contains("app-bound encryption (Chrome 127+ on Windows)"),
             "{text}"
         );
-        assert!(text.contains("snowbridge connect NAME --login"), "{text}");
+        assert!(
+            text.contains("log in through the browser instead"),
+            "{text}"
+        );
     }
     assert!(report.wrong_key(), "{name}: the report says wrong key");
     assert!(text.contains("wrong key"), "{text}");

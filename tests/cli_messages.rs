@@ -114,6 +114,46 @@ fn password_from_a_pipe_or_not_at_all_says_what_to_do() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn secret_says_what_password_says_for_its_kind() {
+    let emu = emulator(|_| {});
+    let home = Home::new("dev", &emu);
+
+    // SNOWBRIDGE_KEYRING=off: exit 1, naming the kind's variable, storing or deleting.
+    for args in [
+        &["secret", "dev", "password"][..],
+        &["secret", "dev", "client-secret", "--delete"],
+    ] {
+        let out = run_with(&home, args, b"s3cret\n", &[]);
+        assert_eq!(out.status.code(), Some(1), "{args:?}: {}", stderr(&out));
+        let err = stderr(&out);
+        assert!(err.contains("SNOWBRIDGE_KEYRING=off"), "{err}");
+        assert!(err.contains("in the job's environment instead"), "{err}");
+    }
+
+    // The keyring allowed: an empty stdin and an empty line, named with the way to pipe it in.
+    let keyring_on = [("SNOWBRIDGE_KEYRING", "")];
+    let out = run_with(&home, &["secret", "dev", "client-secret"], b"", &keyring_on);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    let err = stderr(&out);
+    assert!(
+        err.starts_with("snowbridge: nothing on stdin: no client-secret was stored"),
+        "{err}"
+    );
+    assert!(
+        err.contains("pipe the client-secret in")
+            && err.contains("| snowbridge secret dev client-secret"),
+        "{err}"
+    );
+    let out = run_with(&home, &["secret", "dev", "api-key"], b"\n", &keyring_on);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert!(
+        stderr(&out).starts_with("snowbridge: the first line on stdin is empty: no api-key"),
+        "{}",
+        stderr(&out)
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn status_reads_as_english_and_says_how_to_get_a_first_session() {
     let emu = emulator(|_| {});
     let home = Home::new("dev", &emu);

@@ -185,13 +185,11 @@ async fn with_no_display_and_no_password_it_says_what_is_missing_without_startin
         err.contains("SNOWBRIDGE_PASSWORD is not set, and the OS keyring is off"),
         "{err}"
     );
-    for way in [
-        "SNOWBRIDGE_PASSWORD=...",
-        "`snowbridge password dev`",
-        "--headless` at a terminal",
-    ] {
+    for way in ["SNOWBRIDGE_PASSWORD=...", "--login` at a terminal"] {
         assert!(err.contains(way), "{way} is offered: {err}");
     }
+    // SNOWBRIDGE_KEYRING=off: storing it there is no way, so it is not offered.
+    assert!(!err.contains("`snowbridge password dev`"), "{err}");
     assert!(!err.contains("username and password"), "{err}");
     assert_eq!(spy.starts(), 0, "chromedriver was never started");
     assert!(browsers.is_empty(), "{browsers:?}");
@@ -276,4 +274,109 @@ async fn with_the_keyring_off_the_typed_password_is_not_offered_to_it() {
     for text in [&said, &rest] {
         assert!(!text.contains("Keep this password"), "{text}");
     }
+}
+
+/// Writes `dev.toml` of `home` for `auth` with `extra` lines, against `emu`.
+fn token_method(home: &Home, emu: &snowbridge::emulator::Emulator, auth: &str, extra: &str) {
+    std::fs::write(
+        home.dirs.user_instances().join("dev.toml"),
+        format!(
+            "url = \"{}\"\nauth = \"{auth}\"\n{extra}",
+            emu.url().as_str().trim_end_matches('/')
+        ),
+    )
+    .unwrap();
+}
+
+/// Client-credential grants the emulator granted.
+fn grants(emu: &snowbridge::emulator::Emulator) -> usize {
+    emu.control()
+        .request_log()
+        .iter()
+        .filter(|r| r.path_and_query == "/oauth_token.do" && r.status == 200)
+        .count()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn connect_login_asks_for_the_methods_own_secret_and_uses_what_is_typed() {
+    const INTEGRATION: &str = "5c1d2e3f4a5b46c7d8e9f0a1b2c3d4e5";
+    const JWT_APP: &str = "9f8e7d6c5b4a43928170f6e5d4c3b2a1";
+    let emu = emulator(|_| {});
+    let home = Home::new("dev", &emu);
+    let secrets = [
+        "SNOWBRIDGE_CLIENT_SECRET",
+        "SNOWBRIDGE_API_KEY",
+        "SNOWBRIDGE_KEY_PASSPHRASE",
+    ];
+    let command = |args: &[&str]| {
+        let mut command = home.command(args);
+        for name in secrets {
+            command.env_remove(name);
+        }
+        command
+    };
+    let (key, _) = emu
+        .control()
+        .jwt_key_paths("snowbridge-es256")
+        .unwrap()
+        .unwrap();
+    let cc = format!("[oauth]\nclient_id = \"{INTEGRATION}\"\n");
+    let jwt = format!(
+        "[oauth]\nclient_id = \"{JWT_APP}\"\njwt_key = {:?}\njwt_kid = \"snowbridge-es256\"\njwt_subject = \"itil.user\"\n",
+        key.display().to_string()
+    );
+    // No secret at hand and no terminal (the keyring is off): the method's own secret is named,
+    // with its variable.
+    for (auth, extra, env, kind) in [
+        (
+            "oauth-client-credentials",
+            cc.as_str(),
+            "SNOWBRIDGE_CLIENT_SECRET",
+            "the client secret",
+        ),
+        ("api-key", "", "SNOWBRIDGE_API_KEY", "the API key"),
+        (
+            "jwt",
+            jwt.as_str(),
+            "SNOWBRIDGE_CLIENT_SECRET",
+            "the client secret",
+        ),
+    ] {
+        token_method(&home, &emu, auth, extra);
+        let (status, _, err) = run_within(command(&["connect", "dev", "--login"]), WITHIN);
+        assert_eq!(status.code(), Some(4), "{auth}: {err}");
+        assert!(err.contains(env), "{auth}: {err}");
+        assert!(err.contains(&format!("needs {kind}")), "{auth}: {err}");
+        assert!(err.contains("nobody answered when asked"), "{auth}: {err}");
+        assert!(!err.contains("SNOWBRIDGE_PASSWORD"), "{auth}: {err}");
+        assert!(!err.contains("snowbridge password"), "{auth}: {err}");
+    }
+
+    // A valid token is stored; at a terminal the typed client secret is what the grant uses.
+    token_method(&home, &emu, "oauth-client-credentials", &cc);
+    let mut connect = command(&["connect", "dev"]);
+    connect.env("SNOWBRIDGE_CLIENT_SECRET", "integration-secret");
+    let (status, _, err) = run_within(connect, WITHIN);
+    assert_eq!(status.code(), Some(0), "{err}");
+    let mut person = at_terminal(command(&["connect", "dev", "--login"]));
+    person
+        .exp_string("The client secret for dev: ")
+        .expect("asked for the client secret");
+    person.send_line("not-the-secret").unwrap();
+    let said = person.exp_eof().unwrap();
+    assert!(
+        said.contains("refused the client_credentials grant"),
+        "the typed secret was sent, not the stored token used: {said}"
+    );
+    let before = grants(&emu);
+    let mut person = at_terminal(command(&["connect", "dev", "--login"]));
+    person
+        .exp_string("The client secret for dev: ")
+        .expect("asked for the client secret");
+    person.send_line("integration-secret").unwrap();
+    person
+        .exp_string("signed in (client_credentials grant)")
+        .expect("a new grant with the typed secret");
+    person.exp_eof().unwrap();
+    assert_eq!(grants(&emu), before + 1);
 }

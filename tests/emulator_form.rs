@@ -365,3 +365,86 @@ async fn the_incident_list_links_to_forms() {
     assert!(html.contains(&format!("{expected} records")));
     assert_eq!(html.matches("class=\"linked formlink\"").count(), expected);
 }
+
+#[tokio::test]
+async fn task_tables_have_forms_with_the_same_hooks_and_no_incident_actions() {
+    let emu = start(1);
+    let control = emu.control();
+    let mut browser = Browser::new(emu.url());
+    let token = browser.login("itil.user", "snowbridge", false).await;
+    for (table, number) in [
+        ("problem", "PRB0040003"),
+        ("change_request", "CHG0030001"),
+        ("sc_req_item", "RITM0010001"),
+    ] {
+        let id = control.record(table, number).unwrap()["sys_id"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        let response = browser.get(&format!("/{table}.do?sys_id={id}")).await;
+        assert_eq!(response.status(), 200, "{table}");
+        let html = response.text().await.unwrap();
+        for hook in [
+            format!("id=\"{table}.do\""),
+            format!("id=\"{table}.short_description\" name=\"{table}.short_description\""),
+            "id=\"sysverb_update\"".to_owned(),
+            "id=\"header_add_attachment\"".to_owned(),
+            "id=\"attachFile\" name=\"attachFile\" multiple".to_owned(),
+            format!("name=\"sysparm_table\" value=\"{table}\""),
+            format!("var g_table = '{table}'"),
+        ] {
+            assert!(html.contains(&hook), "{table} form lacks {hook}");
+        }
+        assert!(!html.contains("resolve_incident"), "{table}");
+        assert_eq!(
+            input_value(&html, "sys_uniqueValue").as_deref(),
+            Some(id.as_str())
+        );
+        assert!(html.contains(number), "{table}");
+    }
+
+    // Saved through the form, with the instance's fields left alone.
+    let id = control.record("problem", "PRB0040005").unwrap()["sys_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let saved = browser
+        .post_form(
+            "/problem.do",
+            &[
+                ("sysparm_ck", &token),
+                ("sys_uniqueValue", &id),
+                ("sys_action", "sysverb_update"),
+                (
+                    "problem.short_description",
+                    "Wi-Fi drops in meeting rooms B and C",
+                ),
+                ("problem.number", "PRB9999999"),
+            ],
+        )
+        .await;
+    assert_eq!(saved.status(), 302);
+    assert_eq!(
+        location(saved.headers()),
+        format!("/problem.do?sys_id={id}")
+    );
+    let record = control.record("problem", &id).unwrap();
+    assert_eq!(
+        record["short_description"],
+        "Wi-Fi drops in meeting rooms B and C"
+    );
+    assert_eq!(record["number"], "PRB0040005");
+    let after = browser.get(&format!("/problem.do?sys_id={id}")).await;
+    assert_eq!(
+        messages(&after.text().await.unwrap(), "info"),
+        ["Problem PRB0040005 updated"]
+    );
+
+    // A page for a table the instance does not have stays "not available".
+    let missing = browser.get("/u_custom_table.do?sys_id=1").await;
+    assert_eq!(missing.status(), 404);
+    assert_eq!(
+        messages(&missing.text().await.unwrap(), "error"),
+        ["The page u_custom_table.do is not available"]
+    );
+}

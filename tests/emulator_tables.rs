@@ -1075,3 +1075,142 @@ async fn jsonv2_on_any_table() {
     let (_, body) = get_json(&emu, "admin", "/syslog.do?JSONv2&sysparm_action=getKeys").await;
     assert!(body["records"].as_array().unwrap().len() >= 1000);
 }
+
+#[tokio::test]
+async fn text_compares_and_sorts_case_insensitively_and_references_match_display_values() {
+    let emu = start(30);
+    let query = |table: &str, q: &str| {
+        format!(
+            "/api/now/table/{table}?sysparm_query={}&sysparm_fields=number,user_name,sys_id",
+            urlencode(q)
+        )
+    };
+    let values = |body: &Value, field: &str| -> Vec<String> {
+        rows(body).iter().map(|r| text(&r[field])).collect()
+    };
+
+    // `=`, `!=`, IN and NOT IN fold case, as instances' database collation does.
+    let (status, body) = get_json(&emu, "admin", &query("incident", "number=inc0010003")).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(values(&body, "number"), ["INC0010003"]);
+    let (_, body) = get_json(&emu, "admin", &query("sys_user", "user_name=ADMIN")).await;
+    assert_eq!(
+        values(&body, "sys_id"),
+        ["6816f79cc0a8016401c5a33be04be441"]
+    );
+    let (_, body) = get_json(&emu, "admin", &query("incident", "number!=inc0010003")).await;
+    assert_eq!(rows(&body).len(), 29);
+    assert!(!values(&body, "number").contains(&"INC0010003".to_owned()));
+    let (_, body) = get_json(
+        &emu,
+        "admin",
+        &query("incident", "numberINinc0010001,Inc0010002^ORDERBYnumber"),
+    )
+    .await;
+    assert_eq!(values(&body, "number"), ["INC0010001", "INC0010002"]);
+    let (_, body) = get_json(
+        &emu,
+        "admin",
+        &query("incident", "numberNOT INinc0010001,Inc0010002"),
+    )
+    .await;
+    assert_eq!(rows(&body).len(), 28);
+    // A sys_id is exact hex: another case names nothing.
+    let (_, body) = get_json(
+        &emu,
+        "admin",
+        &query("sys_user", "sys_id=6816F79CC0A8016401C5A33BE04BE441"),
+    )
+    .await;
+    assert_eq!(rows(&body).len(), 0, "{body}");
+
+    // ORDERBY ignores case too: alpha, Bravo, charlie (not Bravo first, as bytes would sort).
+    for name in ["Bravo.case", "charlie.case", "alpha.case"] {
+        let (status, body) = send_json(
+            &emu,
+            "admin",
+            Method::POST,
+            "/api/now/table/sys_user",
+            json!({"user_name": name}),
+        )
+        .await;
+        assert_eq!(status, 201, "{body}");
+    }
+    let (_, body) = get_json(
+        &emu,
+        "admin",
+        &query("sys_user", "user_nameENDSWITH.case^ORDERBYuser_name"),
+    )
+    .await;
+    assert_eq!(
+        values(&body, "user_name"),
+        ["alpha.case", "Bravo.case", "charlie.case"]
+    );
+    let (_, body) = get_json(
+        &emu,
+        "admin",
+        &query("sys_user", "user_name>BRAVO.case^user_nameENDSWITH.case"),
+    )
+    .await;
+    assert_eq!(values(&body, "user_name"), ["charlie.case"]);
+
+    // A reference compared with a display value matches the records it names, in any case.
+    let (_, by_sys_id) = get_json(
+        &emu,
+        "admin",
+        &query(
+            "sys_user",
+            "manager.user_name=farid.haddad^ORDERBYuser_name",
+        ),
+    )
+    .await;
+    assert!(values(&by_sys_id, "user_name").contains(&"ada.quinn".to_owned()));
+    let (_, by_name) = get_json(
+        &emu,
+        "admin",
+        &query("sys_user", "manager=farid haddad^ORDERBYuser_name"),
+    )
+    .await;
+    assert_eq!(
+        values(&by_name, "user_name"),
+        values(&by_sys_id, "user_name")
+    );
+    let (_, others) = get_json(
+        &emu,
+        "admin",
+        &query("sys_user", "manager!=Farid Haddad^ORmanagerISEMPTY"),
+    )
+    .await;
+    assert!(!values(&others, "user_name").contains(&"ada.quinn".to_owned()));
+}
+
+#[tokio::test]
+async fn the_aggregate_api_groups_by_dot_walked_fields() {
+    let emu = start(60);
+    let control = emu.control();
+    let (status, body) = get_json(
+        &emu,
+        "itil.user",
+        "/api/now/stats/incident?sysparm_count=true&sysparm_group_by=caller_id.department&sysparm_display_value=all",
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    let groups = rows(&body);
+    assert!(groups.len() > 1, "grouped, not one count: {body}");
+    let mut summed = 0;
+    for group in groups {
+        let field = &group["groupby_fields"][0];
+        assert_eq!(field["field"], "caller_id.department", "{group}");
+        let department = text(&field["value"]);
+        let n: usize = text(&group["stats"]["count"]).parse().unwrap();
+        // Incidents whose caller has no department make a group of their own.
+        if !department.is_empty() {
+            let query = format!("caller_id.department={department}");
+            assert_eq!(n, control.count("incident", &query), "{group}");
+            let name = control.record("cmn_department", &department).unwrap()["name"].clone();
+            assert_eq!(field["display_value"], name, "{group}");
+        }
+        summed += n;
+    }
+    assert_eq!(summed, control.count("incident", ""));
+}

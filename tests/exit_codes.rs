@@ -273,6 +273,14 @@ async fn every_command_exits_as_the_table_says_and_speaks_json_when_asked() {
         case(&["password", "fresh"], 2, Same),
         case(&["password", "nope"], 2, Same),
         case(&["password", "dev", "--bogus"], 2, Same),
+        // secret: as password, for every kind
+        case(&["secret", "dev", "password"], 1, Same),
+        case(&["secret", "dev", "client-secret", "--delete"], 1, Same),
+        case(&["secret", "dev", "client-secret"], 1, Same).env("SNOWBRIDGE_KEYRING", ""),
+        case(&["secret", "dev", "api-key"], 1, Same).env("SNOWBRIDGE_KEYRING", ""),
+        case(&["secret", "fresh", "password"], 2, Same).env("SNOWBRIDGE_KEYRING", ""),
+        case(&["secret", "dev", "token"], 2, Same),
+        case(&["secret", "nope", "api-key"], 2, Same),
         // import-chrome
         case(&["import-chrome"], 2, Same),
         case(&["import-chrome", "nope"], 2, Same),

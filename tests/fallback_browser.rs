@@ -373,3 +373,135 @@ async fn over_tls_the_fallback_browser_reaches_an_instance_with_its_own_ca() {
     assert_eq!(field(&emu, &sys_id, "state"), "6");
     assert_eq!(field(&emu, &sys_id, "close_code"), "User error");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_itil_user_attaches_to_a_problem_through_its_form() {
+    let spy = Spy::new();
+    let emu = emulator(|_| {});
+    let home = Home::new("dev", &emu);
+    home.store_login(&form_login(&emu, "itil.user", false).await);
+    let problem = emu.control().record("problem", "PRB0040003").unwrap();
+    let sys_id = problem["sys_id"].as_str().unwrap().to_owned();
+    let files = tempfile::tempdir().unwrap();
+    let (path, content) = file(files.path(), "p.txt");
+    let from = emu.control().request_log().len();
+    let started = std::time::Instant::now();
+    let (code, out, err) = run(
+        &home,
+        &spy,
+        &[
+            "attach",
+            "dev",
+            "problem",
+            "PRB0040003",
+            path.to_str().unwrap(),
+        ],
+    );
+    assert_eq!(code, Some(0), "{out}\n{err}");
+    assert!(out.contains("through the browser"), "{out}");
+    assert!(
+        started.elapsed() < Duration::from_secs(60),
+        "no wait on a page that never comes: {:?}",
+        started.elapsed()
+    );
+    let log = emu.control().request_log();
+    assert!(
+        log[from..].iter().any(|r| r.method == "GET"
+            && r.path_and_query.starts_with("/problem.do?sys_id=")
+            && r.status == 200),
+        "the problem's own form was opened: {log:?}"
+    );
+    let listed = emu.control().attachments(&sys_id);
+    let found = listed
+        .iter()
+        .find(|a| a.file_name == "p.txt")
+        .unwrap_or_else(|| panic!("p.txt is not attached to {sys_id}: {listed:?}"));
+    assert_eq!(found.table_name, "problem");
+    assert_eq!(
+        emu.control().attachment_content(&found.sys_id).as_deref(),
+        Some(&content[..])
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_page_that_is_not_the_form_is_reported_at_once_with_what_it_says() {
+    common::require_browser();
+    let emu = emulator(|_| {});
+    let home = Home::new("dev", &emu);
+    home.store_login(&form_login(&emu, "itil.user", false).await);
+    let session = snowbridge::session::Session::open(&home.instance(), home.vault()).unwrap();
+    let files = tempfile::tempdir().unwrap();
+    let (path, _) = file(files.path(), "p.txt");
+    let local = snowbridge::api::attachment::LocalFile::read(&path)
+        .await
+        .unwrap();
+    let profile = tempfile::tempdir().unwrap();
+    let mut browser = snowbridge::browser::Options::new(profile.path());
+    browser.headless = Some(true);
+    let options = snowbridge::fallback::FallbackOptions {
+        browser,
+        diagnostics: home.dirs.diagnostics(),
+        timeout: Duration::from_secs(60),
+    };
+    // A table the instance serves no form for (a custom table of another instance).
+    let started = std::time::Instant::now();
+    let mut attached = Vec::new();
+    let e = snowbridge::fallback::attach(
+        &session,
+        "u_custom_table",
+        "0123456789abcdef0123456789abcdef",
+        &[local],
+        &options,
+        &mut attached,
+    )
+    .await
+    .expect_err("there is no form to attach through");
+    assert!(
+        started.elapsed() < Duration::from_secs(30),
+        "not waited out ({:?}): {e}",
+        started.elapsed()
+    );
+    let said = e.to_string();
+    assert!(
+        said.contains("did not show the form of u_custom_table record"),
+        "{said}"
+    );
+    assert!(
+        said.contains("The page u_custom_table.do is not available"),
+        "{said}"
+    );
+    assert!(said.contains("HTTP 404"), "{said}");
+    assert!(!said.contains("timed out"), "{said}");
+    assert!(attached.is_empty());
+
+    // A hibernating developer instance answers the form's address with its page.
+    let problem = emu.control().record("problem", "PRB0040003").unwrap();
+    let sys_id = problem["sys_id"].as_str().unwrap().to_owned();
+    emu.control().set_hibernating(true);
+    let started = std::time::Instant::now();
+    let local = snowbridge::api::attachment::LocalFile::read(&path)
+        .await
+        .unwrap();
+    let e = snowbridge::fallback::attach(
+        &session,
+        "problem",
+        &sys_id,
+        &[local],
+        &options,
+        &mut attached,
+    )
+    .await
+    .expect_err("a hibernating instance shows no form");
+    assert!(
+        started.elapsed() < Duration::from_secs(30),
+        "not waited out ({:?}): {e}",
+        started.elapsed()
+    );
+    assert_eq!(e.kind(), snowbridge::ErrorKind::Unreachable, "{e}");
+    assert!(
+        e.message()
+            .contains("the instance is hibernating: wake it at https://developer.servicenow.com"),
+        "{e}"
+    );
+    assert!(emu.control().attachments(&sys_id).is_empty());
+}

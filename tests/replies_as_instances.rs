@@ -420,6 +420,65 @@ async fn another_page_on_the_api_is_not_servicenow() {
     }
 }
 
+/// A page is a page whatever its label: a front door or proxy that serves its login page as
+/// `text/plain`, `application/octet-stream` or with no `Content-Type` is still login required
+/// (exit 4), and a block page so served is still "not ServiceNow" (exit 1); nothing is printed
+/// as if it were the API's answer.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pages_with_other_labels_are_still_pages() {
+    for label in ["text/plain; charset=utf-8", "application/octet-stream", ""] {
+        for (page, code, words) in [(SSO_LOGIN, 4, "login page"), (BLOCKED, 1, "not ServiceNow")] {
+            let fake = Fake::start(Serve::PageAs(page, label));
+            let home = fake.home();
+            for args in [
+                vec!["connect", "fake"],
+                vec!["api", "fake", "/api/now/table/incident?sysparm_limit=1"],
+                vec!["records", "fake", "incident"],
+            ] {
+                let (status, out, err) = run(&home, &args);
+                assert_eq!(status.code(), Some(code), "{label}: {args:?}: {out}{err}");
+                assert!(err.contains(words), "{label}: {args:?}: {err}");
+                assert!(
+                    !out.contains("<html"),
+                    "{label}: {args:?} printed the page: {out}"
+                );
+            }
+        }
+    }
+}
+
+/// A call's path that a URL parser reads as another host (`//host/...`, `/\host/...`, or an
+/// absolute URL in capitals) is refused before anything is sent: the session's cookies and token
+/// go to the instance only.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn api_paths_naming_another_host_are_refused() {
+    let fake = Fake::start(Serve::Rows {
+        count: true,
+        next: Next::Nothing,
+    });
+    let home = fake.home();
+    let foreign = format!("localhost:{}", fake.port);
+    for target in [
+        format!("//{foreign}/api/now/table/incident"),
+        format!("/\\{foreign}/api/now/table/incident"),
+        format!("\\\\{foreign}/api/now/table/incident"),
+        format!("HTTP://{foreign}/api/now/table/incident"),
+    ] {
+        let (status, out, err) = run(&home, &["api", "fake", &target]);
+        assert_eq!(status.code(), Some(2), "{target}: {out}{err}");
+        assert!(err.contains("own instance only"), "{target}: {err}");
+        assert!(
+            fake.foreign_hits().is_empty(),
+            "{target}: the other host was called"
+        );
+    }
+    let (status, _, err) = run(
+        &home,
+        &["api", "fake", "api/now/table/incident?sysparm_limit=1"],
+    );
+    assert!(status.success(), "a plain path still works: {err}");
+}
+
 /// An instance whose pages do not move (offset and key ignored, the same rows each time while
 /// its `Link` and count promise more): every paging loop stops with an error that says so
 /// instead of reading forever. Table API through `records` in both orderings and through
@@ -505,6 +564,9 @@ enum Serve {
     Rows { count: bool, next: Next },
     /// This page on every path, `200 text/html`.
     Page(&'static str),
+    /// This page on every path, `200` with this `Content-Type` (a front door or proxy that does
+    /// not label its pages), or none when empty.
+    PageAs(&'static str, &'static str),
     /// The first seven incidents whatever is asked (offset and key ignored), with
     /// `X-Total-Count` and a `Link` to the next offset on this origin; JSONv2 (`*.do`) likewise.
     Stuck,
@@ -650,6 +712,14 @@ async fn answer(
     let (count, next, stuck) = match serve {
         Serve::Page(page) => {
             return ([("content-type", "text/html; charset=utf-8")], page).into_response();
+        }
+        Serve::PageAs(page, "") => {
+            let mut response = page.into_response();
+            response.headers_mut().remove("content-type");
+            return response;
+        }
+        Serve::PageAs(page, content_type) => {
+            return ([("content-type", content_type)], page).into_response();
         }
         Serve::Rows { count, next } => (count, next, false),
         Serve::Stuck => (true, Next::Nothing, true),

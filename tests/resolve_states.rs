@@ -465,3 +465,24 @@ async fn where_sys_choice_is_closed_the_forms_codes_are_the_list() {
     assert_eq!(w.writes_since(from), Vec::<String>::new());
     assert_eq!(w.spy.starts(), 0, "read over HTTP, no browser");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_number_typed_in_lower_case_is_found_as_on_an_instance() {
+    let w = world(|_| {}).await;
+    let (sys_id, _) = w.arrange("INC0010003", "2", "");
+    let (code, out, err) = w.resolve(
+        "admin",
+        &[
+            "inc0010003",
+            "--code",
+            "Solution provided",
+            "--notes",
+            "Restarted the service.",
+        ],
+    );
+    assert_eq!(code, Some(0), "{out}\n{err}");
+    let after = w.record(&sys_id);
+    assert_eq!(field(&after, "state"), "6");
+    assert_eq!(field(&after, "close_code"), "Solution provided");
+    assert_eq!(w.spy.starts(), 0, "found and resolved through REST");
+}

@@ -14,7 +14,7 @@ use common::{Home, emulator, form_login, stored_session_store};
 use snowbridge::browser::{Browser, Options};
 use snowbridge::emulator::Emulator;
 use snowbridge::obtain::chrome::{self, Source};
-use snowbridge::obtain::login::{self, LoginOptions, Person};
+use snowbridge::obtain::login::{self, LoginOptions};
 use snowbridge::secret::Secret;
 use snowbridge::session::{Call, Session};
 
@@ -71,15 +71,6 @@ async fn a_stored_form_login_saved_midway_keeps_the_rotations_after_the_save() {
     assert_eq!(stored_session_store(&home), Some(held));
 }
 
-struct Nobody;
-
-impl Person for Nobody {
-    fn tell(&self, _: &str) {}
-    fn one_time_code(&self, _: &str, _: &str) -> Option<Secret> {
-        None
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_browser_login_keeps_the_rotations_that_follow_it() {
     common::require_browser();
@@ -94,7 +85,7 @@ async fn a_browser_login_keeps_the_rotations_that_follow_it() {
         mfa_code: None,
         remember_me: true,
         timeout: WITHIN,
-        person: Box::new(Nobody),
+        prompter: std::sync::Arc::new(snowbridge::NoPerson),
         diagnostics: home.dirs.diagnostics(),
     };
     let session = login::login(&home.instance(), home.vault(), options)

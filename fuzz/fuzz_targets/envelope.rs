@@ -6,7 +6,7 @@ use std::path::Path;
 use std::sync::LazyLock;
 
 use libfuzzer_sys::fuzz_target;
-use snowbridge::api::envelope;
+use snowbridge::fuzzing::envelope;
 use snowbridge::instance::Instance;
 
 static INSTANCE: LazyLock<Instance> = LazyLock::new(|| {

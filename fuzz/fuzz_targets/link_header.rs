@@ -1,5 +1,5 @@
 //! The `Link` header, as the Table API's paging reads it: any header value parses without a
-//! panic. (`snowbridge::api::links` is being rewritten; this calls whatever it is.)
+//! panic (`snowbridge::api::link::parse`).
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
@@ -11,5 +11,5 @@ fuzz_target!(|data: &[u8]| {
     let Ok(text) = value.to_str() else {
         return;
     };
-    let _ = snowbridge::api::links(text);
+    let _ = snowbridge::api::link::parse(text);
 });

@@ -131,6 +131,24 @@ pub struct Attached {
     pub attachment: Attachment,
 }
 
+/// File names for messages, comma separated, each quoted where spaces or quotes would make
+/// them ambiguous.
+pub fn file_names<'a>(files: impl Iterator<Item = &'a LocalFile>) -> String {
+    files
+        .map(|f| {
+            if f.name
+                .chars()
+                .all(|c| c.is_alphanumeric() || "._-+@".contains(c))
+            {
+                f.name.clone()
+            } else {
+                format!("{:?}", f.name)
+            }
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
 /// The attachments a record held before snowbridge acted on it, by sys_id: an upload is judged
 /// by what is new against it, so a lost reply or a page that shows a name differently never
 /// makes a done upload look failed (and a rerun attach it twice).

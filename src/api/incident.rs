@@ -7,7 +7,7 @@
 //! nothing.
 
 use super::{Query, Record, Table, enc};
-use crate::error::{Error, ErrorKind, Result};
+use crate::error::{Error, ErrorKind, NextStep, Result};
 use crate::session::{Call, Session};
 use crate::vault::Obtained;
 
@@ -114,15 +114,34 @@ impl Incident {
     }
 }
 
-/// What the caller asks a resolve for.
-#[derive(Debug, Clone, Copy)]
-pub struct Resolution<'a> {
-    /// The resolution code (a `close_code` value).
-    pub code: &'a str,
+/// What a resolve is asked for: the resolution code and notes, and whether to close too.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Resolution {
+    /// The resolution code: a `close_code` value ("Solution provided"), or its label;
+    /// case-sensitive, checked against the instance's own choices before anything is sent.
+    pub code: String,
     /// The resolution notes (`close_notes`).
-    pub notes: &'a str,
-    /// Close the incident too.
+    pub notes: String,
+    /// Close the incident too (closing needs itil_admin or admin): resolve it first where it
+    /// is open; a Resolved one is only closed, keeping its code and notes.
     pub close: bool,
+}
+
+impl Resolution {
+    /// Resolve with `code` and `notes`, without closing.
+    pub fn new(code: impl Into<String>, notes: impl Into<String>) -> Resolution {
+        Resolution {
+            code: code.into(),
+            notes: notes.into(),
+            close: false,
+        }
+    }
+
+    /// Close the incident too.
+    pub fn and_close(mut self) -> Resolution {
+        self.close = true;
+        self
+    }
 }
 
 /// A change a resolve makes.
@@ -179,7 +198,7 @@ pub enum Plan {
 ///
 /// A conflict is an error of kind [`ErrorKind::Conflict`] saying where the incident stands.
 /// Notes never decide: a resolution already there keeps its notes.
-pub fn plan(incident: &Incident, wanted: &Resolution<'_>) -> Result<Plan> {
+pub fn plan(incident: &Incident, wanted: &Resolution) -> Result<Plan> {
     let name = incident.name();
     let same_code = incident.close_code == wanted.code;
     let stored_code = || {
@@ -198,10 +217,11 @@ pub fn plan(incident: &Incident, wanted: &Resolution<'_>) -> Result<Plan> {
                 wanted.code
             ),
         )
-        .with_hint(format!(
-            "to accept it as it stands, pass --code {:?}; to change it, reopen the incident in the instance first",
-            incident.close_code
-        ))
+        .with_hint("to change it, reopen the incident in the instance first")
+        .with_step(NextStep::UseResolutionCode {
+            code: incident.close_code.clone(),
+            guessed: false,
+        })
     };
     match incident.state.as_str() {
         state::NEW | state::IN_PROGRESS | state::ON_HOLD => Ok(Plan::Change(if wanted.close {
@@ -460,7 +480,7 @@ pub fn check_code<'c>(
         .collect::<Vec<_>>()
         .join(", ");
     let message = if code.trim().is_empty() {
-        format!("a resolution code (--code) is needed; {instance}'s are (from {source}): {valid}")
+        format!("a resolution code is needed; {instance}'s are (from {source}): {valid}")
     } else {
         format!(
             "{code:?} is not one of {instance}'s resolution codes (close_code, case-sensitive; from {source}): {valid}"
@@ -468,7 +488,10 @@ pub fn check_code<'c>(
     };
     let error = Error::usage(message);
     Err(match did_you_mean(code, codes) {
-        Some(near) => error.with_hint(format!("did you mean --code {:?}?", near.value)),
+        Some(near) => error.with_step(NextStep::UseResolutionCode {
+            code: near.value.clone(),
+            guessed: true,
+        }),
         None => error.with_hint("pass one of the codes listed, exactly as written"),
     })
 }
@@ -512,10 +535,10 @@ mod tests {
         }
     }
 
-    fn wanted(code: &str, close: bool) -> Resolution<'_> {
+    fn wanted(code: &str, close: bool) -> Resolution {
         Resolution {
-            code,
-            notes: "Fixed.",
+            code: code.into(),
+            notes: "Fixed.".into(),
             close,
         }
     }
@@ -598,6 +621,13 @@ mod tests {
         .collect()
     }
 
+    fn guess(code: &str) -> NextStep {
+        NextStep::UseResolutionCode {
+            code: code.into(),
+            guessed: true,
+        }
+    }
+
     #[test]
     fn codes_are_checked_exactly_with_a_suggestion() {
         let codes = codes();
@@ -610,11 +640,11 @@ mod tests {
         let e = check_code("dev", "solution provided", &codes, "sys_choice").unwrap_err();
         assert_eq!(e.kind(), ErrorKind::Usage);
         assert!(e.message().contains("\"Workaround provided\""), "{e}");
-        assert_eq!(e.hint(), Some("did you mean --code \"Solution provided\"?"));
+        assert_eq!(e.next_step(), Some(&guess("Solution provided")));
         let e = check_code("dev", "Solution provded", &codes, "sys_choice").unwrap_err();
-        assert_eq!(e.hint(), Some("did you mean --code \"Solution provided\"?"));
+        assert_eq!(e.next_step(), Some(&guess("Solution provided")));
         let e = check_code("dev", "Fixed", &codes, "sys_choice").unwrap_err();
-        assert!(!e.hint().unwrap().contains("did you mean"), "{e}");
+        assert!(e.next_step().is_none(), "{e}");
         let e = check_code("dev", "", &codes, "sys_choice").unwrap_err();
         assert!(e.message().contains("is needed"), "{e}");
     }

@@ -6,10 +6,10 @@
 //! emptied. Each page must move the key forward; one that does not is an error, not a loop.
 
 use reqwest::Method;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 use super::stream::{self, Filter, Out, Page, RawRecord};
-use super::{Record, SysIds, enc};
+use super::{Record, enc};
 use crate::error::{Error, ErrorKind, Result};
 use crate::session::{Body, Call, Session};
 
@@ -129,14 +129,7 @@ impl<'s> JsonV2<'s> {
             surface_failures(&records)?;
             let listed = records.len();
             // Rows at or before the key were passed on already; a row listed twice goes once.
-            let mut here = SysIds::default();
-            let records: Vec<Record> = records
-                .into_iter()
-                .filter(|r| match r.sys_id() {
-                    Some(id) => last.as_deref().is_none_or(|l| id > l) && here.insert(id),
-                    None => true,
-                })
-                .collect();
+            let (records, _) = super::past_key(records, last.as_deref());
             let Some(max) = records
                 .iter()
                 .filter_map(Record::sys_id)
@@ -258,17 +251,25 @@ impl<'s> JsonV2<'s> {
         Ok(records)
     }
 
-    /// Inserts one record; returns it as stored.
-    pub async fn insert(&self, fields: serde_json::Value) -> Result<Record> {
-        self.write("insert", &[], fields)
+    /// Inserts one record with `fields` (any `Serialize` value that is a JSON object); returns
+    /// it as stored.
+    ///
+    /// Errors: [`ErrorKind::BadInput`] when `fields` is not an object; the instance's refusal.
+    pub async fn insert<T: Serialize + ?Sized>(&self, fields: &T) -> Result<Record> {
+        self.write("insert", &[], super::fields_object(fields)?)
             .await?
             .into_iter()
             .next()
             .ok_or_else(|| Error::new(ErrorKind::Instance, "the insert returned no record"))
     }
 
-    /// Inserts several records.
-    pub async fn insert_multiple(&self, records: Vec<serde_json::Value>) -> Result<Vec<Record>> {
+    /// Inserts several records (each a `Serialize` value that is a JSON object) in one call;
+    /// returns them as stored.
+    pub async fn insert_multiple<T: Serialize>(&self, records: &[T]) -> Result<Vec<Record>> {
+        let records = records
+            .iter()
+            .map(super::fields_object)
+            .collect::<Result<Vec<_>>>()?;
         self.write(
             "insertMultiple",
             &[],
@@ -277,10 +278,18 @@ impl<'s> JsonV2<'s> {
         .await
     }
 
-    /// Updates the records matching `query` with `fields`.
-    pub async fn update(&self, query: &str, fields: serde_json::Value) -> Result<Vec<Record>> {
-        self.write("update", &[("sysparm_query", query)], fields)
-            .await
+    /// Updates the records matching `query` with `fields` (a `Serialize` JSON object).
+    pub async fn update<T: Serialize + ?Sized>(
+        &self,
+        query: &str,
+        fields: &T,
+    ) -> Result<Vec<Record>> {
+        self.write(
+            "update",
+            &[("sysparm_query", query)],
+            super::fields_object(fields)?,
+        )
+        .await
     }
 
     /// Deletes one record.
@@ -335,11 +344,11 @@ fn surface_failures(records: &[Record]) -> Result<()> {
                     format!(" ({reason})")
                 }
             );
-            let said = super::envelope::Complaint {
+            let said = crate::session::envelope::Complaint {
                 message: message.clone(),
                 detail: Some(reason),
             };
-            return Err(match super::envelope::refusal(&said) {
+            return Err(match crate::session::envelope::refusal(&said) {
                 crate::error::Refusal::Other => Error::new(ErrorKind::Instance, text),
                 why => Error::forbidden(why, text),
             });

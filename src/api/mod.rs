@@ -5,7 +5,6 @@
 //! actions). It builds calls and reads replies; sessions, retries and cookies are the session's.
 
 pub mod attachment;
-pub mod envelope;
 pub mod incident;
 pub mod jsonv2;
 pub mod link;
@@ -15,6 +14,8 @@ pub mod table;
 use std::collections::HashSet;
 
 use serde::{Deserialize, Serialize};
+
+use crate::error::{Error, Result};
 
 pub use attachment::{Attachment, Attachments};
 pub use jsonv2::JsonV2;
@@ -43,11 +44,64 @@ impl Record {
     }
 }
 
+/// One line of JSON: the fields as the instance sent them (`{"number":"INC0010001",...}`), as
+/// NDJSON carries a record.
+impl std::fmt::Display for Record {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match serde_json::to_string(&self.0) {
+            Ok(line) => f.write_str(&line),
+            Err(_) => Err(std::fmt::Error),
+        }
+    }
+}
+
 /// Percent-encodes a query parameter or path segment.
-pub fn enc(text: &str) -> String {
+pub(crate) fn enc(text: &str) -> String {
     url::form_urlencoded::byte_serialize(text.as_bytes())
         .collect::<String>()
         .replace('+', "%20")
+}
+
+/// `value` as a JSON object, for a write's fields.
+pub(crate) fn fields_object<T: Serialize + ?Sized>(value: &T) -> Result<serde_json::Value> {
+    match serde_json::to_value(value) {
+        Ok(object @ serde_json::Value::Object(_)) => Ok(object),
+        Ok(other) => Err(Error::bad_input(format!(
+            "a record's fields must be a JSON object (field names and values), not {}",
+            match other {
+                serde_json::Value::Null => "null",
+                serde_json::Value::Bool(_) => "a boolean",
+                serde_json::Value::Number(_) => "a number",
+                serde_json::Value::String(_) => "a string",
+                serde_json::Value::Array(_) => "an array",
+                serde_json::Value::Object(_) => "an object",
+            }
+        ))),
+        Err(e) => Err(Error::bad_input(format!(
+            "the record's fields cannot be written as JSON: {e}"
+        ))),
+    }
+}
+
+/// Keyset paging's filter (`sys_id>LAST^ORDERBYsys_id`, as the Table API and JSONv2 readers
+/// page): the rows of a page past `last`, each once (a row listed twice goes once), rows
+/// without a sys_id kept; and whether any row was new, so a page that does not advance is seen.
+pub(crate) fn past_key(rows: Vec<Record>, last: Option<&str>) -> (Vec<Record>, bool) {
+    let mut here = SysIds::default();
+    let mut advanced = false;
+    let kept = rows
+        .into_iter()
+        .filter(|row| match row.sys_id() {
+            Some(id) if last.is_some_and(|last| id <= last) => false,
+            Some(id) => {
+                let new = here.insert(id);
+                advanced |= new;
+                new
+            }
+            None => true,
+        })
+        .collect();
+    (kept, advanced)
 }
 
 /// A set of sys_ids in little memory: one `u128` for each 32-digit lowercase hex sys_id (what
@@ -128,6 +182,25 @@ mod tests {
         assert_eq!(r.sys_id(), Some("abc"));
         assert_eq!(r.field("caller_id"), Some("u1"));
         assert_eq!(r.field("n"), None);
+        let line = r.to_string();
+        assert!(!line.contains('\n'), "{line}");
+        assert_eq!(serde_json::from_str::<Record>(&line).unwrap(), r);
+    }
+
+    #[test]
+    fn fields_must_be_an_object() {
+        #[derive(Serialize)]
+        struct Short {
+            short_description: String,
+        }
+        let fields = fields_object(&Short {
+            short_description: "Printer on fire".into(),
+        })
+        .unwrap();
+        assert_eq!(fields["short_description"], "Printer on fire");
+        let e = fields_object(&vec!["a"]).unwrap_err();
+        assert_eq!(e.kind(), crate::ErrorKind::BadInput);
+        assert!(e.message().contains("not an array"), "{e}");
     }
 
     #[test]

@@ -280,7 +280,7 @@ pub(crate) async fn read(
             format!(
                 "{} answered {path} with something that is not the expected JSON ({why}): {}",
                 instance.base(),
-                super::envelope::snippet(&head)
+                crate::session::envelope::snippet(&head)
             ),
         )),
     }

@@ -31,15 +31,15 @@ use super::{Record, SysIds, enc, link};
 use crate::error::{Error, ErrorKind, Result};
 use crate::session::{Body, Call, Session};
 
-/// `sysparm_display_value`.
+/// What each field of a record holds (`sysparm_display_value`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum DisplayValue {
-    /// Raw values.
+    /// `false`: the stored value (a reference's sys_id, a choice's value), a string per field.
     #[default]
     False,
-    /// Display values.
+    /// `true`: what the form shows (the caller's name, a choice's label), a string per field.
     True,
-    /// Both, as `{value, display_value}`.
+    /// `all`: both, each field as `{"value": ..., "display_value": ...}`.
     All,
 }
 
@@ -69,6 +69,41 @@ pub struct Query {
     pub limit: Option<u64>,
     /// Records per request.
     pub page_size: usize,
+}
+
+impl Query {
+    /// All records matching the encoded query `query` (`active=true^priority=1`; empty for
+    /// all), every field, raw values, 1000 a page.
+    pub fn new(query: impl Into<String>) -> Query {
+        Query {
+            query: query.into(),
+            ..Query::default()
+        }
+    }
+
+    /// Only these fields (`sys_id` is always added).
+    pub fn fields<S: Into<String>>(mut self, fields: impl IntoIterator<Item = S>) -> Query {
+        self.fields = fields.into_iter().map(Into::into).collect();
+        self
+    }
+
+    /// Raw values, display values, or both.
+    pub fn display_value(mut self, mode: DisplayValue) -> Query {
+        self.display_value = mode;
+        self
+    }
+
+    /// At most `limit` records in all.
+    pub fn limit(mut self, limit: u64) -> Query {
+        self.limit = Some(limit);
+        self
+    }
+
+    /// `size` records per request (at least 1; instances cap it, commonly at 10,000).
+    pub fn page_size(mut self, size: usize) -> Query {
+        self.page_size = size.max(1);
+        self
+    }
 }
 
 impl Default for Query {

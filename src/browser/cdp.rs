@@ -75,21 +75,10 @@ pub struct BrowserCookie {
     pub session: bool,
     /// SameSite; absent when the cookie set none.
     #[serde(default)]
-    pub same_site: Option<CdpSameSite>,
+    pub same_site: Option<SameSite>,
     /// For a partitioned (CHIPS) cookie, the top-level site it is kept for.
     #[serde(default)]
     pub partition_key: Option<PartitionKey>,
-}
-
-/// CDP's SameSite values.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-pub enum CdpSameSite {
-    /// `Strict`.
-    Strict,
-    /// `Lax`.
-    Lax,
-    /// `None`.
-    None,
 }
 
 /// The partition of a partitioned cookie. Chrome reports an object; older versions a string.
@@ -130,11 +119,7 @@ impl BrowserCookie {
             path: self.path.clone(),
             secure: self.secure,
             http_only: self.http_only,
-            same_site: self.same_site.map(|s| match s {
-                CdpSameSite::Strict => SameSite::Strict,
-                CdpSameSite::Lax => SameSite::Lax,
-                CdpSameSite::None => SameSite::None,
-            }),
+            same_site: self.same_site,
             expires,
         })
     }
@@ -162,7 +147,7 @@ pub(crate) struct CookieParam<'a> {
     secure: bool,
     http_only: bool,
     #[serde(skip_serializing_if = "Option::is_none")]
-    same_site: Option<CdpSameSite>,
+    same_site: Option<SameSite>,
     #[serde(skip_serializing_if = "Option::is_none")]
     expires: Option<f64>,
 }
@@ -174,13 +159,10 @@ impl<'a> CookieParam<'a> {
         } else {
             (None, Some(format!(".{}", cookie.domain)))
         };
-        let same_site = match cookie.same_site {
-            Some(SameSite::Strict) => Some(CdpSameSite::Strict),
-            Some(SameSite::Lax) => Some(CdpSameSite::Lax),
-            Some(SameSite::None) if cookie.secure => Some(CdpSameSite::None),
-            // Chrome drops SameSite=None without Secure: leave it unspecified instead.
-            Some(SameSite::None) | None => None,
-        };
+        // Chrome drops SameSite=None without Secure: leave it unspecified instead.
+        let same_site = cookie
+            .same_site
+            .filter(|s| *s != SameSite::None || cookie.secure);
         CookieParam {
             name: &cookie.name,
             value: cookie.value.expose(),

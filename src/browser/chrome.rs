@@ -349,13 +349,13 @@ pub(crate) fn session_error(err: NewSessionError, driver_output: &str) -> Error 
         || lower.contains("chrome instance exited")
         || lower.contains("devtoolsactiveport")
     {
-        "Chrome exited as it started: if no display is available use --headless; check that \
+        "Chrome exited as it started: if no display is available run it headless; check that \
          the profile folder is not in use by another Chrome and that Chrome runs on its own \
          (`chromium --headless=new --dump-dom about:blank`)"
     } else if lower.contains("cannot find chrome binary") || lower.contains("no chrome binary") {
         "install Chrome or Chromium, or set SNOWBRIDGE_CHROME to its path"
     } else {
-        "run with -v for chromedriver's details"
+        "chromedriver's details are logged at the debug level"
     };
     let driver_output = driver_output.trim();
     let message = if driver_output.is_empty() || driver_output == "(it printed nothing)" {
@@ -412,7 +412,7 @@ mod tests {
         ));
         let err = session_error(refused, "");
         assert!(version_mismatch(&err).is_none());
-        assert!(err.hint().unwrap().contains("--headless"), "{err:?}");
+        assert!(err.hint().unwrap().contains("headless"), "{err:?}");
     }
 
     #[test]

@@ -84,15 +84,7 @@ fn safe_label(label: &str) -> String {
 }
 
 fn create_private(dir: &Path, recursive: bool) -> Result<()> {
-    let mut builder = std::fs::DirBuilder::new();
-    builder.recursive(recursive);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::DirBuilderExt;
-        builder.mode(0o700);
-    }
-    builder
-        .create(dir)
+    crate::files::create_private_dir(dir, recursive)
         .map_err(|e| Error::io("cannot create the diagnostics folder", dir, e))
 }
 

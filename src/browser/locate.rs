@@ -140,18 +140,12 @@ fn chrome_locations(env: Env) -> Vec<PathBuf> {
     found
 }
 
-/// `name` in one of the `PATH` folders, as an executable file.
+/// `name` in one of the `PATH` folders, as an executable file (`which`: the executable bit on
+/// Unix, `PATHEXT` on Windows). Relative `PATH` entries are taken from the working directory.
 fn on_path(name: &str, env: Env) -> Option<PathBuf> {
-    let file = if cfg!(windows) {
-        format!("{name}.exe")
-    } else {
-        name.to_string()
-    };
-    let path = env("PATH")?;
-    std::env::split_paths(&path)
-        .filter(|dir| !dir.as_os_str().is_empty())
-        .map(|dir| dir.join(&file))
-        .find(|candidate| is_executable(candidate))
+    let path = env("PATH").filter(|p| !p.is_empty())?;
+    let cwd = std::env::current_dir().unwrap_or_else(|_| PathBuf::from("/"));
+    which::which_in(name, Some(path), cwd).ok()
 }
 
 fn is_executable(path: &Path) -> bool {

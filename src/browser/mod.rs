@@ -37,12 +37,13 @@ use serde::de::DeserializeOwned;
 use time::OffsetDateTime;
 use url::Url;
 
-pub use cdp::{BrowserCookie, CdpSameSite, PartitionKey};
+pub use cdp::{BrowserCookie, PartitionKey};
 pub use chrome::{SANDBOX_ENV, VersionMismatch, version_mismatch};
 pub use locate::{CHROME_ENV, CHROMEDRIVER_ENV, find_chrome, find_chromedriver};
 pub use reaper::{install_signal_cleanup, kill_all};
 pub use trust::verified_spki;
-pub use wait::{MAX_WAIT, Wait, deadline_in, is_closed, poll_until};
+pub use wait::{MAX_WAIT, Wait};
+pub(crate) use wait::{deadline_in, is_closed, poll_until};
 
 use crate::cookie::Cookie;
 use crate::error::{Error, ErrorKind, Result};
@@ -107,6 +108,40 @@ pub struct Browser {
 }
 
 impl Options {
+    /// These options for a browser on `instance`: where the instance file names a `ca_file`,
+    /// the instance's certificate, once verified against it, is made acceptable to Chrome
+    /// (which cannot be given CA certificates for one run) by its public key's hash.
+    ///
+    /// Errors: [`ErrorKind::BadInput`] naming the file and key for a `ca_file` that cannot be
+    /// read or does not verify the instance's certificate.
+    pub async fn for_instance(&self, instance: &crate::instance::Instance) -> Result<Options> {
+        let mut options = self.clone();
+        let Some(ca) = &instance.ca_file else {
+            return Ok(options);
+        };
+        let in_file = |why: &str| {
+            Error::bad_input(format!(
+                "{}: key `ca_file`: {}: {why}",
+                instance.source.display(),
+                ca.display()
+            ))
+            .with_hint("point ca_file at a PEM file of CA certificates")
+        };
+        let pem = std::fs::read(ca).map_err(|e| in_file(&format!("cannot read it ({e})")))?;
+        let pin = verified_spki(&instance.url, &pem)
+            .await
+            .map_err(|e| match e.kind() {
+                ErrorKind::BadInput => in_file(e.message()),
+                _ => e,
+            })?;
+        if let Some(pin) = pin
+            && !options.trusted_spki.contains(&pin)
+        {
+            options.trusted_spki.push(pin);
+        }
+        Ok(options)
+    }
+
     /// True when Chrome will run without a window: asked for, or (Linux) no display found
     /// (`DISPLAY` and `WAYLAND_DISPLAY` unset), as [`Browser::launch`] decides it.
     pub fn runs_headless(&self) -> bool {
@@ -267,7 +302,7 @@ impl Browser {
     {
         cdp::execute(&self.client, cmd, params)
             .await
-            .map_err(|e| command_error(&format!("the DevTools command {cmd}"), e))
+            .map_err(|e| command_error(&format!("running the DevTools command {cmd}"), e))
     }
 
     /// Every cookie in the browser, for every site, HttpOnly ones included, as Chrome reports
@@ -430,12 +465,14 @@ impl Drop for Browser {
         let Some(driver) = self.driver.as_mut() else {
             return;
         };
-        if self.open
-            && let Some(session_id) = &self.session_id
-        {
-            driver.end_session_blocking(session_id, DROP_CLOSE_TIMEOUT);
-        }
-        driver.kill();
+        let session_id = self.session_id.as_deref().filter(|_| self.open);
+        // Up to DROP_CLOSE_TIMEOUT waiting on chromedriver: not on a runtime's worker.
+        crate::blocking::wait(|| {
+            if let Some(session_id) = session_id {
+                driver.end_session_blocking(session_id, DROP_CLOSE_TIMEOUT);
+            }
+            driver.kill();
+        });
     }
 }
 
@@ -451,16 +488,47 @@ impl std::fmt::Debug for Browser {
     }
 }
 
+/// Where the page stands, as `script` reports it: a script that returns `JSON.stringify` of an
+/// object read into `T`. `None` while the page navigates (no script can run then) or when the
+/// report does not read as `T`; an error only when the window is gone.
+pub(crate) async fn read_page<T: DeserializeOwned>(
+    client: &Client,
+    script: &str,
+) -> std::result::Result<Option<T>, CmdError> {
+    match client.execute(script, vec![]).await {
+        Ok(serde_json::Value::String(text)) => Ok(serde_json::from_str(&text).ok()),
+        Ok(_) => Ok(None),
+        Err(e) if is_closed(&e) => Err(e),
+        // A page in the middle of navigating cannot run scripts; ask again.
+        Err(_) => Ok(None),
+    }
+}
+
+/// The cookies of `instance` among those a browser holds: the ones a request to its host would
+/// carry by domain (any path), not expired. The identity provider's and other sites' are left
+/// out.
+pub fn instance_cookies(instance: &crate::instance::Instance, cookies: Vec<Cookie>) -> Vec<Cookie> {
+    let now = time::OffsetDateTime::now_utc();
+    cookies
+        .into_iter()
+        .filter(|c| c.is_for_host_of(&instance.url) && !c.is_expired_at(now))
+        .collect()
+}
+
 /// A failed WebDriver command as the crate's error: [`ErrorKind::Cancelled`] when the window
 /// was closed, [`ErrorKind::Browser`] otherwise.
-fn command_error(doing: &str, err: CmdError) -> Error {
+pub(crate) fn command_error(doing: &str, err: CmdError) -> Error {
     if is_closed(&err) {
         Error::new(
             ErrorKind::Cancelled,
-            format!("the browser window was closed ({doing})"),
+            format!("the browser window was closed (while {doing})"),
         )
     } else {
-        Error::new(ErrorKind::Browser, format!("{doing} failed: {err}")).with_source(err)
+        Error::new(
+            ErrorKind::Browser,
+            format!("the browser failed while {doing}: {err}"),
+        )
+        .with_source(err)
     }
 }
 

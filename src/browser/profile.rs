@@ -33,14 +33,18 @@ fn refuse_personal_profile(
         let canonical = |p: &Path| std::fs::canonicalize(p).unwrap_or_else(|_| p.to_path_buf());
         canonical(a).starts_with(canonical(b))
     };
-    match personal_profiles(env).into_iter().find(|own| same(dir, own)) {
+    match personal_profiles(env)
+        .into_iter()
+        .find(|own| same(dir, own))
+    {
         Some(own) => Err(Error::usage(format!(
             "{} is a browser profile a person uses ({}); the browser needs a folder of its own",
             dir.display(),
             own.display()
         ))
         .with_hint(
-            "leave the profile folder to snowbridge's default, or pick an empty folder; to reuse              the session of your own Chrome, use `snowbridge import-chrome`",
+            "leave the profile folder to snowbridge's default, or pick an empty folder; to reuse \
+             the session of your own Chrome, import it from the profile instead",
         )),
         None => Ok(()),
     }
@@ -92,15 +96,7 @@ fn personal_profiles(env: &dyn Fn(&str) -> Option<std::ffi::OsString>) -> Vec<Pa
 }
 
 fn create_private_dir(dir: &Path) -> Result<()> {
-    let mut builder = std::fs::DirBuilder::new();
-    builder.recursive(true);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::DirBuilderExt;
-        builder.mode(0o700);
-    }
-    builder
-        .create(dir)
+    crate::files::create_private_dir(dir, true)
         .map_err(|e| Error::io("cannot create the browser profile folder", dir, e))
 }
 
@@ -229,13 +225,16 @@ mod personal_tests {
     fn a_persons_own_browser_profile_is_refused() {
         let home = tempfile::tempdir().unwrap();
         let home_path = home.path().to_path_buf();
-        let env = move |name: &str| (name == "HOME").then(|| home_path.clone().into_os_string());
+        // Each system's own variable: HOME on Linux and macOS, LOCALAPPDATA on Windows.
+        let env = move |name: &str| {
+            matches!(name, "HOME" | "LOCALAPPDATA").then(|| home_path.clone().into_os_string())
+        };
         let own = personal_profiles(&env);
         assert!(!own.is_empty());
         for profile in &own {
             let err = refuse_personal_profile(profile, &env).unwrap_err();
             assert_eq!(err.kind(), crate::error::ErrorKind::Usage);
-            assert!(err.hint().unwrap().contains("import-chrome"));
+            assert!(err.hint().unwrap().contains("import it from the profile"));
             assert!(refuse_personal_profile(&profile.join("Default"), &env).is_err());
         }
         let dedicated = home.path().join("snowbridge/profiles/dev");

@@ -115,7 +115,6 @@ fn failed(doing: &str, err: io::Error) -> Error {
 
 #[cfg(unix)]
 mod unix {
-    use std::io;
     use std::process::{Child, ChildStdin, Command, Stdio};
     use std::sync::Once;
     use std::sync::atomic::{AtomicI32, Ordering};
@@ -218,30 +217,20 @@ mod unix {
         Ok((child, stdin))
     }
 
-    extern "C" fn on_signal(signal: libc::c_int) {
-        kill_registered();
-        // SAFETY: _exit is async-signal-safe; nothing after it runs.
-        unsafe { libc::_exit(128 + signal) }
-    }
-
     pub(super) fn install_handler() -> Result<()> {
         static INSTALL: Once = Once::new();
         let mut outcome = Ok(());
         INSTALL.call_once(|| {
             for signal in [libc::SIGINT, libc::SIGTERM, libc::SIGHUP] {
-                // SAFETY: a zeroed sigaction is valid; the handler only calls
-                // async-signal-safe functions (kill, _exit) and reads atomics.
-                let result = unsafe {
-                    let mut action: libc::sigaction = std::mem::zeroed();
-                    action.sa_sigaction = on_signal as extern "C" fn(libc::c_int) as usize;
-                    libc::sigemptyset(&mut action.sa_mask);
-                    libc::sigaction(signal, &action, std::ptr::null_mut())
+                let on_signal = move || {
+                    kill_registered();
+                    // SAFETY: _exit is async-signal-safe; nothing after it runs.
+                    unsafe { libc::_exit(128 + signal) }
                 };
-                if result != 0 {
-                    outcome = Err(failed(
-                        "cannot install the Ctrl-C handler",
-                        io::Error::last_os_error(),
-                    ));
+                // SAFETY: the action only calls async-signal-safe functions (kill, _exit) and
+                // reads atomics; signal-hook-registry runs it from its own chained handler.
+                if let Err(e) = unsafe { signal_hook_registry::register(signal, on_signal) } {
+                    outcome = Err(failed("cannot install the Ctrl-C handler", e));
                 }
             }
         });

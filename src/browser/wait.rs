@@ -45,7 +45,7 @@ impl<T> Wait<T> {
 pub const MAX_WAIT: Duration = Duration::from_secs(7 * 86_400);
 
 /// The instant `timeout` from now, `timeout` capped at [`MAX_WAIT`].
-pub fn deadline_in(timeout: Duration) -> Instant {
+pub(crate) fn deadline_in(timeout: Duration) -> Instant {
     let now = Instant::now();
     // A week past the monotonic clock's now always fits; if not, a deadline now fails safe.
     now.checked_add(timeout.min(MAX_WAIT)).unwrap_or(now)
@@ -53,7 +53,7 @@ pub fn deadline_in(timeout: Duration) -> Instant {
 
 /// Checks `check` every `interval` until it yields `Some`, fails, or `deadline` passes
 /// (`Ok(None)`). The check always runs at least once.
-pub async fn poll_until<T, E, F, Fut>(
+pub(crate) async fn poll_until<T, E, F, Fut>(
     deadline: Instant,
     interval: Duration,
     mut check: F,
@@ -80,7 +80,7 @@ where
 
 /// Does this WebDriver error mean the window or the browser is gone (closed by the person,
 /// or crashed), rather than a command that failed?
-pub fn is_closed(err: &CmdError) -> bool {
+pub(crate) fn is_closed(err: &CmdError) -> bool {
     let CmdError::Standard(wd) = err else {
         return false;
     };

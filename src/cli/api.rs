@@ -112,14 +112,15 @@ pub async fn run(ctx: &Context, mut args: Args) -> Result<()> {
     }
     args.prepared = Some(prepare(&args)?);
     let instance = ctx.instance(&args.instance)?;
-    let session = Session::open(&instance, ctx.vault())?;
+    let connection = ctx.sb.open(&instance.name).await?;
+    let session = connection.session();
     let result = if args.paginate {
-        paginate(&session, &args).await
+        paginate(session, &args).await
     } else {
-        single(&session, &args).await
+        single(session, &args).await
     };
     // Rotated cookies are kept even when the call failed.
-    let saved = session.save();
+    let saved = connection.close().await;
     result.and(saved)
 }
 
@@ -196,8 +197,7 @@ async fn paginate(session: &Session, args: &Args) -> Result<()> {
         let here = response.url().clone();
         requested.insert(here.as_str().to_owned());
         let next = link::next_target(response.headers());
-        let page: serde_json::Value =
-            snowbridge::api::envelope::parse_json(session.instance(), response).await?;
+        let page: serde_json::Value = session.json_of(response).await?;
         match page {
             serde_json::Value::Object(mut map)
                 if map.get("result").is_some_and(|r| r.is_array()) =>

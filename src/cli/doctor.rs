@@ -12,10 +12,10 @@ use std::time::{Duration, SystemTime};
 
 use serde::Serialize;
 use snowbridge::instance::{Entry, Instance};
-use snowbridge::keyring::{self, Lookup};
+use snowbridge::keyring;
 use snowbridge::{Error, Result};
 
-use super::{Context, output};
+use super::{Context, instances, output};
 
 /// How long `chrome --version` and `chromedriver --version` may take.
 const VERSION_TIMEOUT: Duration = Duration::from_secs(5);
@@ -102,7 +102,8 @@ impl Check {
 
     /// A failed check from a library error: its message, and its hint as the fix.
     fn failed(check: &'static str, err: &Error, fallback_fix: &str) -> Check {
-        Check::fail(check, err.message(), err.hint().unwrap_or(fallback_fix))
+        let fix = super::steps::advice(err);
+        Check::fail(check, err.message(), fix.as_deref().unwrap_or(fallback_fix))
     }
 
     fn of(mut self, instance: &str) -> Check {
@@ -131,7 +132,7 @@ pub async fn run(ctx: &Context, args: Args) -> Result<()> {
         }
         None => entries
             .iter()
-            .filter(|e| !e.shadowed)
+            .filter(|e| !e.shadowed && instances::in_use(ctx, e))
             .filter_map(|e| e.instance.as_ref().ok().cloned())
             .collect(),
     };
@@ -349,15 +350,9 @@ async fn keyring_check(data: &Path) -> Check {
             ),
         );
     }
-    // An account that never exists: the answer "no such entry" proves the keyring answers,
-    // and reading it needs no unlock (so no prompt).
-    let lookup = tokio::task::spawn_blocking(|| {
-        keyring::get("doctor-reachability-probe", keyring::DEFAULT_TIMEOUT)
-    })
-    .await;
-    match lookup {
-        Ok(Lookup::Found(_) | Lookup::Missing) => Check::ok("keyring", "the OS keyring answers"),
-        Ok(Lookup::Unavailable(why)) => Check::warn(
+    match keyring::probe().await {
+        Ok(()) => Check::ok("keyring", "the OS keyring answers"),
+        Err(why) => Check::warn(
             "keyring",
             format!(
                 "{why}; the session key goes to {} instead",
@@ -366,11 +361,6 @@ async fn keyring_check(data: &Path) -> Check {
             "unlock the keyring or start one (on Linux, a Secret Service such as gnome-keyring \
              in a D-Bus session), or set SNOWBRIDGE_KEYRING=off to use the key file without \
              asking",
-        ),
-        Err(e) => Check::warn(
-            "keyring",
-            format!("the keyring check did not finish: {e}"),
-            "run `snowbridge doctor` again",
         ),
     }
 }

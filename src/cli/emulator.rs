@@ -3,7 +3,7 @@
 
 use std::path::PathBuf;
 
-use snowbridge::emulator::{Emulator, EmulatorConfig};
+use snowbridge::emulator::{Emulator, EmulatorConfig, StartFailure};
 use snowbridge::{Error, Result};
 
 /// The port when neither `--port` nor the configuration file names one (`instances/local.toml`).
@@ -22,7 +22,9 @@ Examples:
   # HTTPS, with its CA kept in ./emu/ca.pem for ca_file or curl --cacert
   snowbridge emulator --tls --data ./emu
   # the settings of a file, any of them overridden by a flag
-  snowbridge emulator --config emulator.toml --port 0 --json")]
+  snowbridge emulator --config emulator.toml --port 0 --json
+  # steered from another process: {\"op\":\"expire_all_sessions\"} on stdin, answers on stdout
+  snowbridge emulator --port 0 --json --control")]
 pub struct Args {
     /// The port on 127.0.0.1, 0 picks a free one [default: the file's `port`, else 8765].
     #[arg(long)]
@@ -42,6 +44,11 @@ pub struct Args {
     /// 50].
     #[arg(long)]
     incidents: Option<usize>,
+    /// Take control commands on stdin, one JSON object a line (`{"op":"expire_all_sessions"}`),
+    /// each answered by one JSON line on stdout after the address; stops when stdin closes.
+    /// For tests and demos steering the emulator from another process.
+    #[arg(long)]
+    control: bool,
 }
 
 /// The settings: the defaults, then the file's keys, then the flags given.
@@ -98,13 +105,7 @@ fn load_config(args: &Args) -> Result<EmulatorConfig> {
 /// Runs the emulator; blocking, outside any async runtime.
 pub fn run(args: Args, json: bool) -> Result<()> {
     let config = load_config(&args)?;
-    let emulator = Emulator::start(config.clone()).map_err(|e| {
-        Error::new(
-            snowbridge::ErrorKind::Internal,
-            format!("cannot start the emulator on port {}: {e}", config.port),
-        )
-        .with_hint("pick another port with --port, or 0 for a free one")
-    })?;
+    let emulator = Emulator::start(config.clone()).map_err(|e| start_failed(&config, &e))?;
     let url = emulator.url();
     if json {
         super::output::json(&serde_json::json!({
@@ -126,39 +127,117 @@ pub fn run(args: Args, json: bool) -> Result<()> {
         ))?;
         super::output::line("  stop with Ctrl-C")?;
     }
-    wait_for_stop_signal();
+    let stdin_closed = args.control.then(|| serve_control(emulator.control()));
+    wait_for_stop_signal(stdin_closed);
     drop(emulator);
     Ok(())
 }
 
-fn wait_for_stop_signal() {
+/// Answers the control commands on stdin (see [`snowbridge::emulator::control_lines`]) on a
+/// thread of its own; the receiver hears when stdin closes.
+fn serve_control(control: snowbridge::emulator::Control) -> tokio::sync::oneshot::Receiver<()> {
+    let (closed, stdin_closed) = tokio::sync::oneshot::channel();
+    std::thread::spawn(move || {
+        use std::io::{BufRead, Write};
+        for line in std::io::stdin().lock().lines() {
+            let Ok(line) = line else { break };
+            if line.trim().is_empty() {
+                continue;
+            }
+            let answer = snowbridge::emulator::control_lines::answer(&control, &line);
+            let mut out = std::io::stdout().lock();
+            if writeln!(out, "{answer}")
+                .and_then(|()| out.flush())
+                .is_err()
+            {
+                break;
+            }
+        }
+        let _ = closed.send(());
+    });
+    stdin_closed
+}
+
+/// Waits for Ctrl-C or SIGTERM, or for `stdin_closed` when given.
+fn wait_for_stop_signal(stdin_closed: Option<tokio::sync::oneshot::Receiver<()>>) {
     let Ok(runtime) = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
     else {
         return;
     };
-    runtime.block_on(async {
-        #[cfg(unix)]
-        {
-            use tokio::signal::unix::{SignalKind, signal};
-            match signal(SignalKind::terminate()) {
-                Ok(mut term) => {
-                    tokio::select! {
-                        _ = tokio::signal::ctrl_c() => {}
-                        _ = term.recv() => {}
-                    }
-                }
-                Err(_) => {
-                    let _ = tokio::signal::ctrl_c().await;
-                }
+    let stdin_closed = async move {
+        match stdin_closed {
+            Some(closed) => {
+                let _ = closed.await;
             }
+            None => std::future::pending::<()>().await,
         }
-        #[cfg(not(unix))]
-        {
-            let _ = tokio::signal::ctrl_c().await;
+    };
+    runtime.block_on(async {
+        tokio::select! {
+            _ = stdin_closed => {}
+            _ = stop_signal() => {}
         }
     });
+}
+
+/// Why the emulator did not start, blaming the port only when the port was at fault.
+fn start_failed(config: &EmulatorConfig, e: &std::io::Error) -> Error {
+    let failure = e
+        .get_ref()
+        .and_then(|inner| inner.downcast_ref::<StartFailure>());
+    match failure {
+        Some(StartFailure::Port { port, source }) => Error::new(
+            snowbridge::ErrorKind::Internal,
+            format!("cannot start the emulator on port {port}: {source}"),
+        )
+        .with_hint("pick another port with --port, or 0 for a free one"),
+        Some(StartFailure::Data { path, why }) => {
+            let hint = match &config.data_dir {
+                Some(dir) => format!(
+                    "delete the data folder {} to start afresh with the default data, or pick another with --data",
+                    dir.display()
+                ),
+                None => "the temporary data folder could not be used: check the space and permissions of the system's temporary folder, or pick a folder with --data".to_owned(),
+            };
+            Error::new(
+                snowbridge::ErrorKind::BadInput,
+                format!(
+                    "cannot start the emulator: {} cannot be used: {why}",
+                    path.display()
+                ),
+            )
+            .with_hint(hint)
+        }
+        _ => Error::new(
+            snowbridge::ErrorKind::Internal,
+            format!("cannot start the emulator: {e}"),
+        ),
+    }
+}
+
+/// Ctrl-C, or SIGTERM where there is one.
+async fn stop_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = tokio::signal::ctrl_c() => {}
+                    _ = term.recv() => {}
+                }
+            }
+            Err(_) => {
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
 }
 
 #[cfg(test)]

@@ -3,7 +3,7 @@
 use std::path::PathBuf;
 
 use serde::Serialize;
-use snowbridge::obtain::{self, chrome};
+use snowbridge::obtain::chrome;
 use snowbridge::{Error, Result};
 
 use super::{Context, output, status};
@@ -141,7 +141,7 @@ pub async fn run(ctx: &Context, args: Args) -> Result<()> {
             .clone()
             .or(configured.and_then(|c| c.user_data_dir.clone())),
     };
-    let interactive = obtain::password::can_prompt();
+    let interactive = super::terminal::can_prompt();
     if args.dry_run {
         let import = chrome::import(&source, &instance.url, interactive).await?;
         if ctx.json {
@@ -157,10 +157,12 @@ pub async fn run(ctx: &Context, args: Args) -> Result<()> {
             import.report.as_dry_run()
         ));
     }
-    let (session, report) =
-        obtain::import_chrome(&instance, ctx.vault(), &source, interactive).await?;
+    let (connection, report) = ctx
+        .sb
+        .import_chrome(&instance.name, &source, interactive)
+        .await?;
     if ctx.json {
-        let row = status::Row::of_session(&instance, &session, "valid");
+        let row = status::Row::of_session(&instance, connection.session(), "valid");
         return output::json(&serde_json::json!({
             "dry_run": false,
             "status": row,

@@ -2,7 +2,7 @@
 
 use serde::Serialize;
 use snowbridge::Result;
-use snowbridge::instance::Origin;
+use snowbridge::instance::{Entry, Origin};
 
 use super::{Context, output};
 
@@ -24,6 +24,16 @@ struct Row<'a> {
     file: String,
     shadowed: bool,
     error: Option<String>,
+}
+
+/// Whether `doctor` and `status` without an instance named cover `entry`: the user's own
+/// instances, and the project's (the example to copy, the emulator's `local`) only once the user
+/// has a session for one, so an example is never reported as an instance that fails. A broken
+/// file always counts.
+pub fn in_use(ctx: &Context, entry: &Entry) -> bool {
+    entry.origin == Origin::User
+        || entry.instance.is_err()
+        || ctx.vault().path(&entry.name).exists()
 }
 
 pub fn run(ctx: &Context, _args: Args) -> Result<()> {

@@ -20,6 +20,8 @@ mod records;
 mod resolve;
 mod secret;
 mod status;
+mod steps;
+mod terminal;
 
 use std::io::Write;
 use std::sync::Arc;
@@ -28,7 +30,7 @@ use clap::{Parser, Subcommand};
 use snowbridge::instance::{Catalog, Instance};
 use snowbridge::paths::Dirs;
 use snowbridge::vault::Vault;
-use snowbridge::{Error, ErrorKind, Result};
+use snowbridge::{Error, ErrorKind, Result, Snowbridge};
 
 /// Reliable ServiceNow sessions for scripts.
 #[derive(Debug, Parser)]
@@ -97,43 +99,38 @@ enum Command {
     Man(man::Args),
 }
 
-/// What every command needs: the folders, the instance files, the vault.
+/// What every command needs: the library's front door (folders, instance files, vault), which
+/// never prompts; `connect --login` derives one that asks the [`terminal::Terminal`].
 pub struct Context {
+    pub sb: Snowbridge,
     pub dirs: Dirs,
     pub json: bool,
-    catalog: std::sync::OnceLock<Catalog>,
-    vault: std::sync::OnceLock<Arc<Vault>>,
 }
 
 impl Context {
     fn new(json: bool) -> Result<Context> {
+        let sb = Snowbridge::from_env()?;
         Ok(Context {
-            dirs: Dirs::from_env()?,
+            dirs: sb.dirs().clone(),
+            sb,
             json,
-            catalog: std::sync::OnceLock::new(),
-            vault: std::sync::OnceLock::new(),
         })
     }
 
     /// The instance files.
     pub fn catalog(&self) -> Result<&Catalog> {
-        if let Some(c) = self.catalog.get() {
-            return Ok(c);
-        }
-        let catalog = Catalog::load(&self.dirs)?;
-        Ok(self.catalog.get_or_init(|| catalog))
+        self.sb.catalog()
     }
 
     /// The instance called `name`.
     pub fn instance(&self, name: &str) -> Result<Instance> {
-        self.catalog()?.get(name)
+        self.sb.instance(name)
     }
 
-    /// The session vault; its notices (the key kept in a file) go through [`output::notice`].
+    /// The session vault; its notices (the key kept in a file) reach the person through
+    /// [`NoticeLayer`].
     pub fn vault(&self) -> Arc<Vault> {
-        self.vault
-            .get_or_init(|| Arc::new(Vault::new(&self.dirs).on_notice(output::library_notice)))
-            .clone()
+        self.sb.vault().clone()
     }
 }
 
@@ -417,7 +414,12 @@ mod signals {
 /// Prints `e` on stderr (one line of JSON under `--json`) and returns its exit code.
 fn report(e: &Error) -> i32 {
     let code = e.kind().exit_code();
-    print_error(e.kind().as_str(), e.message(), e.hint(), code);
+    print_error(
+        e.kind().as_str(),
+        e.message(),
+        steps::advice(e).as_deref(),
+        code,
+    );
     code
 }
 

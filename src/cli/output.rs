@@ -36,9 +36,9 @@ pub fn notice(text: &str) {
     };
 }
 
-/// A library's notice (which starts `snowbridge: ` itself), through [`notice`].
-pub fn library_notice(line: &str) {
-    notice(line.strip_prefix("snowbridge: ").unwrap_or(line));
+/// A remark beside a command's result on stderr: `note: TEXT`.
+pub fn note(text: &str) {
+    let _ = writeln!(std::io::stderr().lock(), "note: {text}");
 }
 
 /// Prints `value` as JSON on stdout: pretty on a terminal, one line otherwise.

@@ -65,7 +65,7 @@ pub fn run(ctx: &Context, args: Args) -> Result<()> {
         ));
     }
     let secret = if std::io::stdin().is_terminal() {
-        let typed = password::prompt(
+        let typed = super::terminal::read_secret(
             &format!("Password for {user} on {}: ", instance.name),
             &instance.name,
         )?;
@@ -77,7 +77,10 @@ pub fn run(ctx: &Context, args: Args) -> Result<()> {
         }
         typed
     } else {
-        read_piped(&instance.name)?
+        read_piped(
+            "password",
+            &format!("snowbridge password {}", instance.name),
+        )?
     };
     password::store(&instance.name, &user, &secret)?;
     if ctx.json {
@@ -91,25 +94,29 @@ pub fn run(ctx: &Context, args: Args) -> Result<()> {
     ))
 }
 
-/// The password piped in: the first line of stdin, without its line ending.
-fn read_piped(instance: &str) -> Result<Secret> {
+/// A secret piped in (`what`: "password", "client-secret"...): the first line of stdin, without
+/// its line ending. `command` is the command line that reads it, for the hint.
+pub fn read_piped(what: &str, command: &str) -> Result<Secret> {
     let how = format!(
-        "pipe the password in (printf '%s\\n' \"$PW\" | snowbridge password {instance}) or run at a terminal"
+        "pipe the {what} in (printf '%s\\n' \"${var}\" | {command}) or run at a terminal",
+        var = if what == "password" { "PW" } else { "SECRET" }
     );
     let mut line = zeroize::Zeroizing::new(String::new());
     let read = std::io::stdin()
         .lock()
         .read_line(&mut line)
-        .map_err(|e| Error::bad_input(format!("cannot read the password from stdin: {e}")))?;
+        .map_err(|e| Error::bad_input(format!("cannot read the {what} from stdin: {e}")))?;
     if read == 0 {
-        return Err(Error::bad_input("nothing on stdin: no password was stored").with_hint(how));
-    }
-    let password = line.trim_end_matches(['\r', '\n']);
-    if password.is_empty() {
         return Err(
-            Error::bad_input("the first line on stdin is empty: no password was stored")
-                .with_hint(how),
+            Error::bad_input(format!("nothing on stdin: no {what} was stored")).with_hint(how),
         );
     }
-    Ok(Secret::from(password.to_owned()))
+    let secret = line.trim_end_matches(['\r', '\n']);
+    if secret.is_empty() {
+        return Err(Error::bad_input(format!(
+            "the first line on stdin is empty: no {what} was stored"
+        ))
+        .with_hint(how));
+    }
+    Ok(Secret::from(secret.to_owned()))
 }

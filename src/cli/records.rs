@@ -5,9 +5,8 @@
 
 use std::io::{BufWriter, IsTerminal, Write};
 
-use snowbridge::api::{DisplayValue, JsonV2, Query, RawRecord, Record, Table};
-use snowbridge::session::Session;
-use snowbridge::{Error, Result};
+use snowbridge::api::{JsonV2, RawRecord, Table};
+use snowbridge::{Connection, DisplayValue, Error, Query, Record, Result};
 
 use super::{Context, output};
 
@@ -115,14 +114,14 @@ impl Args {
 
 pub async fn run(ctx: &Context, args: Args) -> Result<()> {
     let format = args.format(ctx.json)?;
-    let instance = ctx.instance(&args.instance)?;
-    let session = Session::open(&instance, ctx.vault())?;
-    let result = stream(&session, &args, format).await;
-    let saved = session.save();
+    let connection = ctx.sb.open(&args.instance).await?;
+    let result = stream(&connection, &args, format).await;
+    let saved = connection.close().await;
     result.and(saved)
 }
 
-async fn stream(session: &Session, args: &Args, format: Format) -> Result<()> {
+async fn stream(connection: &Connection, args: &Args, format: Format) -> Result<()> {
+    let session = connection.session();
     let query = Query {
         query: args.query.clone(),
         fields: args

@@ -5,16 +5,9 @@
 //! form's "Resolve Incident" (and "Close Incident") UI actions in the browser. A data-policy
 //! refusal is missing input: it is reported, never worked around.
 
-use std::time::Duration;
-
 use serde::Serialize;
-use snowbridge::api::incident::{self, CloseCodes, Incident, Plan, Resolution};
-use snowbridge::fallback::{self, FallbackOptions};
-use snowbridge::instance::Fallback;
-use snowbridge::session::Session;
-use snowbridge::{Error, Result};
+use snowbridge::{IncidentState, Resolution, Result, Via};
 
-use super::attach::ui_can_help;
 use super::browser_args::BrowserArgs;
 use super::{Context, output};
 
@@ -22,16 +15,16 @@ use super::{Context, output};
 #[derive(Debug, clap::Args)]
 #[command(after_help = "\
 Examples:
-  snowbridge resolve dev INC0010001 --code 'Solution provided' --notes 'Replaced the toner'
+  snowbridge resolve dev INC0010002 --code 'Solution provided' --notes 'Replaced the toner'
   # resolve, then close (closing needs itil_admin or admin)
-  snowbridge resolve dev INC0010001 --code 'Solution provided' --notes 'Replaced the toner' --close
+  snowbridge resolve dev INC0010002 --code 'Solution provided' --notes 'Replaced the toner' --close
 
 Rerunning is safe: an incident already resolved (or closed) with the code given is left as it
 is (exit 0). One resolved, closed or canceled otherwise is reported and left alone (exit 1).")]
 pub struct Args {
     /// The instance's name.
     instance: String,
-    /// The incident: a sys_id, or a number such as INC0010001.
+    /// The incident: a sys_id, or a number such as INC0010002.
     record: String,
     /// The resolution code (close_code), e.g. "Solution provided": one of the instance's own
     /// codes, case-sensitive (a wrong one is refused, listing them).
@@ -66,19 +59,31 @@ struct Done {
 }
 
 pub async fn run(ctx: &Context, args: Args) -> Result<()> {
-    let instance = ctx.instance(&args.instance)?;
-    let session = Session::open(&instance, ctx.vault())?;
-    let result = resolve(ctx, &session, &args).await;
-    let saved = session.save();
-    let done = result?;
-    saved?;
+    let browser = args.browser.options(std::path::PathBuf::new())?;
+    let connection = ctx.sb.with_browser(browser).open(&args.instance).await?;
+    let mut wanted = Resolution::new(&args.code, &args.notes);
+    wanted.close = args.close;
+    let resolved = connection.resolve(&args.record, &wanted).await?;
+    connection.close().await?;
+    let done = Done {
+        instance: args.instance.clone(),
+        number: resolved.number.clone(),
+        sys_id: resolved.sys_id.clone(),
+        state: resolved.state.as_ref().map(|s| s.value().to_owned()),
+        changed: resolved.changed(),
+        path: resolved.via.as_ref().map(Via::as_str),
+        reason: match &resolved.via {
+            Some(Via::Browser { refusal }) => Some(refusal.clone()),
+            _ => None,
+        },
+        remarks: resolved.remarks.clone(),
+    };
     if ctx.json {
         return output::json(&done);
     }
-    let name = done.number.as_deref().unwrap_or(&done.sys_id);
-    let state = done.state.as_deref().unwrap_or_default();
+    let name = resolved.name();
     let text = if done.changed {
-        let verb = if state == incident::state::CLOSED {
+        let verb = if resolved.state == Some(IncidentState::Closed) {
             "closed"
         } else {
             "resolved"
@@ -87,93 +92,22 @@ pub async fn run(ctx: &Context, args: Args) -> Result<()> {
             None => "through the REST Table API".to_owned(),
             Some(why) => format!("through the browser's UI action (the REST API refused: {why})"),
         };
-        format!("{}: {name} {verb} {how}", instance.name)
+        format!("{}: {name} {verb} {how}", args.instance)
     } else {
         format!(
             "{}: {name} is already {} with code {:?}; nothing changed",
-            instance.name,
-            incident::state::label(state).to_lowercase(),
+            args.instance,
+            resolved
+                .state
+                .as_ref()
+                .map(|s| s.label().to_lowercase())
+                .unwrap_or_default(),
             args.code
         )
     };
     output::line(&text)?;
     for note in &done.remarks {
-        eprintln!("note: {note}");
+        output::note(note);
     }
     Ok(())
-}
-
-async fn resolve(ctx: &Context, session: &Session, args: &Args) -> Result<Done> {
-    let instance = session.instance();
-    let record = incident::find(session, "incident", &args.record).await?;
-    let found = Incident::from_record(&record)?;
-    let mut remarks = Vec::new();
-    // The code is checked against the instance's own choices before anything is sent; the
-    // one the incident already holds needs no check.
-    let mut code = args.code.clone();
-    if code != found.close_code {
-        match incident::close_codes(session, &found.sys_id).await {
-            CloseCodes::Known { choices, source } => {
-                code = incident::check_code(&instance.name, &code, &choices, source)?
-                    .value
-                    .clone();
-            }
-            CloseCodes::Unknown(why) => remarks.push(format!(
-                "the resolution code was not checked before sending: {why}; the instance judges it"
-            )),
-        }
-    }
-    let wanted = Resolution {
-        code: &code,
-        notes: &args.notes,
-        close: args.close,
-    };
-    let plan = incident::plan(&found, &wanted)?;
-    let writes = matches!(plan, Plan::Change(change) if change.writes_resolution());
-    if !writes && args.notes != found.close_notes {
-        remarks.push(format!(
-            "{} keeps the resolution notes it has; the notes given differ and were not written",
-            found.name()
-        ));
-    }
-    let done = |state: Option<&str>, path: Option<&'static str>, reason| Done {
-        instance: instance.name.clone(),
-        number: found.number.clone(),
-        sys_id: found.sys_id.clone(),
-        state: state.map(str::to_owned),
-        changed: path.is_some(),
-        path,
-        reason,
-        remarks: remarks.clone(),
-    };
-    let change = match plan {
-        Plan::Unchanged => return Ok(done(Some(&found.state), None, None)),
-        Plan::Change(change) => change,
-    };
-    match incident::apply(session, &found.sys_id, change, &code, &args.notes).await {
-        Ok(updated) => Ok(done(updated.field("state"), Some("rest"), None)),
-        Err(e) if ui_can_help(&e) && instance.fallback == Fallback::Auto => {
-            tracing::info!(error = %e, "the Table API refused the state change; using the browser");
-            let profile = tempfile::Builder::new()
-                .prefix("snowbridge-fallback-")
-                .tempdir()
-                .map_err(|e| Error::internal(format!("cannot make a browser profile folder: {e}")))?;
-            let options = FallbackOptions {
-                browser: args.browser.options(profile.path().to_path_buf())?,
-                diagnostics: ctx.dirs.diagnostics(),
-                timeout: Duration::from_secs(60),
-            };
-            let updated =
-                fallback::resolve(session, &found, change, &code, &args.notes, &options).await?;
-            Ok(done(
-                updated.field("state"),
-                Some("browser"),
-                Some(e.message().to_owned()),
-            ))
-        }
-        Err(e) if ui_can_help(&e) => Err(e.with_hint(
-            "the instance file says fallback = \"never\"; set it to \"auto\" to let the browser use the form's UI action",
-        )),
-        Err(e) => Err(e),
-    }
 }

@@ -3,9 +3,8 @@
 //! prompt, or one line of stdin when it is not a terminal. `snowbridge password INSTANCE` is the
 //! short form of `secret INSTANCE password`.
 
-use std::io::{BufRead, IsTerminal};
+use std::io::IsTerminal;
 
-use snowbridge::obtain::password;
 use snowbridge::obtain::secrets::{self, Kind};
 use snowbridge::secret::Secret;
 use snowbridge::{Error, Result};
@@ -36,6 +35,17 @@ pub fn run(ctx: &Context, args: Args) -> Result<()> {
     let instance = ctx.instance(&args.instance)?;
     let kind = Kind::parse(&args.kind)
         .ok_or_else(|| Error::usage(format!("{:?} is not a kind of secret", args.kind)))?;
+    if kind == Kind::Password && instance.username.is_none() {
+        // The password is kept per user: without one there is nothing to keep it under.
+        return Err(Error::usage(format!(
+            "which user? {} names no username",
+            instance.source.display()
+        ))
+        .with_hint(format!(
+            "add username = \"...\" to the instance file, or run `snowbridge password {} --user NAME`",
+            instance.name
+        )));
+    }
     if args.delete {
         let removed = secrets::forget(&instance, kind)?;
         return output::line(&format!(
@@ -53,21 +63,24 @@ pub fn run(ctx: &Context, args: Args) -> Result<()> {
         return secrets::store(&instance, kind, &Secret::default());
     }
     let secret = if std::io::stdin().is_terminal() {
-        password::prompt(
+        let typed = super::terminal::read_secret(
             &format!("{} ({kind}) for {}: ", kind.describe(), instance.name),
             &instance.name,
-        )?
+        )?;
+        if typed.is_empty() {
+            return Err(
+                Error::bad_input(format!("nothing was typed: no {kind} was stored")).with_hint(
+                    format!("run it again and type {} at the prompt", kind.describe()),
+                ),
+            );
+        }
+        typed
     } else {
-        let mut line = String::new();
-        std::io::stdin()
-            .lock()
-            .read_line(&mut line)
-            .map_err(|e| Error::bad_input(format!("cannot read the {kind} from stdin: {e}")))?;
-        Secret::from(line.trim_end_matches(['\r', '\n']).to_owned())
+        super::password::read_piped(
+            kind.as_str(),
+            &format!("snowbridge secret {} {kind}", instance.name),
+        )?
     };
-    if secret.is_empty() {
-        return Err(Error::usage(format!("an empty {kind} was not stored")));
-    }
     secrets::store(&instance, kind, &secret)?;
     output::line(&format!(
         "{}: {kind} stored in the OS keyring",

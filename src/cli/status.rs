@@ -7,7 +7,7 @@ use snowbridge::session::{Session, Validity};
 use snowbridge::vault::SessionRecord;
 use snowbridge::{ErrorKind, Result};
 
-use super::{Context, output};
+use super::{Context, instances, output};
 
 /// Arguments of `status`.
 #[derive(Debug, clap::Args)]
@@ -19,9 +19,9 @@ Examples:
 pub struct Args {
     /// One instance (all when left out, exit 0 whatever their states).
     ///
-    /// With an instance the exit code says its state: 0 valid, 4 missing, expired or unreadable
-    /// (log in), 1 unreachable, a broken instance file or a damaged session key, 2 an unknown
-    /// name.
+    /// With an instance the exit code says its state: 0 valid, 4 missing, expired, unreadable
+    /// or unusable (log in), 1 unreachable, a broken instance file or a damaged session key, 2
+    /// an unknown name.
     instance: Option<String>,
 }
 
@@ -30,7 +30,7 @@ pub struct Args {
 pub struct Row {
     pub instance: String,
     pub url: String,
-    /// valid, expired, missing, unreadable, unreachable, forbidden, broken
+    /// valid, expired, missing, unreadable, unusable, unreachable, broken (README, `status`)
     pub state: String,
     /// How the instance file says to get in (`browser`, `basic`, `oauth-password`, ...).
     pub auth: Option<String>,
@@ -95,10 +95,7 @@ impl Row {
 
 /// An error's message and, when it has one, what to do: a row's detail.
 fn with_hint(e: &snowbridge::Error) -> String {
-    match e.hint() {
-        Some(hint) => format!("{}; {hint}", e.message()),
-        None => e.message().to_owned(),
-    }
+    super::steps::message_and_advice(e)
 }
 
 async fn row_for(ctx: &Context, instance: &Instance) -> Row {
@@ -150,7 +147,12 @@ pub async fn run(ctx: &Context, args: Args) -> Result<()> {
     match &args.instance {
         Some(name) => rows.push(row_for(ctx, &ctx.instance(name)?).await),
         None => {
-            for entry in ctx.catalog()?.entries().iter().filter(|e| !e.shadowed) {
+            for entry in ctx
+                .catalog()?
+                .entries()
+                .iter()
+                .filter(|e| !e.shadowed && instances::in_use(ctx, e))
+            {
                 match &entry.instance {
                     Ok(instance) => rows.push(row_for(ctx, instance).await),
                     Err(e) => rows.push(Row {

@@ -62,11 +62,7 @@ pub fn json<'a>(
                 path: &c.path,
                 secure: c.secure,
                 http_only: c.http_only,
-                same_site: c.same_site.map(|s| match s {
-                    SameSite::Strict => "Strict",
-                    SameSite::Lax => "Lax",
-                    SameSite::None => "None",
-                }),
+                same_site: c.same_site.map(SameSite::as_str),
                 expires: c.expires.map(|t| t.unix_timestamp()),
             })
             .collect(),

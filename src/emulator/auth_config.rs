@@ -70,6 +70,7 @@ pub enum RefreshTokenReply {
 pub struct OAuthApp {
     /// A label for pages and logs.
     pub name: String,
+    /// The application's client id (32 hex digits on real instances).
     pub client_id: String,
     /// `None`: a public client, which must use PKCE and can use no grant needing a secret.
     pub client_secret: Option<String>,
@@ -77,7 +78,9 @@ pub struct OAuthApp {
     pub redirect_uris: Vec<String>,
     /// The auth scopes the app holds; its tokens carry these (or those asked for among them).
     pub scopes: Vec<String>,
+    /// How long its access tokens live, in seconds (1800 on real instances by default).
     pub access_token_lifespan_secs: u64,
+    /// How long its refresh tokens live, in seconds (8,640,000, 100 days, by default).
     pub refresh_token_lifespan_secs: u64,
     /// The "OAuth Application User" a `client_credentials` token acts as; without one the
     /// grant is refused.
@@ -143,7 +146,9 @@ impl Default for JwtVerifier {
 #[derive(Clone, Copy, Debug, Deserialize, Serialize, PartialEq, Eq)]
 #[serde(rename_all = "snake_case")]
 pub enum JwtKeyType {
+    /// RSA 2048: RS256, RS384, RS512.
     Rsa,
+    /// EC P-256: ES256.
     Ec,
 }
 
@@ -151,7 +156,9 @@ pub enum JwtKeyType {
 #[derive(Clone, Copy, Debug, Deserialize, Serialize, PartialEq, Eq)]
 #[serde(rename_all = "snake_case")]
 pub enum JwtUserField {
+    /// `user_name`.
     UserName,
+    /// `email`.
     Email,
 }
 
@@ -222,6 +229,7 @@ pub struct TableAuthScope {
     /// The methods covered; empty covers all.
     #[serde(default)]
     pub methods: Vec<HttpMethod>,
+    /// The auth scopes a token must hold (any one of them) for the calls covered.
     pub scopes: Vec<String>,
 }
 
@@ -229,10 +237,15 @@ pub struct TableAuthScope {
 #[derive(Clone, Copy, Debug, Deserialize, Serialize, PartialEq, Eq)]
 #[serde(rename_all = "UPPERCASE")]
 pub enum HttpMethod {
+    /// Reads.
     Get,
+    /// Inserts.
     Post,
+    /// Updates (whole record).
     Put,
+    /// Updates (fields given).
     Patch,
+    /// Deletes.
     Delete,
 }
 
@@ -287,7 +300,9 @@ impl Default for MtlsSettings {
 #[derive(Clone, Debug, Deserialize, Serialize, PartialEq, Eq)]
 #[serde(deny_unknown_fields)]
 pub struct CertificateMapping {
+    /// The PEM certificate a client presents.
     pub certificate: PathBuf,
+    /// The `user_name` it logs in as.
     pub user: String,
 }
 

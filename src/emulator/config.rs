@@ -34,7 +34,10 @@ pub struct EmulatorConfig {
     pub ui_session_timeout_secs: u64,
     /// Idle timeout of sessions made by Basic or Bearer calls.
     pub integration_session_timeout_secs: u64,
-    /// Lifetime of the "Remember me" cookies (clamped to 1..=30).
+    /// Lifetime of the "Remember me" cookies in days (`glide.ui.user_cookie.life_span_in_days`):
+    /// at least 1; more than 30 is capped at 30, as instances cap it by
+    /// `glide.ui.user_cookie.max_life_span_in_days`. An instance turns Remember me off with
+    /// another property (`glide.ui.forgetme`), not with 0 days: 0 is refused.
     pub remember_me_days: u32,
     /// Host name of the identity provider (same listener); default "localhost".
     pub idp_host: Option<String>,
@@ -129,7 +132,9 @@ impl Default for EmulatorConfig {
 #[derive(Clone, Copy, Debug, Deserialize, Serialize, PartialEq, Eq)]
 #[serde(deny_unknown_fields)]
 pub struct RateLimit {
+    /// API requests allowed per window and user.
     pub limit: u32,
+    /// The window's length, in seconds.
     pub window_secs: u64,
 }
 
@@ -155,7 +160,9 @@ pub struct Faults {
 #[derive(Clone, Copy, Debug, Deserialize, Serialize, PartialEq, Eq)]
 #[serde(rename_all = "snake_case")]
 pub enum Jsonv2Unauthenticated {
+    /// `401` with a Basic challenge, as REST answers.
     Unauthorized,
+    /// `302` to `login.do`, as UI pages answer.
     LoginRedirect,
 }
 
@@ -215,6 +222,14 @@ impl EmulatorConfig {
                 return Err(format!("{key} must be between 1 and {TEN_YEARS} seconds"));
             }
         }
+        if self.remember_me_days == 0 {
+            return Err(
+                "remember_me_days must be at least 1: instances keep the Remember me \
+                        cookies for 1 to 30 days (15 by default); a login without Remember me \
+                        ticked gets none"
+                    .into(),
+            );
+        }
         if self.mfa_code.is_empty() {
             return Err("mfa_code must not be empty".into());
         }
@@ -255,7 +270,7 @@ impl EmulatorConfig {
         self.attachment_max_size_mb.saturating_mul(1024 * 1024)
     }
 
-    /// Remember-me lifetime in days, within what instances allow.
+    /// Remember-me lifetime in days, capped as instances cap it.
     pub fn remember_me_days(&self) -> u32 {
         self.remember_me_days.clamp(1, 30)
     }
@@ -332,5 +347,11 @@ mod tests {
             ..EmulatorConfig::default()
         };
         assert_eq!(config.remember_me_days(), 30);
+        let config = EmulatorConfig {
+            remember_me_days: 0,
+            ..EmulatorConfig::default()
+        };
+        let why = config.validate().unwrap_err();
+        assert!(why.contains("remember_me_days must be at least 1"), "{why}");
     }
 }

@@ -26,28 +26,39 @@ use super::{EmulatorConfig, attachments};
 pub struct SessionInfo {
     /// The JSESSIONID.
     pub id: String,
+    /// The `user_name` logged in.
     pub user: String,
+    /// How it was made.
     pub kind: SessionKind,
     /// The session's `g_ck` (what `X-UserToken` must carry).
     pub user_token: String,
 }
 
+/// How a session was made.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum SessionKind {
+    /// A login through the form (a browser's session).
     Ui,
+    /// An API call with credentials (Basic, a token) that started a session.
     Integration,
 }
 
 /// An attachment's metadata.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct AttachmentInfo {
+    /// Its sys_id.
     pub sys_id: String,
+    /// The file name as stored.
     pub file_name: String,
+    /// The content type as stored.
     pub content_type: String,
+    /// The content's length in bytes.
     pub size_bytes: u64,
     /// SHA-256 of the content, hex.
     pub hash: String,
+    /// The table of the record it belongs to.
     pub table_name: String,
+    /// The record it belongs to.
     pub table_sys_id: String,
 }
 
@@ -99,15 +110,18 @@ impl Control {
         lock(&self.state.lose_reply).push((method.to_owned(), prefix.to_owned()));
     }
 
+    /// Replaces the random faults (latency, errors, dropped connections, repeated rows).
     pub fn set_faults(&self, faults: Faults) {
         self.state.configure(|c| c.faults = faults);
     }
 
+    /// Replaces the per-user rate limit (`None`: none), starting every window afresh.
     pub fn set_rate_limit(&self, limit: Option<RateLimit>) {
         self.state.configure(|c| c.rate_limit = limit);
         lock(&self.state.windows).clear();
     }
 
+    /// Whether every authenticated reply sets a new `glide_session_store` cookie.
     pub fn set_rotate_session_store(&self, on: bool) {
         self.state.configure(|c| c.rotate_session_store = on);
     }
@@ -254,6 +268,7 @@ impl Control {
         lock(&self.state.log).clone()
     }
 
+    /// Forgets the requests logged so far.
     pub fn clear_request_log(&self) {
         lock(&self.state.log).clear();
     }

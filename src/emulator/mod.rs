@@ -11,8 +11,8 @@
 //! read ACLs applied after the limit (users without itil see only incidents they called in, so
 //! pages come back short while `X-Total-Count` counts every match), `Link` as instances send it
 //! (absolute, `sysparm_fields` commas raw, left out when every row fits in one page), write ACLs
-//! and the resolution data policy, the incident form with its UI actions and attachment dialog,
-//! `414`, `429`, injected faults (a row listed twice in a page among them) and a hibernating
+//! and the resolution data policy, record forms for every table with their attachment dialog
+//! (the incident's with its UI actions), `414`, `429`, injected faults (a row listed twice in a page among them) and a hibernating
 //! developer instance (every path answers `200` with the page asking to wake it). It also speaks
 //! the other ways in: an OAuth 2 provider (`/oauth_token.do` with the password, refresh,
 //! authorization code with PKCE, client credentials and JWT bearer grants; `/oauth_auth.do` with
@@ -60,6 +60,9 @@
 //!   "every row fits in one page" means the first page listed fewer rows than the limit.
 //! - The repeated-row fault puts the page's first row again after its second, so the page holds
 //!   one row more than the limit and loses none (where real instances put it is not recorded).
+//! - Text columns compare and sort case-insensitively (SQLite's `NOCASE`, which folds ASCII
+//!   letters only; instances' database collations also fold accents and other scripts); sys_ids
+//!   and references stay exact.
 //! - The hibernation page's shape comes from a public CI log of a real one; while hibernating the
 //!   instance host sets no cookies and no instance headers, the IdP host answers as usual.
 //! - Auth scopes bind OAuth tokens and API keys: the Table API by the configured policies (by
@@ -110,6 +113,7 @@ mod clock;
 mod config;
 mod control;
 mod control_auth;
+pub mod control_lines;
 mod ctx;
 mod jsonv2;
 mod jwt;
@@ -176,6 +180,55 @@ fn invalid(message: impl Into<String>) -> std::io::Error {
     std::io::Error::new(std::io::ErrorKind::InvalidInput, message.into())
 }
 
+/// What kept [`Emulator::start`] from starting, when it is the port or the data folder: the
+/// inner error of the `std::io::Error` it returns (`get_ref`, then `downcast_ref`), so that a
+/// caller blames the right one.
+#[derive(Debug)]
+pub enum StartFailure {
+    /// The port could not be listened on (in use, or not allowed).
+    Port {
+        /// The port asked for (0: any free one).
+        port: u16,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// The data folder or its database cannot be used (damaged, not a database, seeded by an
+    /// older emulator, not writable).
+    Data {
+        /// The file or folder at fault.
+        path: PathBuf,
+        /// Why, in words.
+        why: String,
+    },
+}
+
+impl std::fmt::Display for StartFailure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            StartFailure::Port { port, source } => write!(f, "port {port}: {source}"),
+            StartFailure::Data { path, why } => write!(f, "{}: {why}", path.display()),
+        }
+    }
+}
+
+impl std::error::Error for StartFailure {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            StartFailure::Port { source, .. } => Some(source),
+            StartFailure::Data { .. } => None,
+        }
+    }
+}
+
+impl StartFailure {
+    fn data(path: &std::path::Path, why: impl std::fmt::Display) -> std::io::Error {
+        std::io::Error::other(StartFailure::Data {
+            path: path.to_path_buf(),
+            why: why.to_string(),
+        })
+    }
+}
+
 impl Emulator {
     /// Starts the emulator on its own thread with its own multi-thread tokio runtime, and
     /// returns once the listener is bound and accepting. Blocking.
@@ -183,7 +236,7 @@ impl Emulator {
         config.validate().map_err(invalid)?;
         let (data_dir, temp_dir) = match &config.data_dir {
             Some(dir) => {
-                std::fs::create_dir_all(dir)?;
+                std::fs::create_dir_all(dir).map_err(|e| StartFailure::data(dir, e))?;
                 (dir.clone(), None)
             }
             None => {
@@ -195,18 +248,26 @@ impl Emulator {
         };
 
         let clock = clock::Clock::new();
-        let (store, new) = store::Store::open(&data_dir.join("emulator.db"))
-            .map_err(|e| std::io::Error::other(format!("opening the emulator database: {e}")))?;
+        let database = data_dir.join("emulator.db");
+        let (store, new) =
+            store::Store::open(&database).map_err(|e| StartFailure::data(&database, e))?;
         if new {
             let now = clock.now();
             store
                 .with(|conn| seed::seed(conn, config.seed, config.incidents, now))
-                .map_err(|e| {
-                    std::io::Error::other(format!("seeding the emulator database: {e}"))
-                })?;
+                .map_err(|e| StartFailure::data(&database, format!("seeding it failed: {e}")))?;
         }
 
-        let listener = StdListener::bind(SocketAddr::from(([127, 0, 0, 1], config.port)))?;
+        let listener =
+            StdListener::bind(SocketAddr::from(([127, 0, 0, 1], config.port))).map_err(|e| {
+                std::io::Error::new(
+                    e.kind(),
+                    StartFailure::Port {
+                        port: config.port,
+                        source: e,
+                    },
+                )
+            })?;
         let port = listener.local_addr()?.port();
         let mut listeners = vec![listener];
         // Best effort: "localhost" may resolve to ::1 first.
@@ -331,6 +392,7 @@ impl Emulator {
         self.idp_url.clone()
     }
 
+    /// The port it listens on.
     pub fn port(&self) -> u16 {
         self.port
     }

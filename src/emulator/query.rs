@@ -218,6 +218,34 @@ pub fn sort_expr(table: &Table, depth: usize, path: &str) -> Option<String> {
     }
 }
 
+/// The stored value of `path` on `table` (read as `t<depth>`) and the field it ends on: a field
+/// of the table, or one reached through references (`caller_id.department`), a sub-select per
+/// step. `None` when a step names no field, or walks through a field that is not a reference.
+pub fn value_expr(table: &Table, depth: usize, path: &str) -> Option<(String, &'static Column)> {
+    let (name, rest) = match path.split_once('.') {
+        Some((name, rest)) => (name, Some(rest)),
+        None => (path, None),
+    };
+    let column = table.column(name)?;
+    let here = column_sql(depth, column.name);
+    match (column.kind, rest) {
+        (_, None) => Some((here, column)),
+        (Kind::Reference(target), Some(rest)) => {
+            let target = table_by_name(target)?;
+            let (inner, end) = value_expr(target, depth + 1, rest)?;
+            Some((
+                format!(
+                    "(SELECT {inner} FROM {} AS t{d} WHERE t{d}.sys_id = {here})",
+                    ident(target.source),
+                    d = depth + 1
+                ),
+                end,
+            ))
+        }
+        (_, Some(_)) => None,
+    }
+}
+
 /// A bound SQL parameter.
 #[derive(Clone, Debug, PartialEq)]
 pub enum SqlValue {
@@ -356,6 +384,11 @@ fn condition_sql(
 ) -> Option<String> {
     let name = column_sql(depth, column.name);
     let numeric = is_numeric(column.kind);
+    if let Kind::Reference(target) = column.kind
+        && matches!(op, Op::Eq | Op::Ne | Op::In | Op::NotIn)
+    {
+        return Some(reference_sql(depth, &name, target, op, value, params));
+    }
     let sql = match op {
         Op::Eq | Op::Ne => {
             let op = if op == Op::Eq { "=" } else { "!=" };
@@ -409,6 +442,39 @@ fn condition_sql(
         }
     };
     Some(sql)
+}
+
+/// A reference compared with `=`, `!=`, `IN` or `NOT IN`: each value matches the sys_id it
+/// names, or, as on instances, the records whose display value it is (`caller_id=Ada Quinn`),
+/// under the column's collation.
+fn reference_sql(
+    depth: usize,
+    name: &str,
+    target: &str,
+    op: Op,
+    value: &str,
+    params: &mut Vec<SqlValue>,
+) -> String {
+    let values: Vec<&str> = match op {
+        Op::In | Op::NotIn => value.split(',').map(str::trim).collect(),
+        _ => vec![value],
+    };
+    let marks = vec!["?"; values.len()].join(", ");
+    params.extend(values.iter().map(|v| SqlValue::Text(v.to_string())));
+    let mut sql = format!("{name} IN ({marks})");
+    if let Some(target) = table_by_name(target).filter(|t| t.display != "sys_id") {
+        params.extend(values.iter().map(|v| SqlValue::Text(v.to_string())));
+        sql = format!(
+            "({sql} OR {name} IN (SELECT t{d}.sys_id FROM {} AS t{d} WHERE {} IN ({marks})))",
+            ident(target.source),
+            column_sql(depth + 1, target.display),
+            d = depth + 1
+        );
+    }
+    match op {
+        Op::Ne | Op::NotIn => format!("NOT {sql}"),
+        _ => sql,
+    }
 }
 
 fn table_by_name(name: &str) -> Option<&'static Table> {

@@ -164,7 +164,7 @@ pub fn json_to_wire(value: &Value) -> Option<String> {
 }
 
 /// Fields a client may not set (system fields, and those business rules compute).
-fn read_only(table: &Table, field: &str, inserting: bool) -> bool {
+pub fn read_only(table: &Table, field: &str, inserting: bool) -> bool {
     let system = matches!(
         field,
         "sys_created_on"

@@ -21,7 +21,9 @@ use super::store::Store;
 /// One answered request, for tests to inspect.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct RequestInfo {
+    /// The request's method.
     pub method: String,
+    /// The path and query as sent.
     pub path_and_query: String,
     /// The reply's status; 0 when the connection was closed with no reply.
     pub status: u16,

@@ -1,7 +1,7 @@
 //! The Aggregate API: `GET /api/now/[v1/]stats/{table}` with `sysparm_count`,
 //! `sysparm_avg_fields` / `sum` / `min` / `max`, `sysparm_group_by`, `sysparm_having`,
 //! `sysparm_order_by`, `sysparm_query` (or field=value pairs) and `sysparm_display_value` for
-//! the groups.
+//! the groups, which may be made by dot-walked fields (`caller_id.department`).
 //!
 //! As documented, it needs read access to every record of the table: a user whom an ACL limits
 //! to some rows (callers and their incidents) gets `403`. Without `sysparm_group_by` the reply
@@ -20,7 +20,7 @@ use serde_json::{Map, Value, json};
 
 use super::auth::{self, Token};
 use super::ctx::Ctx;
-use super::query::{EncodedQuery, Op, SqlValue, Term, column_sql, sort_expr};
+use super::query::{EncodedQuery, Op, SqlValue, Term, column_sql, sort_expr, value_expr};
 use super::render::{Lookup, Show};
 use super::reply;
 use super::rules::{self, Readable};
@@ -78,11 +78,22 @@ impl Aggregate {
     }
 }
 
+/// A field the groups are made by: one of the table's, or one reached through references
+/// (`caller_id.department`), as instances group by dot-walked fields.
+struct GroupField {
+    /// As asked: the `field` of each group's `groupby_fields` entry.
+    path: String,
+    /// The field at the end of the walk, whose display value a group shows.
+    column: &'static Column,
+    /// Its value on the row `t0`, in SQL.
+    value: String,
+}
+
 /// What one request asks for, checked against the table.
 struct Ask {
     count: bool,
     aggregates: Vec<(Aggregate, &'static Column)>,
-    group_by: Vec<&'static Column>,
+    group_by: Vec<GroupField>,
     having: Vec<(String, &'static str, f64)>,
     order: Vec<String>,
 }
@@ -109,7 +120,21 @@ fn ask(table: &'static Table, params: &Params) -> Ask {
             aggregates.push((aggregate, column));
         }
     }
-    let group_by = fields(table, params.get("sysparm_group_by"));
+    // Unknown fields are left out, as instances do.
+    let group_by: Vec<GroupField> = params
+        .get("sysparm_group_by")
+        .unwrap_or("")
+        .split(',')
+        .map(str::trim)
+        .filter_map(|path| {
+            let (value, column) = value_expr(table, 0, path)?;
+            Some(GroupField {
+                path: path.to_owned(),
+                column,
+                value,
+            })
+        })
+        .collect();
     // `aggregate^field^operator^value`, comma-separated: `count^priority^>^3`.
     let mut having = Vec::new();
     for condition in params.get("sysparm_having").unwrap_or("").split(',') {
@@ -151,7 +176,7 @@ fn ask(table: &'static Table, params: &Params) -> Ask {
                 (Some(aggregate), Some(column)) => Some(aggregate.sql(column)),
                 _ => None,
             },
-            [field] if group_by.iter().any(|c| c.name == field) => sort_expr(table, 0, field),
+            [field] if group_by.iter().any(|g| g.path == field) => sort_expr(table, 0, field),
             _ => None,
         };
         if let Some(expr) = expr {
@@ -161,7 +186,7 @@ fn ask(table: &'static Table, params: &Params) -> Ask {
     if order.is_empty() {
         order = group_by
             .iter()
-            .filter_map(|c| sort_expr(table, 0, c.name))
+            .filter_map(|g| sort_expr(table, 0, &g.path))
             .map(|e| format!("{e} ASC"))
             .collect();
     }
@@ -229,7 +254,7 @@ fn run(
     show: Show,
 ) -> rusqlite::Result<Value> {
     let sql = query.to_sql(table);
-    let mut select: Vec<String> = ask.group_by.iter().map(|c| column_sql(0, c.name)).collect();
+    let mut select: Vec<String> = ask.group_by.iter().map(|g| g.value.clone()).collect();
     select.push("COUNT(*)".to_string());
     select.extend(ask.aggregates.iter().map(|(a, c)| a.sql(c)));
     let mut text = format!(
@@ -240,7 +265,7 @@ fn run(
     );
     let mut params = sql.params.clone();
     if !ask.group_by.is_empty() {
-        let groups: Vec<String> = ask.group_by.iter().map(|c| column_sql(0, c.name)).collect();
+        let groups: Vec<String> = ask.group_by.iter().map(|g| g.value.clone()).collect();
         text.push_str(&format!(" GROUP BY {}", groups.join(", ")));
     }
     if !ask.having.is_empty() {
@@ -293,21 +318,22 @@ fn run(
     let mut result = Vec::new();
     for row in &rows {
         let mut fields = Vec::new();
-        for (column, cell) in ask.group_by.iter().zip(row) {
+        for (group, cell) in ask.group_by.iter().zip(row) {
             let raw = cell_text(None, cell);
+            let (column, field) = (group.column, group.path.as_str());
             let entry = match show {
-                Show::Values => json!({"value": raw, "field": column.name}),
+                Show::Values => json!({"value": raw, "field": field}),
                 Show::DisplayValues => lookup.with_display(
                     column,
                     &raw,
                     None,
-                    |display| json!({"value": display, "field": column.name}),
+                    |display| json!({"value": display, "field": field}),
                 ),
                 Show::Both => lookup.with_display(
                     column,
                     &raw,
                     None,
-                    |display| json!({"display_value": display, "value": raw, "field": column.name}),
+                    |display| json!({"display_value": display, "value": raw, "field": field}),
                 ),
             };
             fields.push(entry);

@@ -15,7 +15,7 @@ use rusqlite::types::ValueRef;
 use rusqlite::{Connection, OptionalExtension, params, params_from_iter};
 
 use super::query::{SqlQuery, SqlValue};
-use super::schema::{Column, Table, schema, table};
+use super::schema::{Column, Kind, Table, schema, table};
 
 /// One record: field name → wire value.
 pub type Record = BTreeMap<String, String>;
@@ -54,11 +54,11 @@ impl Store {
             Ok((conn, seeded, fingerprint))
         };
         let (conn, seeded, fingerprint) = open().map_err(|e| e.to_string())?;
-        if seeded.is_some() && fingerprint.as_deref() != Some(schema().fingerprint.as_str()) {
-            return Err(format!(
-                "{} was seeded by an emulator with other tables; delete it (or use another data folder) to start afresh",
-                path.display()
-            ));
+        if seeded.is_some() && fingerprint.as_deref() != Some(stamp().as_str()) {
+            return Err(
+                "it was seeded by an older emulator (other tables or another storage layout)"
+                    .to_owned(),
+            );
         }
         create_tables(&conn).map_err(|e| e.to_string())?;
         Ok((
@@ -102,9 +102,16 @@ fn create_tables(conn: &Connection) -> rusqlite::Result<()> {
             .map(|c| match c.name {
                 "sys_id" => "sys_id TEXT PRIMARY KEY NOT NULL".to_string(),
                 "sys_class_name" => {
-                    format!("sys_class_name TEXT NOT NULL DEFAULT '{}'", table.name)
+                    format!(
+                        "sys_class_name TEXT NOT NULL DEFAULT '{}' COLLATE NOCASE",
+                        table.name
+                    )
                 }
-                name => format!("{} TEXT NOT NULL DEFAULT ''", ident(name)),
+                name => format!(
+                    "{} TEXT NOT NULL DEFAULT ''{}",
+                    ident(name),
+                    collation(c.kind)
+                ),
             })
             .collect();
         sql.push_str(&format!(
@@ -131,6 +138,22 @@ fn create_tables(conn: &Connection) -> rusqlite::Result<()> {
     conn.execute_batch(&sql)
 }
 
+/// How a column compares and sorts. Instances' databases compare text case-insensitively
+/// (`number=inc0010001` finds INC0010001, ORDERBY ignores case), so text columns fold case;
+/// sys_ids, and references holding them, stay exact.
+fn collation(kind: Kind) -> &'static str {
+    match kind {
+        Kind::SysId | Kind::Reference(_) => "",
+        _ => " COLLATE NOCASE",
+    }
+}
+
+/// What a database's `meta.schema` must say to be used as it is: the schema file's fingerprint
+/// and the layout of its tables (version 2: text columns fold case).
+fn stamp() -> String {
+    format!("{}; layout 2", schema().fingerprint)
+}
+
 /// Creates the secondary indexes (after a bulk seed, which is faster than before it).
 pub fn create_indexes(conn: &Connection) -> rusqlite::Result<()> {
     let mut sql = String::new();
@@ -151,7 +174,7 @@ pub fn create_indexes(conn: &Connection) -> rusqlite::Result<()> {
 pub fn mark_seeded(conn: &Connection) -> rusqlite::Result<()> {
     conn.execute(
         "INSERT OR REPLACE INTO meta (key, value) VALUES ('seeded', '1'), ('schema', ?)",
-        [schema().fingerprint.as_str()],
+        [stamp().as_str()],
     )?;
     Ok(())
 }

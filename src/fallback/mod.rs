@@ -6,7 +6,8 @@
 //! ids, `attachFile`), judges the result by what the instance holds afterwards (attachments by
 //! sys_id, records through the API), keeps a screenshot and the page of a failure, and hands
 //! the cookies the browser rotated back to the session. It decides nothing about *when* to fall
-//! back: that is the caller's.
+//! back, nor how a session that is not a browser's gets one: both are the caller's (the front
+//! door's `Connection::attach` and `Connection::resolve`).
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -15,14 +16,12 @@ use fantoccini::Locator;
 use fantoccini::error::CmdError;
 
 use crate::api::attachment::{Attached, Attachment, Held, LocalFile};
-use crate::api::envelope::{Complaint, refusal};
 use crate::api::incident::{Change, Incident, state};
 use crate::api::{Attachments, Record, Table};
+use crate::browser::instance_cookies;
 use crate::browser::{Browser, Options};
 use crate::error::{Error, ErrorKind, Refusal, Result};
-use crate::instance::AuthMethod;
-use crate::obtain::login::{LoginOptions, Person, browser_options, instance_cookies};
-use crate::obtain::secrets::{self, Given, Kind};
+use crate::session::envelope::{Complaint, refusal};
 use crate::session::{Auth, Session};
 
 /// How to run the browser for a fallback.
@@ -51,8 +50,18 @@ const PROBE: &str = r#"
             attachments.push({ sys_id: sys_id, name: a.textContent });
         }
     }
+    const navigation = (performance.getEntriesByType('navigation') || [])[0] || {};
+    const heading = document.querySelector('.outputmsg_text, h1');
     return JSON.stringify({
         path: location.pathname,
+        host: location.host,
+        status: navigation.responseStatus || null,
+        title: document.title || null,
+        said: heading ? heading.textContent.trim() : null,
+        login_form: !!document.getElementById('user_password'),
+        hibernating: !!document.querySelector('.instance-hibernating-page')
+            || /hibernat/i.test(document.title),
+        wake: (document.querySelector('a[href*="developer.servicenow.com"]') || {}).href || null,
         ready: document.readyState,
         marker: window.__snowbridge_marker || null,
         error: error ? error.textContent.trim() : null,
@@ -69,6 +78,25 @@ const PROBE: &str = r#"
 #[derive(Debug, serde::Deserialize)]
 struct Page {
     path: String,
+    /// `host:port` of the page: another than the instance's is a single sign-on page or worse.
+    #[serde(default)]
+    host: Option<String>,
+    /// The HTTP status the document came with, where the browser tells (Chrome 109 on).
+    #[serde(default)]
+    status: Option<u16>,
+    #[serde(default)]
+    title: Option<String>,
+    /// The page's first message or heading, to say what a page that is not the form says.
+    #[serde(default)]
+    said: Option<String>,
+    /// A password input: a login page, whatever its path.
+    #[serde(default)]
+    login_form: bool,
+    /// A hibernating developer instance's page, and where it says to wake the instance.
+    #[serde(default)]
+    hibernating: bool,
+    #[serde(default)]
+    wake: Option<String>,
     ready: String,
     /// Set by [`OnForm::mark`] on the document it ran in; absent on a newer one.
     marker: Option<String>,
@@ -82,6 +110,26 @@ struct Page {
     attachments: Vec<Shown>,
     /// Chrome's own error page (certificate, DNS, connection) is showing, with this code.
     neterror: Option<String>,
+}
+
+impl Page {
+    /// What a page that is not the form says: its message or heading, its title, its status.
+    fn what_it_says(&self) -> String {
+        let mut parts = Vec::new();
+        if let Some(said) = self.error.as_ref().or(self.said.as_ref()) {
+            parts.push(format!("the page says \"{said}\""));
+        } else if let Some(title) = &self.title {
+            parts.push(format!("the page is \"{title}\""));
+        }
+        if let Some(status) = self.status.filter(|s| *s >= 400) {
+            parts.push(format!("HTTP {status}"));
+        }
+        if parts.is_empty() {
+            "the page has no record on it".to_owned()
+        } else {
+            parts.join(", ")
+        }
+    }
 }
 
 /// An attachment as a form lists it.
@@ -108,13 +156,7 @@ impl Shown {
 }
 
 async fn page(client: &fantoccini::Client) -> Result<Option<Page>, CmdError> {
-    match client.execute(PROBE, vec![]).await {
-        Ok(serde_json::Value::String(text)) => Ok(serde_json::from_str(&text).ok()),
-        Ok(_) => Ok(None),
-        Err(e) if crate::browser::is_closed(&e) => Err(e),
-        // Mid-navigation: ask again.
-        Err(_) => Ok(None),
-    }
+    crate::browser::read_page(client, PROBE).await
 }
 
 /// A browser holding the session, on a record's form.
@@ -132,7 +174,7 @@ impl<'s> OnForm<'s> {
         sys_id: &str,
     ) -> Result<OnForm<'s>> {
         let browser =
-            Browser::launch(&browser_options(session.instance(), &options.browser).await?).await?;
+            Browser::launch(&options.browser.for_instance(session.instance()).await?).await?;
         browser.set_cookies(&session.cookies()).await?;
         let form = OnForm {
             browser,
@@ -152,13 +194,54 @@ impl<'s> OnForm<'s> {
             .with_hint("for a certificate error, name the instance's CA in the instance file (ca_file = \"...\")");
             return Err(form.finish_with(e).await);
         }
-        if loaded.path.ends_with("login.do") {
+        if loaded.hibernating {
+            let wake = loaded
+                .wake
+                .clone()
+                .unwrap_or_else(|| crate::session::page::DEVELOPER_PORTAL.to_owned());
+            let name = &session.instance().name;
+            let e = Error::new(
+                ErrorKind::Unreachable,
+                format!(
+                    "the instance is hibernating: wake it at {wake} (the browser got its hibernation page instead of the {table} form)"
+                ),
+            )
+            .with_hint(format!(
+                "sign in at {wake} to wake {name}, wait until it opens, then try again"
+            ));
+            return Err(form.finish_with(e).await);
+        }
+        if loaded.path.ends_with("login.do") || loaded.login_form {
             return Err(form
                 .finish_with(Error::login_required(
                     &session.instance().name,
                     "the browser was sent to the login page: the session has expired",
                 ))
                 .await);
+        }
+        if let Some(host) = form.elsewhere(&loaded) {
+            let e = Error::login_required(
+                &session.instance().name,
+                format!(
+                    "the browser was sent to {host} (a single sign-on page?) instead of the form: the session no longer works in the browser"
+                ),
+            );
+            return Err(form.finish_with(e).await);
+        }
+        if loaded.record.is_none() {
+            let url = form.form_url(table, sys_id)?;
+            let e = Error::new(
+                ErrorKind::Instance,
+                format!(
+                    "{} did not show the form of {table} record {sys_id} at {url}: {}",
+                    session.instance().name,
+                    loaded.what_it_says()
+                ),
+            )
+            .with_hint(format!(
+                "the browser fallback needs the record's form ({table}.do); where the instance has none for {table}, use the API as a user it allows"
+            ));
+            return Err(form.finish_with(e).await);
         }
         if loaded.record.as_deref() != Some(sys_id) {
             let e = Error::new(
@@ -184,20 +267,36 @@ impl<'s> OnForm<'s> {
             .goto(url.as_str())
             .await
             .map_err(|e| self.fail_cmd("opening the record", e))?;
+        // A page that is not the form is known as soon as it has loaded: an error status or
+        // message, a login form, another host. Nothing to wait for there.
         self.wait_page(|p| {
-            p.record.is_some() || p.path.ends_with("login.do") || p.neterror.is_some()
+            p.record.is_some()
+                || p.path.ends_with("login.do")
+                || p.neterror.is_some()
+                || p.login_form
+                || p.hibernating
+                || p.error.is_some()
+                || p.status.is_some_and(|s| s >= 400)
+                || self.elsewhere(p).is_some()
         })
         .await
     }
 
+    /// The host a page is on, when it is not the instance's.
+    fn elsewhere(&self, page: &Page) -> Option<String> {
+        let url = &self.session.instance().url;
+        let ours = match url.port() {
+            Some(port) => format!("{}:{port}", url.host_str().unwrap_or_default()),
+            None => url.host_str().unwrap_or_default().to_owned(),
+        };
+        page.host
+            .as_ref()
+            .filter(|h| !h.is_empty() && !h.eq_ignore_ascii_case(&ours))
+            .cloned()
+    }
+
     fn fail_cmd(&self, doing: &str, e: CmdError) -> Error {
-        if crate::browser::is_closed(&e) {
-            return Error::new(ErrorKind::Cancelled, "the browser window was closed");
-        }
-        Error::new(
-            ErrorKind::Browser,
-            format!("the browser failed while {doing}: {e}"),
-        )
+        crate::browser::command_error(doing, e)
     }
 
     async fn wait_page(&self, done: impl Fn(&Page) -> bool) -> Result<Page> {
@@ -299,8 +398,7 @@ pub async fn attach(
     options: &FallbackOptions,
     attached: &mut Vec<Attached>,
 ) -> Result<()> {
-    let logged_in = browser_session(session, options).await?;
-    let session = logged_in.as_ref().map_or(session, |(s, _)| s);
+    must_be_browser_session(session)?;
     let mut absolute = Vec::with_capacity(files.len());
     for file in files {
         let path = std::path::absolute(&file.path).map_err(|e| {
@@ -551,8 +649,7 @@ pub async fn resolve(
     notes: &str,
     options: &FallbackOptions,
 ) -> Result<Record> {
-    let logged_in = browser_session(session, options).await?;
-    let session = logged_in.as_ref().map_or(session, |(s, _)| s);
+    must_be_browser_session(session)?;
     let form = OnForm::open(session, options, "incident", &incident.sys_id).await?;
     let outcome = async {
         form.check_can(incident, change).await?;
@@ -668,7 +765,7 @@ impl OnForm<'_> {
                     ),
                 )
                 .with_hint(if change.closes() && change.writes_resolution() {
-                    "resolve it without --close, and ask someone with itil_admin to close it"
+                    "resolve it without closing it, and ask someone with itil_admin to close it"
                 } else {
                     "ask the instance's administrators for the role"
                 }));
@@ -718,94 +815,14 @@ async fn fill(form: &OnForm<'_>, field: &str, value: &str) -> Result<()> {
     }
 }
 
-/// Nobody at the terminal: a fallback's form login runs unattended.
-struct Nobody;
-
-impl Person for Nobody {
-    fn tell(&self, line: &str) {
-        tracing::info!("{line}");
+/// The form needs the cookies of a browser session; a token's or a password's session has none
+/// to give the browser.
+fn must_be_browser_session(session: &Session) -> Result<()> {
+    match session.auth() {
+        Auth::Cookies => Ok(()),
+        _ => Err(Error::internal(format!(
+            "the browser fallback on {} was handed a session without browser cookies",
+            session.instance().name
+        ))),
     }
-
-    fn one_time_code(&self, _user: &str, _instance: &str) -> Option<crate::secret::Secret> {
-        None
-    }
-}
-
-/// The UI needs a browser session. A Basic or password-grant session has the user's password:
-/// a headless form login gives one, kept in a vault of its own for this run (the instance's
-/// stored tokens stay as they are). The other methods have no password: the refusal stands,
-/// saying why (exit 5). `None`: the session is a browser session already.
-async fn browser_session(
-    session: &Session,
-    options: &FallbackOptions,
-) -> Result<Option<(Session, tempfile::TempDir)>> {
-    let instance = session.instance();
-    let no_browser = |why: &str| {
-        Error::forbidden(
-            Refusal::Other,
-            format!(
-                "{} refused this through the API, and the UI fallback needs a browser session: \
-                 auth = \"{}\" {why}",
-                instance.name, instance.auth
-            ),
-        )
-        .with_hint(format!(
-            "use an instance file with auth = \"browser\" (or basic/oauth-password with the \
-             password at hand) for work only the UI can do on {}",
-            instance.base()
-        ))
-    };
-    let credentials = match (session.auth(), instance.auth) {
-        (Auth::Cookies, _) => return Ok(None),
-        (Auth::Basic { user, password }, _) => (user.clone(), password.clone()),
-        (_, AuthMethod::OauthPassword) => {
-            let password = secrets::find(instance, Kind::Password, &Given::default());
-            match (instance.username.clone(), password) {
-                (Some(user), Some((password, _))) => (user, password),
-                _ => {
-                    return Err(no_browser(
-                        "keeps no password, and none is at hand without a person \
-                         (SNOWBRIDGE_PASSWORD or the OS keyring)",
-                    ));
-                }
-            }
-        }
-        _ => {
-            return Err(no_browser(
-                "has no user password to log in through the form with",
-            ));
-        }
-    };
-    let place = tempfile::Builder::new()
-        .prefix("snowbridge-fallback-login-")
-        .tempdir()
-        .map_err(|e| Error::internal(format!("cannot make a folder for the form login: {e}")))?;
-    let vault = std::sync::Arc::new(
-        crate::vault::Vault::with_policy(
-            place.path().join("sessions"),
-            crate::vault::KeyPolicy {
-                file: place.path().join("vault.key"),
-                use_keyring: false,
-                keyring_timeout: Duration::from_secs(1),
-            },
-        )
-        .on_notice(|_| {}),
-    );
-    let mut as_browser = instance.clone();
-    as_browser.auth = AuthMethod::Browser;
-    let mut browser = options.browser.clone();
-    browser.headless = Some(true);
-    browser.profile_dir = place.path().join("profile");
-    tracing::info!("logging in through the form for the UI fallback");
-    let login = LoginOptions {
-        browser,
-        credentials: Some(credentials),
-        mfa_code: None,
-        remember_me: false,
-        timeout: options.timeout,
-        person: Box::new(Nobody),
-        diagnostics: options.diagnostics.clone(),
-    };
-    let logged_in = crate::obtain::login::login(&as_browser, vault, login).await?;
-    Ok(Some((logged_in, place)))
 }

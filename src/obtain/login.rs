@@ -17,25 +17,15 @@ use std::time::{Duration, Instant};
 
 use fantoccini::Locator;
 use fantoccini::error::CmdError;
-use time::OffsetDateTime;
 
 use crate::browser::{Browser, BrowserCookie, Options, PartitionKey, Wait};
 use crate::cookie::Cookie;
-use crate::error::{Error, ErrorKind, Result};
+use crate::error::{Error, ErrorKind, NextStep, Result};
 use crate::instance::Instance;
+use crate::prompt::{CodeRequest, Prompter};
 use crate::secret::Secret;
 use crate::session::{Session, Validity};
 use crate::vault::{Obtained, SessionRecord, Vault};
-
-/// Who is at the keyboard, and what they can give.
-pub trait Person: Send + Sync {
-    /// Shows a line to the person (on the terminal).
-    fn tell(&self, line: &str);
-    /// Asks for the one-time code of `user`'s multi-factor login to `instance` (the instance's
-    /// name); asked again, up to three times in all, after a code the instance refused. `None`
-    /// when nobody can be asked.
-    fn one_time_code(&self, user: &str, instance: &str) -> Option<Secret>;
-}
 
 /// How to log in.
 pub struct LoginOptions {
@@ -50,8 +40,8 @@ pub struct LoginOptions {
     /// How long to wait for the login to finish; at most [`MAX_WAIT`](crate::browser::MAX_WAIT)
     /// (longer is read as that).
     pub timeout: Duration,
-    /// Whoever is at the terminal.
-    pub person: Box<dyn Person>,
+    /// Whoever is at the keyboard: asked for one-time codes, told what to do at the window.
+    pub prompter: Arc<dyn Prompter>,
     /// Where a failed login's screenshot and page go.
     pub diagnostics: std::path::PathBuf,
 }
@@ -117,13 +107,7 @@ pub(super) struct Probe {
 
 /// Where the page stands; `None` while it navigates (no script can run).
 pub(super) async fn probe(client: &fantoccini::Client) -> Result<Option<Probe>, CmdError> {
-    match client.execute(PROBE, vec![]).await {
-        Ok(serde_json::Value::String(text)) => Ok(serde_json::from_str(&text).ok()),
-        Ok(_) => Ok(None),
-        Err(e) if crate::browser::is_closed(&e) => Err(e),
-        // A page in the middle of navigating cannot run scripts; ask again.
-        Err(_) => Ok(None),
-    }
+    crate::browser::read_page(client, PROBE).await
 }
 
 /// The instance's host as `location.host` shows it (with a port, where the URL names one).
@@ -154,7 +138,7 @@ pub(super) fn is_login_path(path: &str) -> bool {
 /// Logs in to `instance` through the browser, stores the session in `vault`, proves it with a
 /// REST call and returns it. Before the browser starts, [`check_login_page`] makes sure the
 /// instance's `login.do` is a way to log in (a wrong `url` fails in seconds, not at the timeout);
-/// a one-time code the instance refuses is asked of the [`Person`] again, three codes in all.
+/// a one-time code the instance refuses is asked of the [`Prompter`] again, three codes in all.
 pub async fn login(
     instance: &Instance,
     vault: Arc<Vault>,
@@ -197,18 +181,18 @@ pub async fn login(
             ErrorKind::LoginRequired,
             format!("the browser logged in, but the instance refused its cookies over REST: {why}"),
         )
-        .with_hint("the instance may bind sessions to the browser; report this with `-vv` output")),
+        .with_hint("the instance may bind sessions to the browser; report this with the debug log (tracing at the debug level)")),
         Validity::Unreachable(why) => Err(Error::new(ErrorKind::Unreachable, why)),
     }
 }
 
 /// The managed Chrome of a login on `instance`, ready to be driven: [`check_login_page`] first
 /// (a wrong `url` fails in seconds, before a browser starts), then Chrome started with
-/// [`browser_options`], with the instance's cookies that an interrupted login left in the profile
+/// [`Options::for_instance`](crate::browser::Options::for_instance), with the instance's cookies that an interrupted login left in the profile
 /// deleted. End it with [`close_browser`], whatever the outcome.
 pub(super) async fn open_browser(instance: &Instance, options: &LoginOptions) -> Result<Browser> {
     check_login_page(instance, options.timeout.min(PAGE_CHECK_TIMEOUT)).await?;
-    let browser = Browser::launch(&browser_options(instance, &options.browser).await?).await?;
+    let browser = Browser::launch(&options.browser.for_instance(instance).await?).await?;
     // A login that was interrupted (killed before it could clean up) may have left some behind.
     if let Err(e) = forget_instance_cookies(instance, &browser).await {
         tracing::warn!(target: crate::NOTICE_TARGET, "{}", e.message());
@@ -306,11 +290,16 @@ pub async fn check_login_page(instance: &Instance, timeout: Duration) -> Result<
                 ErrorKind::Unreachable,
                 format!("could not open {url}: {cause}"),
             )
-            .with_hint(format!(
-                "check `url` in {} and your network; `snowbridge doctor {}` says more",
-                instance.source.display(),
-                instance.name
-            ))
+            .with_hint("check your network")
+            .with_steps([
+                NextStep::FixInstanceFile {
+                    file: instance.source.clone(),
+                    key: "url".into(),
+                },
+                NextStep::CheckSetup {
+                    instance: instance.name.clone(),
+                },
+            ])
         })?;
     let landed = response.url().clone();
     if landed.host_str() != url.host_str()
@@ -408,7 +397,7 @@ async fn drive(instance: &Instance, browser: &Browser, options: &LoginOptions) -
             {
                 Filled::LoggedIn(token) => (token, Some(user.clone()), true),
                 Filled::AtIdentityProvider(idp) => {
-                    options.person.tell(&format!(
+                    options.prompter.tell(&format!(
                         "The instance sent the browser to the identity provider at {idp}: finish the login in the browser window."
                     ));
                     let (token, seen) = wait_for_person(browser, &host, deadline).await?;
@@ -422,9 +411,19 @@ async fn drive(instance: &Instance, browser: &Browser, options: &LoginOptions) -
                     ErrorKind::LoginRequired,
                     "an interactive login needs a browser window, and this one is headless",
                 )
-                .with_hint(format!("a headless login fills the form itself: give the password with {} or `snowbridge password {}` (and the user with --user or `username` in {}), or run where a display is available", super::password::ENV, instance.name, instance.source.display())));
+                .with_hint("a headless login fills the form itself")
+                .with_steps([
+                    NextStep::give_secret(&instance.name, crate::secret::SecretKind::Password),
+                    NextStep::NameUser {
+                        instance: instance.name.clone(),
+                        file: instance.source.clone(),
+                    },
+                    NextStep::LogInWithWindow {
+                        instance: instance.name.clone(),
+                    },
+                ]));
             }
-            options.person.tell(&format!(
+            options.prompter.tell(&format!(
                 "Log in to {} in the browser window (single sign-on and multi-factor prompts included); waiting up to {} minutes.",
                 instance.base(),
                 options.timeout.as_secs().div_ceil(60)
@@ -434,7 +433,7 @@ async fn drive(instance: &Instance, browser: &Browser, options: &LoginOptions) -
         }
     };
 
-    let cookies = instance_cookies(instance, browser.all_cookies().await?);
+    let cookies = crate::browser::instance_cookies(instance, browser.all_cookies().await?);
     if !cookies.iter().any(|c| c.name == "JSESSIONID") {
         return Err(Error::new(
             ErrorKind::Browser,
@@ -462,7 +461,7 @@ pub(super) enum Filled {
 
 /// Fills the login form that `opened` (the URL the browser was sent to) led to with `user` and
 /// `password`, and follows what comes after it: the multi-factor page (codes from
-/// `options.mfa_code`, then the [`Person`]), the identity provider, or a refusal. Errors: login
+/// `options.mfa_code`, then the [`Prompter`]), the identity provider, or a refusal. Errors: login
 /// required for a refused password or code, or for single sign-on in a headless browser;
 /// unreachable for a page Chrome could not load; browser errors; cancelled for a closed window.
 pub(super) async fn log_in_with_form(
@@ -483,10 +482,9 @@ pub(super) async fn log_in_with_form(
                     ErrorKind::LoginRequired,
                     format!("{user} logs in through an identity provider ({idp}): only a person can finish that"),
                 )
-                .with_hint(format!(
-                    "run `snowbridge connect {} --login` without --headless where a display is available",
-                    instance.name
-                )));
+                .with_step(NextStep::LogInWithWindow {
+                    instance: instance.name.clone(),
+                }));
             }
             Ok(Filled::AtIdentityProvider(idp))
         }
@@ -504,44 +502,21 @@ pub(super) async fn log_in_with_form(
             ErrorKind::LoginRequired,
             format!("{} refused the login of {user}: {message}", instance.name),
         )
-        .with_hint(format!(
-            "check the user name and the password (`snowbridge password {}` stores a new one)",
-            instance.name
+        .with_hint("check the user name and the password")
+        .with_step(NextStep::give_secret(
+            &instance.name,
+            crate::secret::SecretKind::Password,
         ))),
-    }
-}
-
-/// The cookies a request to the instance would carry by domain (any path): the identity
-/// provider's and other sites' stay in the login profile.
-pub fn instance_cookies(instance: &Instance, cookies: Vec<Cookie>) -> Vec<Cookie> {
-    let now = OffsetDateTime::now_utc();
-    cookies
-        .into_iter()
-        .filter(|c| sent_to_instance(instance, &c.domain, c.host_only) && !c.is_expired_at(now))
-        .collect()
-}
-
-/// Would a cookie of `domain` (host-only or not) go to the instance's host, by RFC 6265's
-/// domain rule? Any path, Secure or not: the question is whose cookie it is.
-fn sent_to_instance(instance: &Instance, domain: &str, host_only: bool) -> bool {
-    let host = instance
-        .url
-        .host_str()
-        .unwrap_or_default()
-        .trim_start_matches('[')
-        .trim_end_matches(']')
-        .to_ascii_lowercase();
-    let domain = domain.trim_start_matches('.').to_ascii_lowercase();
-    if host_only || host.parse::<std::net::IpAddr>().is_ok() {
-        host == domain
-    } else {
-        host == domain || host.ends_with(&format!(".{domain}"))
     }
 }
 
 /// Is this cookie in the browser the instance's (partitioned ones included)?
 fn instance_owns(instance: &Instance, cookie: &BrowserCookie) -> bool {
-    sent_to_instance(instance, &cookie.domain, !cookie.domain.starts_with('.'))
+    crate::cookie::domain_matches(
+        &instance.url,
+        &cookie.domain,
+        !cookie.domain.starts_with('.'),
+    )
 }
 
 /// Deletes the instance's cookies from the browser (CDP `Network.deleteCookies`, each by its
@@ -603,37 +578,6 @@ async fn forget_instance_cookies(instance: &Instance, browser: &Browser) -> Resu
             ),
         ))
     }
-}
-
-/// `options` for a browser on `instance`: where the instance file names a `ca_file`, the
-/// instance's certificate, once verified against it, is made acceptable to Chrome (which
-/// cannot be given CA certificates for one run).
-pub async fn browser_options(instance: &Instance, options: &Options) -> Result<Options> {
-    let mut options = options.clone();
-    let Some(ca) = &instance.ca_file else {
-        return Ok(options);
-    };
-    let in_file = |why: &str| {
-        Error::bad_input(format!(
-            "{}: key `ca_file`: {}: {why}",
-            instance.source.display(),
-            ca.display()
-        ))
-        .with_hint("point ca_file at a PEM file of CA certificates")
-    };
-    let pem = std::fs::read(ca).map_err(|e| in_file(&format!("cannot read it ({e})")))?;
-    let pin = crate::browser::verified_spki(&instance.url, &pem)
-        .await
-        .map_err(|e| match e.kind() {
-            ErrorKind::BadInput => in_file(e.message()),
-            _ => e,
-        })?;
-    if let Some(pin) = pin
-        && !options.trusted_spki.contains(&pin)
-    {
-        options.trusted_spki.push(pin);
-    }
-    Ok(options)
 }
 
 /// Fills the login form (in the page or its first frame) and follows what comes after it,
@@ -730,7 +674,7 @@ async fn fill_in(
     loop {
         match await_landing(browser, host, deadline, stale.as_deref()).await? {
             Landing::MultiFactor(shown) => {
-                let refused = |hint: String| {
+                let refused = |hint: String, steps: Vec<NextStep>| {
                     let said = shown
                         .as_deref()
                         .map(|s| format!(" (the page said: {s})"))
@@ -746,11 +690,15 @@ async fn fill_in(
                             }
                         ),
                     )
-                    .with_hint(hint))
+                    .with_hint(hint)
+                    .with_steps(steps))
                 };
                 if sent >= CODE_TRIES {
                     return refused(
-                        "check that the authenticator's clock is right, then log in again".into(),
+                        "check that the authenticator's clock is right".into(),
+                        vec![NextStep::LogIn {
+                            instance: instance.to_owned(),
+                        }],
                     );
                 }
                 // `--mfa-code` is the first code; a person at the terminal gives the later ones.
@@ -758,7 +706,7 @@ async fn fill_in(
                     Some(code) => Some(code),
                     None => {
                         if sent > 0 {
-                            options.person.tell(&format!(
+                            options.prompter.tell(&format!(
                                 "{instance} did not accept the code{}; {} tries left.",
                                 shown
                                     .as_deref()
@@ -767,25 +715,40 @@ async fn fill_in(
                                 CODE_TRIES - sent
                             ));
                         }
-                        options.person.one_time_code(user, instance)
+                        let request = CodeRequest {
+                            instance: instance.to_owned(),
+                            user: user.to_owned(),
+                            refused: sent,
+                        };
+                        crate::prompt::ask(&options.prompter, move |p| p.one_time_code(&request))
+                            .await
                     }
                 };
                 let code = match code {
                     Some(code) => code,
                     None if sent > 0 => {
                         // The password was right: the hint must be about the code.
-                        return refused(format!(
-                            "pass the current code with --mfa-code (codes change every few seconds), or run `snowbridge connect {instance} --login` at a terminal to be asked for it"
-                        ));
+                        return refused(
+                            "codes change every few seconds".into(),
+                            vec![
+                                NextStep::GiveOneTimeCode {
+                                    instance: instance.to_owned(),
+                                },
+                                NextStep::log_in_with_prompts(instance),
+                            ],
+                        );
                     }
                     None => {
                         return Err(Error::new(
                             ErrorKind::LoginRequired,
                             format!("{user} needs a one-time code (multi-factor login) and there is no one to ask"),
                         )
-                        .with_hint(format!(
-                            "pass --mfa-code CODE, or run `snowbridge connect {instance} --login` at a terminal"
-                        )));
+                        .with_steps([
+                            NextStep::GiveOneTimeCode {
+                                instance: instance.to_owned(),
+                            },
+                            NextStep::log_in_with_prompts(instance),
+                        ]));
                     }
                 };
                 stale = Some(mark(client).await?);
@@ -930,20 +893,18 @@ async fn wait_for_person(
             ErrorKind::LoginRequired,
             "the login did not finish in time",
         )
-        .with_hint("run it again, or give more time with --timeout")),
+        .with_step(NextStep::AllowMoreTime)),
     }
 }
 
 /// A failed WebDriver command while `doing`: cancelled for a closed window, else a browser error.
 pub(super) fn browser_error(doing: &str, e: CmdError) -> Error {
-    if crate::browser::is_closed(&e) {
-        return Error::new(
+    let e = crate::browser::command_error(doing, e);
+    match e.kind() {
+        ErrorKind::Cancelled => Error::new(
             ErrorKind::Cancelled,
             "login cancelled: the browser window was closed",
-        );
+        ),
+        _ => e,
     }
-    Error::new(
-        ErrorKind::Browser,
-        format!("the browser failed while {doing}: {e}"),
-    )
 }

@@ -14,11 +14,17 @@
 //! `connect --login`); from then on its sessions refresh like the password grant's, and
 //! [`connect`] refreshes them (or says to run `connect --login`).
 
+#[cfg(feature = "chrome-import")]
+#[cfg_attr(docsrs, doc(cfg(feature = "chrome-import")))]
 pub mod chrome;
 pub mod jwt;
+#[cfg(feature = "browser")]
+#[cfg_attr(docsrs, doc(cfg(feature = "browser")))]
 pub mod login;
 pub mod mtls;
 pub mod password;
+#[cfg(feature = "browser")]
+#[cfg_attr(docsrs, doc(cfg(feature = "browser")))]
 pub mod pkce;
 pub mod secrets;
 pub mod token;
@@ -27,13 +33,14 @@ use std::sync::Arc;
 
 pub use secrets::Given;
 
-use crate::error::{Error, ErrorKind, Result};
+use crate::error::{Error, ErrorKind, NextStep, Result};
 use crate::instance::{AuthMethod, Instance};
 use crate::session::{Auth, Session, Validity};
-use crate::vault::{Obtained, SessionRecord, Vault};
+use crate::vault::{Obtained, SessionRecord, Stored, Vault};
 
-/// Where the session that [`connect`] returns came from.
+/// Where a session came from: what [`connect`] found, or the login that made it.
 #[derive(Debug)]
+#[non_exhaustive]
 pub enum Connected {
     /// The stored session; `checked` is false when the validation window skipped the round trip.
     Stored {
@@ -41,10 +48,15 @@ pub enum Connected {
         checked: bool,
     },
     /// Cookies imported from the user's Chrome profile, as the instance file allows.
+    #[cfg(feature = "chrome-import")]
     Imported(Box<chrome::Report>),
     /// Credentials of a method other than the browser, proved with a call; how, in words
     /// ("client_credentials grant", "stored token", "Basic").
     Credentials(String),
+    /// A browser login just now (`auth = "browser"`), proved with a REST call.
+    LoggedIn,
+    /// The authorization code flow just now (`auth = "oauth-pkce"`), its tokens proved.
+    Authorized,
 }
 
 /// Makes sure a valid session exists for `instance`, without a person: the stored session,
@@ -63,18 +75,33 @@ pub async fn connect(instance: &Instance, vault: Arc<Vault>) -> Result<(Session,
     let Some(source) = &instance.import_chrome else {
         return Err(why);
     };
-    let source = chrome::Source::try_from(source)?;
-    match import_chrome(instance, vault, &source, false).await {
-        Ok((session, report)) => Ok((session, Connected::Imported(Box::new(report)))),
-        Err(e) => Err(Error::login_required(
+    #[cfg(not(feature = "chrome-import"))]
+    {
+        let _ = source;
+        Err(Error::login_required(
             &instance.name,
             format!(
-                "{}; importing from {} did not help either: {}",
-                why.message(),
-                source.browser,
-                e.message()
+                "{}; the instance file names a Chrome profile to import from, but this build \
+                 has no Chrome import (the `chrome-import` feature)",
+                why.message()
             ),
-        )),
+        ))
+    }
+    #[cfg(feature = "chrome-import")]
+    {
+        let source = chrome::Source::try_from(source)?;
+        match import_chrome(instance, vault, &source, false).await {
+            Ok((session, report)) => Ok((session, Connected::Imported(Box::new(report)))),
+            Err(e) => Err(Error::login_required(
+                &instance.name,
+                format!(
+                    "{}; importing from {} did not help either: {}",
+                    why.message(),
+                    source.browser,
+                    e.message()
+                ),
+            )),
+        }
     }
 }
 
@@ -92,16 +119,21 @@ pub fn supported(instance: &Instance) -> Result<()> {
             instance.auth
         ),
     )
-    .with_hint(if instance.auth == AuthMethod::OauthPkce {
-        format!(
-            "run `snowbridge connect {} --login`, which authorizes in the browser (from a program: snowbridge::obtain::pkce::authorize)",
-            instance.name
-        )
+    .with_steps(if instance.auth == AuthMethod::OauthPkce {
+        // The authorization code flow runs in the browser, as a login of its own.
+        vec![NextStep::LogIn {
+            instance: instance.name.clone(),
+        }]
     } else {
-        format!(
-            "run `snowbridge connect {}` (it runs the method's grant), or use auth = \"browser\"",
-            instance.name
-        )
+        vec![
+            NextStep::Connect {
+                instance: instance.name.clone(),
+            },
+            NextStep::FixInstanceFile {
+                file: instance.source.clone(),
+                key: "auth".into(),
+            },
+        ]
     }))
 }
 
@@ -160,40 +192,67 @@ pub fn fresh_record(instance: &Instance) -> SessionRecord {
 
 /// A session of a method other than the browser, proved with one authenticated call: the
 /// stored tokens where they still work, else the method's grant with the secrets `given` (typed
-/// by a person) or at hand. A typed password always runs a new password grant. What is proved
-/// is stored; a failure leaves the vault as it was.
+/// by a person) or at hand. Secrets given always run a new grant with them (a person typed a
+/// password or client secret to sign in anew, not to be told the old token still works). What
+/// is proved is stored; a failure leaves the vault as it was.
 pub async fn sign_in(
     instance: &Instance,
     vault: Arc<Vault>,
     given: Given,
 ) -> Result<(Session, Connected)> {
     let fresh = fresh_record(instance);
-    let stored = match vault.load(&instance.name) {
-        Ok(stored) => stored.filter(|r| r.obtained == fresh.obtained),
-        Err(e) => {
-            tracing::info!(error = %e, "the stored session cannot be read; a new one replaces it once proved");
+    let stored = match vault.inspect(&instance.name)? {
+        Stored::Session(record) => Some(*record).filter(|r| r.obtained == fresh.obtained),
+        Stored::Nothing => None,
+        Stored::Unreadable(why) => {
+            passing_over(&why);
             None
         }
     };
     let mut record = stored.unwrap_or(fresh);
-    if given.get(secrets::Kind::Password).is_some() && instance.auth == AuthMethod::OauthPassword {
-        record.tokens = None;
-    }
+    let for_grant = match instance.auth {
+        AuthMethod::OauthPassword => [secrets::Kind::Password, secrets::Kind::ClientSecret]
+            .iter()
+            .any(|&k| given.get(k).is_some()),
+        AuthMethod::OauthClientCredentials | AuthMethod::Jwt => {
+            given.get(secrets::Kind::ClientSecret).is_some()
+        }
+        _ => false,
+    };
     let before = record.tokens.as_ref().map(|t| t.issued_at);
     let auth = auth_for(instance, &given)?;
+    if for_grant && let Auth::Bearer(renew) = &auth {
+        // Run here, not left to the session: it would take a token another process stored.
+        let granted = renew.renew(record.tokens.as_ref()).await?;
+        record.set_tokens(granted);
+    }
     let session = Session::with_auth(instance, vault.clone(), record, auth)?;
     session.prove().await?;
     let kept = session.record().clone();
     let tokens = session.tokens();
-    vault.update(&instance.name, |slot| {
-        let replace = slot.as_ref().is_none_or(|r| r.obtained != kept.obtained);
-        if replace {
-            let mut record = kept.clone();
-            record.tokens = None;
-            if let Some(tokens) = &tokens {
-                record.set_tokens(tokens.clone());
+    // Proved: it replaces what was stored, a file that cannot be read included.
+    vault.update_or_replace(&instance.name, |slot| {
+        match slot {
+            Some(stored) if stored.obtained == kept.obtained => {
+                // Tokens granted here are newer than the stored ones; a renewal by another
+                // process meanwhile is newer still.
+                if let Some(tokens) = &tokens
+                    && stored
+                        .tokens
+                        .as_ref()
+                        .is_none_or(|s| s.issued_at < tokens.issued_at)
+                {
+                    stored.set_tokens(tokens.clone());
+                }
             }
-            *slot = Some(record);
+            _ => {
+                let mut record = kept.clone();
+                record.tokens = None;
+                if let Some(tokens) = &tokens {
+                    record.set_tokens(tokens.clone());
+                }
+                *slot = Some(record);
+            }
         }
         Ok(())
     })?;
@@ -207,6 +266,17 @@ pub async fn sign_in(
         (None, _) => instance.auth.as_str().to_owned(),
     };
     Ok((session, Connected::Credentials(how)))
+}
+
+/// Tells the person that the stored session of a method that needs no person cannot be read
+/// and that a new one is being obtained without it: the new session replaces the file once the
+/// instance accepts it, as a new login would.
+pub(crate) fn passing_over(why: &Error) {
+    tracing::warn!(
+        target: crate::NOTICE_TARGET,
+        "{}; obtaining a new session from the credentials, which replaces it once the instance accepts them",
+        why.message()
+    );
 }
 
 /// Stores what `session` (a token method's, just proved) holds as the session of its instance,
@@ -242,6 +312,8 @@ async fn stored(instance: &Instance, vault: Arc<Vault>) -> Result<(Session, Conn
 
 /// Imports the session from a Chrome profile, proves it with a REST call, and only then stores
 /// it in the vault (replacing what was there). `interactive` allows keyring unlock prompts.
+#[cfg(feature = "chrome-import")]
+#[cfg_attr(docsrs, doc(cfg(feature = "chrome-import")))]
 pub async fn import_chrome(
     instance: &Instance,
     vault: Arc<Vault>,
@@ -251,11 +323,14 @@ pub async fn import_chrome(
     let import = chrome::import(source, &instance.url, interactive).await?;
     if import.cookies.is_empty() {
         return Err(
-            Error::new(ErrorKind::LoginRequired, import.report.to_string()).with_hint(format!(
-                "log in to {} in that browser profile, or run `snowbridge connect {} --login`",
-                instance.base(),
-                instance.name
-            )),
+            Error::new(ErrorKind::LoginRequired, import.report.to_string()).with_steps([
+                NextStep::LogInToBrowserProfile {
+                    url: instance.base().to_owned(),
+                },
+                NextStep::LogIn {
+                    instance: instance.name.clone(),
+                },
+            ]),
         );
     }
     let profile = import
@@ -285,11 +360,14 @@ pub async fn import_chrome(
                     import.report
                 ),
             )
-            .with_hint(format!(
-                "log in to {} in that browser again, or run `snowbridge connect {} --login`",
-                instance.base(),
-                instance.name
-            )));
+            .with_steps([
+                NextStep::LogInToBrowserProfile {
+                    url: instance.base().to_owned(),
+                },
+                NextStep::LogIn {
+                    instance: instance.name.clone(),
+                },
+            ]));
         }
         Validity::Unreachable(why) => return Err(Error::new(ErrorKind::Unreachable, why)),
     }

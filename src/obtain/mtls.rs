@@ -10,7 +10,7 @@ use pkcs8::der::zeroize::Zeroizing;
 use pkcs8::der::{Decode, SecretDocument};
 
 use super::secrets::{self, Given, Kind};
-use crate::error::{Error, ErrorKind, Result};
+use crate::error::{Error, ErrorKind, NextStep, Result};
 use crate::instance::Instance;
 use crate::session::Certificate;
 
@@ -51,6 +51,20 @@ pub fn certificate(instance: &Instance, given: &Given) -> Result<Certificate> {
     } else {
         key
     };
+    if let Err(why) = same_pair(&cert, &key) {
+        return Err(Error::bad_input(format!(
+            "{file}: the [mtls] certificate {} and key {} do not match: {why}",
+            mtls.cert.display(),
+            mtls.key.display()
+        ))
+        .with_hint(format!(
+            "give the key the certificate was issued for, or that key's certificate: for a \
+             matching pair `openssl x509 -noout -pubkey -in {}` and `openssl pkey -pubout -in {}` \
+             print the same key",
+            mtls.cert.display(),
+            mtls.key.display()
+        )));
+    }
     let mut pem = Zeroizing::new(key.to_vec());
     pem.push(b'\n');
     pem.extend_from_slice(&cert);
@@ -66,6 +80,33 @@ pub fn certificate(instance: &Instance, given: &Given) -> Result<Certificate> {
         identity,
         file: mtls.cert.clone(),
     })
+}
+
+/// Checks that the private key in `key_pem` is the one the first certificate of `cert_pem` was
+/// issued for, as the TLS library will when it sets up the client (where its refusal reads only
+/// "builder error"). What cannot be parsed here is left for the identity's own error.
+fn same_pair(cert_pem: &[u8], key_pem: &[u8]) -> std::result::Result<(), String> {
+    use rustls::pki_types::pem::PemObject as _;
+    use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+    let Some(Ok(cert)) = CertificateDer::pem_slice_iter(cert_pem).next() else {
+        return Ok(());
+    };
+    let Ok(key) = PrivateKeyDer::from_pem_slice(key_pem) else {
+        return Ok(());
+    };
+    let provider = crate::tls::provider();
+    let signing = match provider.key_provider.load_private_key(key) {
+        Ok(signing) => signing,
+        Err(e) => return Err(format!("the key cannot be used for TLS ({e})")),
+    };
+    match rustls::sign::CertifiedKey::new(vec![cert], signing).keys_match() {
+        Err(rustls::Error::InconsistentKeys(rustls::InconsistentKeys::KeyMismatch)) => Err(
+            "the key is not the certificate's (its public half is not the one the certificate names)"
+                .to_owned(),
+        ),
+        // Matching, or a key type whose public half cannot be told: the handshake decides.
+        _ => Ok(()),
+    }
 }
 
 fn contains(bytes: &[u8], text: &str) -> bool {
@@ -103,11 +144,7 @@ fn decrypt(
                 path.display()
             ),
         )
-        .with_hint(format!(
-            "store the right one with `snowbridge secret {} key-passphrase`, or set \
-             SNOWBRIDGE_KEY_PASSPHRASE",
-            instance.name
-        ))
+        .with_step(NextStep::give_secret(&instance.name, Kind::KeyPassphrase))
     })?;
     let pem = plain
         .to_pem("PRIVATE KEY", LineEnding::LF)

@@ -1,8 +1,6 @@
-//! Where a user's password comes from: `SNOWBRIDGE_PASSWORD`, the OS keyring (stored by
-//! `snowbridge password NAME`), or a prompt on the terminal. Never a file, never the command
-//! line, never a prompt in a run with no terminal.
-
-use std::io::IsTerminal;
+//! Where a user's password comes from: `SNOWBRIDGE_PASSWORD`, or the OS keyring. Never a file,
+//! never the command line; a person is asked only through the caller's
+//! [`Prompter`](crate::prompt::Prompter), never from here.
 
 use crate::error::{Error, ErrorKind, Result};
 use crate::keyring::{self, Lookup};
@@ -18,17 +16,12 @@ pub enum Source {
     Environment,
     /// The OS keyring.
     Keyring,
-    /// Typed at a prompt.
+    /// Given by a person through the [`Prompter`](crate::prompt::Prompter).
     Prompt,
 }
 
 fn account(instance: &str, user: &str) -> String {
     format!("password:{instance}:{user}")
-}
-
-/// True when a person can be asked: stdin and stderr are terminals.
-pub fn can_prompt() -> bool {
-    std::io::stdin().is_terminal() && std::io::stderr().is_terminal()
 }
 
 /// The password of `user` on `instance`, without asking anyone.
@@ -38,6 +31,7 @@ pub fn stored(instance: &str, user: &str) -> Option<(Secret, Source)> {
 
 /// Why [`find`] found no password: what each place said.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum Missing {
     /// `SNOWBRIDGE_KEYRING=off` keeps the keyring out of it.
     KeyringOff,
@@ -82,22 +76,6 @@ pub fn find(instance: &str, user: &str) -> Result<(Secret, Source), Missing> {
 /// True when a password may be kept in the OS keyring (`SNOWBRIDGE_KEYRING=off` says no).
 pub fn can_keep() -> bool {
     keyring::enabled()
-}
-
-/// Asks on the terminal (no echo) for a secret of `instance`.
-pub fn prompt(question: &str, instance: &str) -> Result<Secret> {
-    if !can_prompt() {
-        return Err(Error::new(
-            ErrorKind::LoginRequired,
-            "a password is needed and there is no terminal to ask on",
-        )
-        .with_hint(format!(
-            "store it with `snowbridge password {instance}`, or set {ENV} for this run"
-        )));
-    }
-    rpassword::prompt_password(question)
-        .map(Secret::from)
-        .map_err(|e| Error::new(ErrorKind::Cancelled, format!("no password was read: {e}")))
 }
 
 /// Stores the password of `user` on `instance` in the OS keyring.

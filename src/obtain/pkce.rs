@@ -2,11 +2,11 @@
 //! person at the browser, as `snowbridge connect NAME --login` runs it.
 //!
 //! The instance's `/oauth_auth.do` opens in the managed Chrome of the browser login
-//! ([`login::open_browser`]) with `response_type=code`, `client_id`, a loopback `redirect_uri`
+//! (`login::open_browser`) with `response_type=code`, `client_id`, a loopback `redirect_uri`
 //! (`http://127.0.0.1:<[oauth] redirect_port>/callback`), a random `state`, `code_challenge`
 //! (S256 of a random verifier) and `scope`. A person logs in (single sign-on and multi-factor
 //! included) and presses Allow; with credentials at hand snowbridge fills the login form
-//! ([`login::log_in_with_form`]) and presses Allow itself. A one-request listener on the
+//! (`login::log_in_with_form`) and presses Allow itself. A one-request listener on the
 //! loopback port, bound before the browser starts, catches the redirect and checks `state`;
 //! the code is exchanged with the verifier ([`token::Endpoint::authorization_code`]) and the
 //! tokens, proved with one REST call, are kept in the vault. From then on the session refreshes
@@ -15,7 +15,7 @@
 //! Deny, a redirect without a code, another `state` and a closed window are each a refusal
 //! with its own message; the timeout bounds the whole wait; Chrome and the listener are stopped
 //! however it ends. This module asks no one: what the person is told goes through
-//! [`Person::tell`](super::login::Person::tell).
+//! [`Prompter::tell`](crate::prompt::Prompter::tell).
 
 use std::net::Ipv4Addr;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -31,7 +31,7 @@ use super::login::{self, Filled, LoginOptions};
 use super::secrets::{self, Given, Kind};
 use super::token;
 use crate::browser::{Browser, Wait};
-use crate::error::{Error, ErrorKind, Result};
+use crate::error::{Error, ErrorKind, NextStep, Result};
 use crate::instance::{AuthMethod, Instance};
 use crate::secret::Secret;
 use crate::session::Session;
@@ -179,7 +179,9 @@ impl Callback {
     /// The code, or the refusal as an error of its own.
     fn into_code(self, instance: &Instance) -> Result<Secret> {
         let name = &instance.name;
-        let again = format!("run `snowbridge connect {name} --login` again");
+        let again = NextStep::LogIn {
+            instance: name.clone(),
+        };
         match self {
             Callback::Code(code) => Ok(code),
             Callback::Denied => Err(Error::new(
@@ -189,7 +191,8 @@ impl Callback {
                      no tokens were issued"
                 ),
             )
-            .with_hint(format!("{again} and press Allow"))),
+            .with_hint("press Allow on the consent page")
+            .with_step(again)),
             Callback::NoCode => Err(Error::new(
                 ErrorKind::Cancelled,
                 format!(
@@ -197,7 +200,8 @@ impl Callback {
                      error): the authorization was refused or did not finish"
                 ),
             )
-            .with_hint(format!("{again} and press Allow"))),
+            .with_hint("press Allow on the consent page")
+            .with_step(again)),
             Callback::WrongState { carried } => Err(Error::new(
                 ErrorKind::BadInput,
                 format!(
@@ -211,9 +215,8 @@ impl Callback {
                     }
                 ),
             )
-            .with_hint(format!(
-                "{again}, and finish the sign-in in the window it opens"
-            ))),
+            .with_step(again)
+            .with_hint("finish the sign-in in the window it opens")),
             Callback::Refused { error, description } => {
                 let hint = match error.as_str() {
                     "invalid_scope" => format!(
@@ -432,7 +435,7 @@ struct Caught {
 ///
 /// `options` are the browser login's: `browser` (headed for a person where a display exists),
 /// `credentials` (fill the login form, then press Allow, without a person), `mfa_code` and the
-/// [`Person`](super::login::Person) for one-time codes, `timeout` for the whole wait (the
+/// [`Prompter`](crate::prompt::Prompter) for one-time codes, `timeout` for the whole wait (the
 /// person's included), `diagnostics` for a failed page; `remember_me` is not used (the
 /// browser's session is thrown away). The client secret, for a private client, comes from
 /// `SNOWBRIDGE_CLIENT_SECRET` or the keyring; a public client sends none.
@@ -459,12 +462,16 @@ pub async fn authorize(
             "authorizing without a person needs a user name and password to fill in the login \
              form, and none were given",
         )
-        .with_hint(format!(
-            "give the password with {} or `snowbridge password {}` (and the user with --user or \
-             `username`), or run where a display is available",
-            super::password::ENV,
-            instance.name
-        )));
+        .with_steps([
+            NextStep::give_secret(&instance.name, crate::secret::SecretKind::Password),
+            NextStep::NameUser {
+                instance: instance.name.clone(),
+                file: instance.source.clone(),
+            },
+            NextStep::LogInWithWindow {
+                instance: instance.name.clone(),
+            },
+        ]));
     }
     let request = Request::new(instance)?;
     // Bound before the browser opens: a port in use fails now, not after the person logged in.
@@ -533,7 +540,7 @@ async fn catch(
     };
     let callback = callback.ok_or_else(|| {
         Error::internal(format!(
-            "the listener for {} stopped before the redirect came (run with -v for why)",
+            "the listener for {} stopped before the redirect came (its debug log says why)",
             request.redirect_uri
         ))
     })?;
@@ -558,7 +565,7 @@ async fn drive(
 ) -> Result<()> {
     let allow = "press Allow to let snowbridge use the instance";
     let Some((user, password)) = &options.credentials else {
-        options.person.tell(&format!(
+        options.prompter.tell(&format!(
             "Log in to {} in the browser window (single sign-on and multi-factor prompts \
              included), then {allow}; waiting up to {} minutes.",
             instance.base(),
@@ -577,7 +584,7 @@ async fn drive(
     )
     .await?;
     if let Filled::AtIdentityProvider(idp) = filled {
-        options.person.tell(&format!(
+        options.prompter.tell(&format!(
             "The instance sent the browser to the identity provider at {idp}: finish the login \
              in the browser window, then {allow}."
         ));
@@ -666,14 +673,15 @@ async fn watch(
                  back"
             ),
         )
-        .with_hint(format!(
-            "run `snowbridge connect {name} --login` again and press Allow"
-        )),
+        .with_hint("press Allow on the consent page")
+        .with_step(NextStep::LogIn {
+            instance: name.clone(),
+        }),
         Ok(Wait::TimedOut) => Error::new(
             ErrorKind::LoginRequired,
             format!("the authorization on {name} did not finish in time"),
         )
-        .with_hint("run it again, or give more time with --timeout"),
+        .with_step(NextStep::AllowMoreTime),
         Err(e) => e,
     }
 }

@@ -6,78 +6,16 @@
 
 use std::collections::HashMap;
 
-use crate::error::{Error, ErrorKind, Result};
+use crate::error::{Error, ErrorKind, NextStep, Result};
 use crate::instance::Instance;
 use crate::keyring::{self, Lookup};
-use crate::obtain::password;
 use crate::secret::Secret;
 
-/// A kind of secret.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Kind {
-    /// The user's password (`basic`, `oauth-password`, a browser form login).
-    Password,
-    /// The OAuth application's client secret (RFC 6749 section 2.3.1).
-    ClientSecret,
-    /// An API key (`x-sn-apikey`).
-    ApiKey,
-    /// The passphrase of an encrypted client-certificate key (`mtls`).
-    KeyPassphrase,
-}
-
-impl Kind {
-    /// Every kind, in the order `snowbridge secret` lists them.
-    pub const ALL: [Kind; 4] = [
-        Kind::Password,
-        Kind::ClientSecret,
-        Kind::ApiKey,
-        Kind::KeyPassphrase,
-    ];
-
-    /// The name on the command line: `password`, `client-secret`, `api-key`, `key-passphrase`.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Kind::Password => "password",
-            Kind::ClientSecret => "client-secret",
-            Kind::ApiKey => "api-key",
-            Kind::KeyPassphrase => "key-passphrase",
-        }
-    }
-
-    /// The environment variable that can carry it.
-    pub fn env(self) -> &'static str {
-        match self {
-            Kind::Password => password::ENV,
-            Kind::ClientSecret => "SNOWBRIDGE_CLIENT_SECRET",
-            Kind::ApiKey => "SNOWBRIDGE_API_KEY",
-            Kind::KeyPassphrase => "SNOWBRIDGE_KEY_PASSPHRASE",
-        }
-    }
-
-    /// In words, for messages ("the client secret").
-    pub fn describe(self) -> &'static str {
-        match self {
-            Kind::Password => "the password",
-            Kind::ClientSecret => "the client secret",
-            Kind::ApiKey => "the API key",
-            Kind::KeyPassphrase => "the key's passphrase",
-        }
-    }
-
-    /// Parses a command-line name.
-    pub fn parse(text: &str) -> Option<Kind> {
-        Kind::ALL.into_iter().find(|k| k.as_str() == text)
-    }
-}
-
-impl std::fmt::Display for Kind {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
+pub use crate::secret::SecretKind as Kind;
 
 /// Where a secret was found.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum Source {
     /// Given by the caller for this connection (typed by a person).
     Given,
@@ -175,19 +113,10 @@ pub fn missing(instance: &Instance, kind: Kind) -> Error {
             }
         ),
     )
-    .with_hint(if keyring::enabled() {
-        format!(
-            "store it with `snowbridge secret {name} {kind}`, set {} for the run, or run \
-             `snowbridge connect {name} --login` at a terminal to type it",
-            kind.env()
-        )
-    } else {
-        format!(
-            "set {} in the job's environment, or run `snowbridge connect {name} --login` at a \
-             terminal to type it",
-            kind.env()
-        )
-    })
+    .with_steps([
+        NextStep::give_secret(name, kind),
+        NextStep::log_in_with_prompts(name),
+    ])
 }
 
 /// Where a secret came from, for messages ("from SNOWBRIDGE_CLIENT_SECRET").
@@ -229,8 +158,9 @@ fn refuse_when_keyring_off(kind: Kind) -> Result<()> {
     if keyring::enabled() {
         return Ok(());
     }
+    // Exit 1, as `password` with the keyring off: the command line is right, the set-up is not.
     Err(
-        Error::usage("the OS keyring is off (SNOWBRIDGE_KEYRING=off): nothing is stored there")
+        Error::bad_input("the OS keyring is off (SNOWBRIDGE_KEYRING=off): nothing is stored there")
             .with_hint(format!(
                 "set {} in the job's environment instead, or unset SNOWBRIDGE_KEYRING",
                 kind.env()

@@ -23,10 +23,10 @@ use time::OffsetDateTime;
 
 use super::jwt::{self, Maker};
 use super::secrets::{self, Given, Kind, Source};
-use crate::api::envelope;
-use crate::error::{Error, ErrorKind, Result};
+use crate::error::{Error, ErrorKind, NextStep, Result};
 use crate::instance::{AuthMethod, Instance};
 use crate::secret::Secret;
+use crate::session::envelope;
 use crate::session::{Renew, Renewal};
 use crate::vault::Tokens;
 
@@ -259,10 +259,9 @@ impl Endpoint {
                     self.instance.name, self.client_id
                 ),
             )
-            .with_hint(format!(
-                "run `snowbridge connect {} --login` again",
-                self.instance.name
-            ))
+            .with_step(NextStep::LogIn {
+                instance: self.instance.name.clone(),
+            })
         })?;
         Ok(tokens(reply, issued_at, "authorization_code", None, None))
     }
@@ -498,9 +497,15 @@ impl Renewer {
                     self.instance().username.as_deref().unwrap_or("the user")
                 ),
             )
-            .with_hint(format!(
-                "run `snowbridge connect {name} --login` at a terminal (the password is used once, then only the tokens are kept), or set SNOWBRIDGE_PASSWORD for the run"
-            )));
+            .with_hint("the password is used once, then only the tokens are kept")
+            .with_steps([
+                NextStep::log_in_with_prompts(&name),
+                NextStep::GiveSecret {
+                    instance: name.clone(),
+                    kind: Kind::Password,
+                    keyring: false,
+                },
+            ]));
         };
         let (secret, secret_source) = self.require(Kind::ClientSecret)?;
         let user = self.instance().username.clone().unwrap_or_default();
@@ -548,15 +553,21 @@ impl Renewer {
 
     fn password_refused(&self, user: &str, password: Source, secret: Source) -> Error {
         let name = &self.instance().name;
-        let hint = match password {
-            Source::Given => format!(
-                "run `snowbridge connect {name} --login` again and check the password as you type it"
+        let (hint, steps) = match password {
+            Source::Given => (
+                "check the password as you type it".to_owned(),
+                vec![NextStep::log_in_with_prompts(name)],
             ),
-            Source::Environment => format!(
-                "check SNOWBRIDGE_PASSWORD, or unset it and run `snowbridge connect {name} --login` to type the password"
+            Source::Environment => (
+                "check SNOWBRIDGE_PASSWORD, or unset it to type the password".to_owned(),
+                vec![NextStep::log_in_with_prompts(name)],
             ),
-            Source::Keyring => format!(
-                "store the right password with `snowbridge password {name}`, or run `snowbridge connect {name} --login` to type it"
+            Source::Keyring => (
+                "the password in the OS keyring may be an old one".to_owned(),
+                vec![
+                    NextStep::give_secret(name, Kind::Password),
+                    NextStep::log_in_with_prompts(name),
+                ],
             ),
         };
         Error::new(
@@ -570,9 +581,9 @@ impl Renewer {
                 secrets::describe_source(Kind::ClientSecret, secret)
             ),
         )
-        .with_hint(format!(
-            "{hint}; the client secret is set with `snowbridge secret {name} client-secret`"
-        ))
+        .with_hint(format!("{hint}; the client secret may be the wrong one"))
+        .with_steps(steps)
+        .with_step(NextStep::give_secret(name, Kind::ClientSecret))
     }
 
     fn refresh_refused(&self, secret: Option<Source>) -> Error {
@@ -604,10 +615,8 @@ impl Renewer {
                 secrets::describe_source(Kind::ClientSecret, secret)
             ),
         )
-        .with_hint(format!(
-            "store the right secret with `snowbridge secret {name} client-secret` (or set \
-             SNOWBRIDGE_CLIENT_SECRET); the property and the application user are set on the instance"
-        ))
+        .with_hint("the property and the application user are set on the instance")
+        .with_step(NextStep::give_secret(name, Kind::ClientSecret))
     }
 
     fn jwt_refused(
@@ -667,10 +676,8 @@ impl Renewer {
                 maker.describe()
             ),
         )
-        .with_hint(format!(
-            "compare the verifier map's certificate with jwt_key's public key and jwt_kid; store \
-             the client secret with `snowbridge secret {name} client-secret`"
-        ))
+        .with_hint("compare the verifier map's certificate with jwt_key's public key and jwt_kid")
+        .with_step(NextStep::give_secret(name, Kind::ClientSecret))
     }
 }
 

@@ -42,6 +42,7 @@ pub struct Certificate {
 
 /// How requests authenticate.
 #[derive(Clone)]
+#[non_exhaustive]
 pub enum Auth {
     /// Browser session cookies, with the CSRF token (`X-UserToken`) on REST calls.
     Cookies,

@@ -180,16 +180,32 @@ pub fn to_raw(c: &Cookie) -> RawCookie<'static> {
         builder = builder.domain(c.domain.clone());
     }
     if let Some(same_site) = c.same_site {
-        builder = builder.same_site(match same_site {
-            SameSite::Strict => cookie::SameSite::Strict,
-            SameSite::Lax => cookie::SameSite::Lax,
-            SameSite::None => cookie::SameSite::None,
-        });
+        builder = builder.same_site(same_site.into());
     }
     if let Some(at) = c.expires {
         builder = builder.expires(at);
     }
     builder.build()
+}
+
+/// Ours as the `cookie` crate's (which cookie_store and reqwest speak).
+impl From<SameSite> for cookie::SameSite {
+    fn from(s: SameSite) -> cookie::SameSite {
+        match s {
+            SameSite::Strict => cookie::SameSite::Strict,
+            SameSite::Lax => cookie::SameSite::Lax,
+            SameSite::None => cookie::SameSite::None,
+        }
+    }
+}
+
+/// The `cookie` crate's as ours.
+fn same_site_of(s: cookie::SameSite) -> SameSite {
+    match s {
+        cookie::SameSite::Strict => SameSite::Strict,
+        cookie::SameSite::Lax => SameSite::Lax,
+        cookie::SameSite::None => SameSite::None,
+    }
 }
 
 fn from_store(c: &cookie_store::Cookie<'_>) -> Cookie {
@@ -206,11 +222,7 @@ fn from_store(c: &cookie_store::Cookie<'_>) -> Cookie {
         path: String::from(&c.path),
         secure: c.secure().unwrap_or(false),
         http_only: c.http_only().unwrap_or(false),
-        same_site: c.same_site().map(|s| match s {
-            cookie::SameSite::Strict => SameSite::Strict,
-            cookie::SameSite::Lax => SameSite::Lax,
-            cookie::SameSite::None => SameSite::None,
-        }),
+        same_site: c.same_site().map(same_site_of),
         expires: match c.expires {
             CookieExpiration::AtUtc(at) => Some(at),
             CookieExpiration::SessionEnd => None,

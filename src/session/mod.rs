@@ -13,6 +13,7 @@
 //! ServiceNow APIs live in [`crate::api`].
 
 mod auth;
+pub(crate) mod envelope;
 mod jar;
 pub mod page;
 pub mod probe;
@@ -24,18 +25,17 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use reqwest::header::{HeaderMap, HeaderValue};
-use reqwest::{Method, StatusCode};
+use reqwest::{Method, ResponseBuilderExt as _, StatusCode};
 use time::OffsetDateTime;
 
 pub use auth::{Auth, Certificate, Renew, Renewal, due, renewal_margin};
 pub use jar::Jar;
 pub use validate::Validity;
 
-use crate::api::envelope;
 use crate::error::{Error, ErrorKind, Result};
 use crate::instance::Instance;
 use crate::secret::Secret;
-use crate::vault::{SessionRecord, Tokens, Vault};
+use crate::vault::{SessionRecord, Stored, Tokens, Vault};
 
 /// The User-Agent sent when no browser's was recorded.
 pub const DEFAULT_USER_AGENT: &str = concat!("snowbridge/", env!("CARGO_PKG_VERSION"));
@@ -127,6 +127,15 @@ impl Call {
     }
 }
 
+/// Which replies [`Session::send_for`] hands back rather than turning into errors.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Replies {
+    /// 2xx only.
+    Success,
+    /// Any status, once the session's own handling is done.
+    Any,
+}
+
 /// What this process learned about the session, merged into the vault on [`Session::save`].
 #[derive(Debug, Default)]
 struct Learned {
@@ -166,6 +175,9 @@ pub struct Session {
     renewing: tokio::sync::Mutex<()>,
     /// The instance has answered `429` or sent `Retry-After`: readers stop fetching ahead.
     rate_limited: AtomicBool,
+    /// Opened over a stored file that cannot be read: once the instance has accepted this
+    /// session, saving it replaces that file.
+    replaces_unreadable: bool,
 }
 
 impl std::fmt::Debug for Session {
@@ -178,19 +190,30 @@ impl std::fmt::Debug for Session {
 
 impl Session {
     /// Opens the session of `instance`. A browser session must be stored (login required when
-    /// there is none); the other methods start from what is stored, or from nothing (a token
-    /// method then runs its grant on the first call, when its secrets are at hand).
+    /// there is none, or when its file cannot be read); the other methods start from what is
+    /// stored, or from nothing (a token method then runs its grant on the first call, when its
+    /// secrets are at hand). For those, a stored file that cannot be read is passed over with a
+    /// notice, and the new session replaces it once the instance has accepted it.
     pub fn open(instance: &Instance, vault: Arc<Vault>) -> Result<Session> {
-        match vault.load(&instance.name)? {
-            Some(record) => Session::from_record(instance, vault, record),
-            None if instance.auth != crate::instance::AuthMethod::Browser => {
+        let by_itself = instance.auth != crate::instance::AuthMethod::Browser;
+        match vault.inspect(&instance.name)? {
+            Stored::Session(record) => Session::from_record(instance, vault, *record),
+            Stored::Nothing if by_itself => {
                 let record = crate::obtain::fresh_record(instance);
                 Session::from_record(instance, vault, record)
             }
-            None => Err(Error::login_required(
+            Stored::Unreadable(why) if by_itself => {
+                crate::obtain::passing_over(&why);
+                let record = crate::obtain::fresh_record(instance);
+                let mut session = Session::from_record(instance, vault, record)?;
+                session.replaces_unreadable = true;
+                Ok(session)
+            }
+            Stored::Nothing => Err(Error::login_required(
                 &instance.name,
                 format!("no stored session for {}", instance.name),
             )),
+            Stored::Unreadable(why) => Err(why),
         }
     }
 
@@ -244,6 +267,7 @@ impl Session {
             tokens,
             renewing: tokio::sync::Mutex::new(()),
             rate_limited: AtomicBool::new(false),
+            replaces_unreadable: false,
         })
     }
 
@@ -309,24 +333,30 @@ impl Session {
             .or(self.base.last_validated)
     }
 
+    /// The URL a call's target names: an absolute URL, or a path on the instance. Either way it
+    /// must land on the instance's origin: a path such as `//host/...` or `/\host/...` is, to a
+    /// URL parser, a reference to another host, and the session's cookies, token and headers must
+    /// never go there.
     fn url_for(&self, target: &str) -> Result<url::Url> {
-        if target.starts_with("http://") || target.starts_with("https://") {
-            let url = url::Url::parse(target)
-                .map_err(|e| Error::usage(format!("{target:?} is not a URL: {e}")))?;
-            if url.origin() != self.instance.url.origin() {
-                return Err(Error::usage(format!(
-                    "{target} is not on {}: snowbridge sends the session to its own instance only",
-                    self.instance.base()
-                )));
-            }
-            return Ok(url);
-        }
-        let path = if target.starts_with('/') {
-            target.to_owned()
+        let lower = target.get(..8).unwrap_or(target).to_ascii_lowercase();
+        let url = if lower.starts_with("http://") || lower.starts_with("https://") {
+            url::Url::parse(target)
+                .map_err(|e| Error::usage(format!("{target:?} is not a URL: {e}")))?
         } else {
-            format!("/{target}")
+            let path = if target.starts_with('/') {
+                target.to_owned()
+            } else {
+                format!("/{target}")
+            };
+            self.instance.join(&path)?
         };
-        self.instance.join(&path)
+        if url.origin() != self.instance.url.origin() {
+            return Err(Error::usage(format!(
+                "{target} is not on {}: snowbridge sends the session to its own instance only",
+                self.instance.base()
+            )));
+        }
+        Ok(url)
     }
 
     async fn build(
@@ -389,6 +419,22 @@ impl Session {
     /// Sends `call`, handling the token, expiry, rate limits and safe retries. Returns the
     /// response of a successful (2xx) call; every failure is an [`Error`] of the right kind.
     pub async fn send(&self, call: &Call) -> Result<reqwest::Response> {
+        self.send_for(call, Replies::Success).await
+    }
+
+    /// Sends `call` as [`Session::send`] does (the CSRF token and its one retry on a `401`,
+    /// Bearer renewals, rate limits, safe retries, rotated cookies kept), but hands back the
+    /// instance's reply whatever its status once those are done: a `404`, a `403` with its
+    /// envelope, a `429` past the retries, a redirect that is no login bounce. For callers
+    /// that judge replies themselves (an HTTP client library handed the session, such as
+    /// Python's `requests`). Still errors: what no reply can show to such a caller as it
+    /// is (login required: a dead session, a bounce to the login page, a login page where an
+    /// API owes JSON; refused credentials), transport failures and a bad target.
+    pub async fn send_any(&self, call: &Call) -> Result<reqwest::Response> {
+        self.send_for(call, Replies::Any).await
+    }
+
+    async fn send_for(&self, call: &Call, replies: Replies) -> Result<reqwest::Response> {
         let url = self.url_for(&call.target)?;
         let mut token_retried = false;
         let mut bearer_renewed = false;
@@ -402,7 +448,7 @@ impl Session {
             };
             let request = self.build(call, &url, bearer.as_ref()).await?;
             tracing::debug!(method = %call.method, path = url.path(), "request");
-            let response = match self.client.execute(request).await {
+            let mut response = match self.client.execute(request).await {
                 Ok(response) => response,
                 Err(e)
                     if call.idempotent() && transient < self.retry.transient && retryable(&e) =>
@@ -488,6 +534,9 @@ impl Session {
                         ),
                     ));
                 }
+                if replies == Replies::Any {
+                    return Ok(response);
+                }
                 return Err(Error::new(
                     ErrorKind::Instance,
                     format!(
@@ -520,12 +569,37 @@ impl Session {
                 self.backoff(transient).await;
                 continue;
             }
+            if !status.is_success() && replies == Replies::Any {
+                return Ok(response);
+            }
             if !status.is_success() {
                 let e = envelope::error_from_response(&self.instance, response).await;
                 return Err(name_the_operation(e, &call.method, url.path()));
             }
             if expects_json(&url) && is_page(response.headers()) {
-                return Err(self.page_error(&url, response).await);
+                let text = response.text().await.unwrap_or_default();
+                return Err(self.page_error(&url, &text));
+            }
+            if expects_json(&url) && !is_json_or_bytes(response.headers()) {
+                // Unlabelled replies (rare on an API path) are read whole to tell a page
+                // from what the caller asked for; JSON, the common case, streams untouched.
+                let (status, version) = (response.status(), response.version());
+                let headers = response.headers().clone();
+                let body = response
+                    .bytes()
+                    .await
+                    .map_err(|e| transport_error(&self.instance, &e))?;
+                if page::looks_like_html(&body) {
+                    return Err(self.page_error(&url, &String::from_utf8_lossy(&body)));
+                }
+                let mut rebuilt = http::Response::builder()
+                    .status(status)
+                    .version(version)
+                    .url(url.clone())
+                    .body(body)
+                    .map_err(|e| Error::internal(e.to_string()))?;
+                *rebuilt.headers_mut() = headers;
+                response = reqwest::Response::from(rebuilt);
             }
             self.mark_alive();
             return Ok(response);
@@ -580,9 +654,11 @@ impl Session {
 
     /// Writes new tokens to the vault at once: a refresh token may have changed, and the next
     /// process should start from them.
+    /// A grant the instance accepted is a new session in hand: it replaces a file that cannot
+    /// be read.
     fn keep_tokens(&self, tokens: &Tokens) -> Result<()> {
         let base = &self.base;
-        self.vault.update(&self.instance.name, |slot| {
+        self.vault.update_or_replace(&self.instance.name, |slot| {
             match slot {
                 Some(record) if record.obtained == base.obtained => {
                     record.set_tokens(tokens.clone())
@@ -608,10 +684,14 @@ impl Session {
                 name,
                 format!("{name} refused the user name and password of {user} (Basic): {said}"),
             )
-            .with_hint(format!(
-                "check the password: it comes from SNOWBRIDGE_PASSWORD, else the OS keyring; \
-                 `snowbridge connect {name} --login` asks for it and offers to keep it"
-            )),
+            .with_hint(
+                "check the password: it comes from SNOWBRIDGE_PASSWORD, else the OS keyring; a \
+                 login with a person asks for it and offers to keep it",
+            )
+            .with_steps([
+                crate::error::NextStep::log_in_with_prompts(name),
+                crate::error::NextStep::give_secret(name, crate::secret::SecretKind::Password),
+            ]),
             Auth::ApiKey(_) => Error::new(
                 ErrorKind::Credentials,
                 format!(
@@ -619,9 +699,9 @@ impl Session {
                      whose access policy does not take API keys ({said})"
                 ),
             )
-            .with_hint(format!(
-                "store the right key with `snowbridge secret {name} api-key`, or set \
-                 SNOWBRIDGE_API_KEY for the run"
+            .with_step(crate::error::NextStep::give_secret(
+                name,
+                crate::secret::SecretKind::ApiKey,
             )),
             Auth::Certificate(c) => Error::new(
                 ErrorKind::Credentials,
@@ -651,14 +731,13 @@ impl Session {
 
     /// The error for an HTML page where an API path should have answered JSON: never a working
     /// session, whatever the status (see [`page`]).
-    async fn page_error(&self, url: &url::Url, response: reqwest::Response) -> Error {
-        let text = response.text().await.unwrap_or_default();
+    fn page_error(&self, url: &url::Url, text: &str) -> Error {
         let name = &self.instance.name;
         let base = self.instance.base();
         let path = url.path();
         let titled =
             |title: Option<String>| title.map(|t| format!(" titled {t:?}")).unwrap_or_default();
-        match page::classify(&text) {
+        match page::classify(text) {
             page::Page::Login { title } => {
                 self.mark_dead();
                 Error::login_required(
@@ -694,6 +773,18 @@ impl Session {
                 self.instance.source.display()
             )),
         }
+    }
+
+    /// Reads the body of `response` (a reply of [`Session::send`]) as JSON into `T`, for a
+    /// caller that looked at the headers first (`Link`, `X-Total-Count`).
+    ///
+    /// Errors: [`ErrorKind::Instance`] for a body that is not `T` as JSON, saying what came
+    /// instead; [`ErrorKind::Unreachable`] when the body could not be read.
+    pub async fn json_of<T: serde::de::DeserializeOwned>(
+        &self,
+        response: reqwest::Response,
+    ) -> Result<T> {
+        envelope::parse_json(&self.instance, response).await
     }
 
     /// Sends `call` and parses the JSON reply into `T`.
@@ -821,9 +912,16 @@ impl Session {
         let kept = self.jar.kept();
         let removed = self.jar.removed();
         let base = &self.base;
-        self.vault.update(&self.instance.name, |slot| {
+        // Only a session the instance has answered replaces a file that cannot be read.
+        let replace = self.replaces_unreadable && learned.validated_at.is_some();
+        let change = |slot: &mut Option<SessionRecord>| {
             let Some(record) = slot.as_mut() else {
-                // Logged out meanwhile: do not bring the session back.
+                if replace {
+                    let mut record = base.clone();
+                    merge(&mut record, base, &kept, &removed, &learned);
+                    *slot = Some(record);
+                }
+                // Otherwise logged out meanwhile: do not bring the session back.
                 return Ok(());
             };
             if record.obtained_at != base.obtained_at {
@@ -832,7 +930,12 @@ impl Session {
             }
             merge(record, base, &kept, &removed, &learned);
             Ok(())
-        })?;
+        };
+        if self.replaces_unreadable {
+            self.vault.update_or_replace(&self.instance.name, change)?;
+        } else {
+            self.vault.update(&self.instance.name, change)?;
+        }
         let mut written = lock(&self.written);
         written.jar = written.jar.max(mark.jar);
         written.learned = written.learned.max(mark.learned);
@@ -890,7 +993,10 @@ impl Drop for Session {
     fn drop(&mut self) {
         // Whatever ends the session's use (success, an error, a closed pipe, Ctrl-C unwinding
         // the command), what it learned reaches the vault.
-        if let Err(e) = self.save() {
+        // A save takes the vault's file lock, which another process may hold a while.
+        if self.is_dirty()
+            && let Err(e) = crate::blocking::wait(|| self.save())
+        {
             tracing::warn!(error = %e, "could not save the session's cookies");
         }
     }
@@ -1017,6 +1123,21 @@ fn is_page(headers: &HeaderMap) -> bool {
     html && !headers.contains_key("x-attachment-metadata")
 }
 
+/// Is the reply labelled JSON (`application/json`, any `+json`), or an attachment's own bytes
+/// (`X-Attachment-Metadata`)? Anything else on an API path is looked at before it is trusted.
+fn is_json_or_bytes(headers: &HeaderMap) -> bool {
+    let json = header(headers, "content-type").is_some_and(|v| {
+        let essence = v
+            .split(';')
+            .next()
+            .unwrap_or_default()
+            .trim()
+            .to_ascii_lowercase();
+        essence == "application/json" || essence.ends_with("+json")
+    });
+    json || headers.contains_key("x-attachment-metadata")
+}
+
 /// Does a redirect to `location` mean the session is gone?
 pub fn is_login_bounce(location: &str) -> bool {
     let path = location.split(['?', '#']).next().unwrap_or_default();
@@ -1091,9 +1212,25 @@ fn http_client(
         (None, Some(ca)) => builder = trust_ca_file(builder, instance, ca)?,
         (None, None) => {}
     }
-    builder
-        .build()
-        .map_err(|e| Error::internal(format!("cannot set up HTTP for {}: {e}", instance.name)))
+    builder.build().map_err(|e| {
+        Error::internal(format!(
+            "cannot set up HTTP for {}: {}",
+            instance.name,
+            with_causes(&e)
+        ))
+    })
+}
+
+/// An error and its causes, as one line: reqwest's "builder error" says nothing without the TLS
+/// library's reason under it.
+fn with_causes(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut text = e.to_string();
+    let mut cause = e.source();
+    while let Some(c) = cause {
+        text.push_str(&format!(": {c}"));
+        cause = c.source();
+    }
+    text
 }
 
 /// A client for `instance` without cookies or credentials (the token endpoint's): no

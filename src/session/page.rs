@@ -10,6 +10,7 @@ pub const DEVELOPER_PORTAL: &str = "https://developer.servicenow.com";
 
 /// What an HTML page on an API path is.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum Page {
     /// A form asking for a password, or a single sign-on hand-off: the session is not accepted.
     Login {
@@ -55,6 +56,35 @@ pub fn classify(html: &str) -> Page {
         return Page::Login { title };
     }
     Page::Other { title }
+}
+
+/// Does a body that came with no HTML content type read as an HTML page? Front doors and
+/// proxies do not always label their pages (`text/plain`, `application/octet-stream`, none at
+/// all), and a page is never the API's JSON whatever its label. True when, after an optional
+/// byte-order mark and whitespace, the body opens with `<!doctype html`, `<html`, `<head`,
+/// `<body` or `<title`, or opens with `<` and holds `<html` in its first 4 KiB. XML (`<?xml`,
+/// `<response>`, which a caller may have asked for with `Accept`) is not a page.
+pub fn looks_like_html(body: &[u8]) -> bool {
+    let body = body.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(body);
+    let start = body
+        .iter()
+        .position(|b| !b.is_ascii_whitespace())
+        .unwrap_or(body.len());
+    let head = &body[start..body.len().min(start + 4096)];
+    if head.first() != Some(&b'<') {
+        return false;
+    }
+    let lower = head.to_ascii_lowercase();
+    let opens = |tag: &[u8]| lower.starts_with(tag);
+    if opens(b"<?xml") {
+        return false;
+    }
+    opens(b"<!doctype html")
+        || opens(b"<html")
+        || opens(b"<head")
+        || opens(b"<body")
+        || opens(b"<title")
+        || lower.windows(5).any(|w| w == b"<html")
 }
 
 /// The text of the page's `<title>`, whitespace collapsed, the common entities decoded, at most
@@ -134,6 +164,28 @@ mod tests {
                 wake: DEVELOPER_PORTAL.into()
             }
         );
+    }
+
+    #[test]
+    fn unlabelled_pages_are_told_from_json_and_xml() {
+        for page in [
+            "<!DOCTYPE html><html><title>Okta</title></html>",
+            "\u{feff}\n  <html lang=en>",
+            "<HEAD><TITLE>Blocked</TITLE></HEAD>",
+            "<!-- proxy --><html>",
+        ] {
+            assert!(looks_like_html(page.as_bytes()), "{page:?}");
+        }
+        for other in [
+            "{\"result\": []}",
+            "<?xml version=\"1.0\"?><response><result/></response>",
+            "<response><result>html</result></response>",
+            "",
+            "   ",
+            "plain text <html",
+        ] {
+            assert!(!looks_like_html(other.as_bytes()), "{other:?}");
+        }
     }
 
     #[test]

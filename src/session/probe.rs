@@ -69,6 +69,8 @@ pub async fn probe(instance: &Instance, timeout: Duration) -> Result<Duration> {
             Err(e) => return Err(transport(instance, &e, timeout)),
         }
     }
+    // A page is a page whatever its label (servicenow-wire.md: replies as real instances send).
+    let html = html || page::looks_like_html(&body);
     judge(instance, status, html, location.as_deref(), &body).map(|()| elapsed)
 }
 
@@ -195,8 +197,8 @@ fn transport(instance: &Instance, e: &reqwest::Error, timeout: Duration) -> Erro
         (
             format!("nothing listens at {host}:{port} (connection refused)"),
             format!(
-                "check the port in `url` in {file}, and that the instance (or `snowbridge \
-                 emulator`) is running"
+                "check the port in `url` in {file}, and that the instance (or the emulator) is \
+                 running"
             ),
         )
     } else {

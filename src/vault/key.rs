@@ -14,12 +14,11 @@ use crate::error::{Error, ErrorKind, Result};
 use crate::keyring::{self, Lookup};
 use crate::secret::{Secret, SecretBytes};
 
-use super::sealed;
-
 const ACCOUNT: &str = "session-vault-key";
 
 /// Where the key was found, for `status` and for error messages.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum KeyOrigin {
     /// The OS keyring (Secret Service, Keychain, Credential Manager).
     Keyring,
@@ -81,7 +80,7 @@ fn damaged(place: &KeyPlace<'_>, what: &str) -> Error {
     };
     Error::bad_input(message).with_hint(format!(
         "{set_aside}; snowbridge then makes a new key, and every stored session, sealed with the \
-         old one, must be logged in again (`snowbridge connect NAME --login`). snowbridge never \
+         old one, must be logged in again. snowbridge never \
          replaces a damaged key by itself"
     ))
 }
@@ -149,7 +148,7 @@ pub fn load_or_create(policy: &KeyPolicy, notice: &mut dyn FnMut(&str)) -> Resul
     let (key, created) = write_key_file(&policy.file, new_key())?;
     if created {
         notice(&format!(
-            "snowbridge: {why_not_keyring}; keeping the session key in {} (readable by you only)",
+            "{why_not_keyring}; keeping the session key in {} (readable by you only)",
             policy.file.display()
         ));
     }
@@ -180,24 +179,25 @@ fn read_key_file(path: &Path) -> Result<Option<SecretBytes>> {
 /// Writes a new key file, or returns the key another process wrote first; `true` when ours.
 fn write_key_file(path: &Path, key: SecretBytes) -> Result<(SecretBytes, bool)> {
     if let Some(dir) = path.parent() {
-        sealed::create_private_dir(dir).map_err(|e| Error::io("cannot create", dir, e))?;
+        crate::files::create_private_dir(dir, true)
+            .map_err(|e| Error::io("cannot create", dir, e))?;
     }
     let text = zeroize::Zeroizing::new(format!("{}\n", B64.encode(key.expose())));
-    // Written whole to a temporary file, then linked into place: the link fails if another
-    // process got there first, and nobody ever sees a half-written key.
-    let tmp = path.with_extension(format!("tmp.{}", std::process::id()));
+    // Written whole to a temporary file (0600), then moved into place only if no file is
+    // there (tempfile's persist_noclobber): a process that got there first wins, and nobody
+    // ever sees a half-written key.
+    let dir = path.parent().unwrap_or(Path::new("."));
     let written = (|| {
         use std::io::Write;
-        let mut file = sealed::private_options()
-            .write(true)
-            .create(true)
-            .truncate(true)
-            .open(&tmp)?;
+        let mut file = tempfile::Builder::new()
+            .prefix(".vault.key.tmp.")
+            .tempfile_in(dir)?;
         file.write_all(text.as_bytes())?;
-        file.sync_all()?;
-        std::fs::hard_link(&tmp, path)
+        file.as_file().sync_all()?;
+        file.persist_noclobber(path)
+            .map(|_| ())
+            .map_err(|e| e.error)
     })();
-    let _ = std::fs::remove_file(&tmp);
     match written {
         Ok(()) => Ok((key, true)),
         Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {

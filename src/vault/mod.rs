@@ -3,8 +3,9 @@
 //! Files are AES-256-GCM sealed under a key from the OS keyring (or a 0600 key file), written
 //! atomically (temporary file, fsync, rename) with mode 0600, and every read-modify-write holds an
 //! exclusive lock on a side file so concurrent processes never lose each other's updates. A file
-//! that cannot be read is reported, and left where it is until a new login replaces it. This
-//! module knows files and cryptography; it never talks to an instance.
+//! that cannot be read is reported, and left where it is until a new session replaces it (a
+//! login, or a grant the instance accepted for a method that needs no person). This module knows
+//! files and cryptography; it never talks to an instance.
 
 mod key;
 mod payload;
@@ -26,6 +27,18 @@ use crate::paths::Dirs;
 /// How long to wait for another process's save before giving up.
 const LOCK_PATIENCE: Duration = Duration::from_secs(30);
 
+/// What the vault holds for an instance ([`Vault::inspect`]).
+#[derive(Debug)]
+pub enum Stored {
+    /// No session file.
+    Nothing,
+    /// The session.
+    Session(Box<SessionRecord>),
+    /// A file that cannot be read or decrypted, and why: login required, naming the fix. It
+    /// stays where it is until a new session replaces it.
+    Unreadable(Error),
+}
+
 /// The session files of every instance.
 pub struct Vault {
     dir: PathBuf,
@@ -42,8 +55,10 @@ impl std::fmt::Debug for Vault {
     }
 }
 
-fn print_notice(line: &str) {
-    eprintln!("{line}");
+/// The default for notices: a `WARN` event under [`NOTICE_TARGET`](crate::NOTICE_TARGET), which
+/// the caller shows as it sees fit; the library prints nothing.
+fn trace_notice(line: &str) {
+    tracing::warn!(target: crate::NOTICE_TARGET, "{line}");
 }
 
 impl Vault {
@@ -58,11 +73,12 @@ impl Vault {
             dir,
             policy,
             key: OnceLock::new(),
-            notice: print_notice,
+            notice: trace_notice,
         }
     }
 
-    /// Where the one-line notices (key kept in a file) go; stderr by default.
+    /// Where the one-line notices (key kept in a file) go; by default a `WARN` event under
+    /// [`NOTICE_TARGET`](crate::NOTICE_TARGET).
     pub fn on_notice(mut self, notice: fn(&str)) -> Vault {
         self.notice = notice;
         self
@@ -92,46 +108,66 @@ impl Vault {
         self.path(instance).exists()
     }
 
-    /// Reads the session of `instance`; `None` when there is none.
+    /// Reads the session of `instance`; `None` when there is none. A file that cannot be read
+    /// or decrypted is login required, naming the fix.
     ///
     /// No lock is needed: files are replaced by rename, so a reader sees the old file or the new.
     pub fn load(&self, instance: &str) -> Result<Option<SessionRecord>> {
+        match self.inspect(instance)? {
+            Stored::Nothing => Ok(None),
+            Stored::Session(record) => Ok(Some(*record)),
+            Stored::Unreadable(why) => Err(why),
+        }
+    }
+
+    /// What is stored for `instance`, telling a file that cannot be read or decrypted apart from
+    /// the errors that are not about the file (the vault's key): a caller that can obtain a new
+    /// session by itself goes on without it.
+    pub fn inspect(&self, instance: &str) -> Result<Stored> {
         let path = self.path(instance);
         let bytes = match std::fs::read(&path) {
             Ok(bytes) => bytes,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Stored::Nothing),
             Err(e) => {
-                return Err(self.unreadable(instance, &path, &format!("it cannot be read ({e})")));
+                return Ok(Stored::Unreadable(self.unreadable(
+                    instance,
+                    &path,
+                    &format!("it cannot be read ({e})"),
+                )));
             }
         };
         let key = self.key()?;
-        let plain = Zeroizing::new(sealed::open(&key.key, instance, &bytes).map_err(|e| {
-            let why = match e {
-                sealed::OpenError::Corrupted(why) => format!("it is damaged: {why}"),
-                sealed::OpenError::NewerVersion(v) => {
-                    format!("it was written by a newer snowbridge (file version {v})")
-                }
-                sealed::OpenError::WrongKey => format!(
-                    "it was sealed under a different key than the one in {}",
-                    describe_origin(&key.origin)
-                ),
-            };
-            self.unreadable(instance, &path, &why)
-        })?);
-        let record = payload::from_plaintext(&plain).map_err(|e| {
-            self.unreadable(instance, &path, &format!("its contents do not parse ({e})"))
-        })?;
+        let plain = match sealed::open(&key.key, instance, &bytes) {
+            Ok(plain) => Zeroizing::new(plain),
+            Err(e) => {
+                let why = match e {
+                    sealed::OpenError::Corrupted(why) => format!("it is damaged: {why}"),
+                    sealed::OpenError::NewerVersion(v) => {
+                        format!("it was written by a newer snowbridge (file version {v})")
+                    }
+                    sealed::OpenError::WrongKey => format!(
+                        "it was sealed under a different key than the one in {}",
+                        describe_origin(&key.origin)
+                    ),
+                };
+                return Ok(Stored::Unreadable(self.unreadable(instance, &path, &why)));
+            }
+        };
+        let record = match payload::from_plaintext(&plain) {
+            Ok(record) => record,
+            Err(e) => {
+                let why = format!("its contents do not parse ({e})");
+                return Ok(Stored::Unreadable(self.unreadable(instance, &path, &why)));
+            }
+        };
         if record.format > FORMAT {
-            return Err(self.unreadable(
-                instance,
-                &path,
-                &format!(
-                    "it was written by a newer snowbridge (format {})",
-                    record.format
-                ),
-            ));
+            let why = format!(
+                "it was written by a newer snowbridge (format {})",
+                record.format
+            );
+            return Ok(Stored::Unreadable(self.unreadable(instance, &path, &why)));
         }
-        Ok(Some(record))
+        Ok(Stored::Session(Box::new(record)))
     }
 
     fn unreadable(&self, instance: &str, path: &Path, why: &str) -> Error {
@@ -142,9 +178,10 @@ impl Vault {
                 path.display()
             ),
         )
-        .with_hint(format!(
-            "run `snowbridge connect {instance} --login`; the file is kept until the new login replaces it"
-        ))
+        .with_hint("the file is kept until a new login replaces it")
+        .with_step(crate::error::NextStep::LogIn {
+            instance: instance.to_owned(),
+        })
     }
 
     /// Replaces the session of `record.instance` (a new login), under the lock.
@@ -161,8 +198,36 @@ impl Vault {
         instance: &str,
         change: impl FnOnce(&mut Option<SessionRecord>) -> Result<T>,
     ) -> Result<T> {
+        self.change(instance, false, change)
+    }
+
+    /// As [`Vault::update`], for a new session in hand (a grant the instance accepted, a call it
+    /// answered): a file that cannot be read counts as no session, so what `change` leaves
+    /// replaces it. Left `None`, the unreadable file stays where it is.
+    pub fn update_or_replace<T>(
+        &self,
+        instance: &str,
+        change: impl FnOnce(&mut Option<SessionRecord>) -> Result<T>,
+    ) -> Result<T> {
+        self.change(instance, true, change)
+    }
+
+    fn change<T>(
+        &self,
+        instance: &str,
+        replace_unreadable: bool,
+        change: impl FnOnce(&mut Option<SessionRecord>) -> Result<T>,
+    ) -> Result<T> {
         let _lock = self.lock(instance)?;
-        let before = self.load(instance)?;
+        let before = match self.inspect(instance)? {
+            Stored::Nothing => None,
+            Stored::Session(record) => Some(*record),
+            Stored::Unreadable(why) if !replace_unreadable => return Err(why),
+            Stored::Unreadable(why) => {
+                tracing::info!(error = %why.message(), "replacing a session file that cannot be read");
+                None
+            }
+        };
         let mut after = before.clone();
         let out = change(&mut after)?;
         match (&before, &after) {
@@ -191,7 +256,7 @@ impl Vault {
     }
 
     fn lock(&self, instance: &str) -> Result<sealed::Lock> {
-        sealed::create_private_dir(&self.dir)
+        crate::files::create_private_dir(&self.dir, true)
             .map_err(|e| Error::io("cannot create", &self.dir, e))?;
         let path = self.lock_path(instance);
         sealed::Lock::acquire(&path, LOCK_PATIENCE).map_err(|e| {
@@ -288,6 +353,20 @@ mod tests {
         let err = v.update("dev", |_| Ok(())).unwrap_err();
         assert_eq!(err.kind(), ErrorKind::LoginRequired);
         assert_eq!(std::fs::read(v.path("dev")).unwrap(), bytes);
+        // Passed over for a new session, it stays until that session is written.
+        v.update_or_replace("dev", |slot| {
+            assert!(slot.is_none());
+            Ok(())
+        })
+        .unwrap();
+        assert_eq!(std::fs::read(v.path("dev")).unwrap(), bytes);
+        v.update_or_replace("dev", |slot| {
+            *slot = Some(record());
+            Ok(())
+        })
+        .unwrap();
+        assert!(v.load("dev").unwrap().is_some());
+        std::fs::write(v.path("dev"), &bytes).unwrap();
         // A new login replaces it.
         v.store(&record()).unwrap();
         assert!(v.load("dev").unwrap().is_some());

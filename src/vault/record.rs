@@ -18,6 +18,7 @@ const COOKIES_ONLY: u32 = 1;
 /// How a session was obtained.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "kebab-case")]
+#[non_exhaustive]
 pub enum Obtained {
     /// A browser login that snowbridge filled in itself (stored credentials).
     BrowserAutomated,

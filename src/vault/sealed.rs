@@ -109,33 +109,25 @@ pub fn open(key: &SecretBytes, instance: &str, bytes: &[u8]) -> Result<Vec<u8>, 
         .map_err(|_| OpenError::Corrupted("its contents fail the integrity check"))
 }
 
-/// Writes `bytes` to `path` atomically: a temporary file in the same folder, owner-only, synced,
-/// then renamed over the old file, then the folder synced. A crash at any point leaves either
-/// the old file or the new one, never a mix.
+/// Writes `bytes` to `path` atomically: a temporary file in the same folder (owner-only, named
+/// `.NAME.tmp.PID.RANDOM` so [`remove_stale_temporaries`] knows a dead writer's), synced, then
+/// renamed over the old file (tempfile's `persist`), then the folder synced. A crash at any
+/// point leaves either the old file or the new one, never a mix.
 pub fn write_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     let dir = path.parent().unwrap_or(Path::new("."));
     let name = path
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_default();
-    let tmp = dir.join(format!(
-        ".{name}.tmp.{}.{:08x}",
-        std::process::id(),
-        rand::random::<u32>()
-    ));
-    let result = (|| {
-        let mut file = private_options().write(true).create_new(true).open(&tmp)?;
-        file.write_all(bytes)?;
-        file.sync_all()?;
-        drop(file);
-        std::fs::rename(&tmp, path)?;
-        sync_dir(dir);
-        Ok(())
-    })();
-    if result.is_err() {
-        let _ = std::fs::remove_file(&tmp);
-    }
-    result
+    // tempfile makes it 0600 on Unix; dropped on an error, it is removed.
+    let mut file = tempfile::Builder::new()
+        .prefix(&format!(".{name}.tmp.{}.", std::process::id()))
+        .tempfile_in(dir)?;
+    file.write_all(bytes)?;
+    file.as_file().sync_all()?;
+    file.persist(path).map_err(|e| e.error)?;
+    sync_dir(dir);
+    Ok(())
 }
 
 /// Removes temporary files that a writer killed mid-save left behind for `path`.
@@ -194,18 +186,6 @@ pub fn private_options() -> OpenOptions {
     OpenOptions::new()
 }
 
-/// Creates `dir` (and parents) readable by the owner only.
-pub fn create_private_dir(dir: &Path) -> std::io::Result<()> {
-    let mut builder = std::fs::DirBuilder::new();
-    builder.recursive(true);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::DirBuilderExt;
-        builder.mode(0o700);
-    }
-    builder.create(dir)
-}
-
 fn sync_dir(dir: &Path) {
     // Durability of the rename; not possible (nor needed) on every platform.
     #[cfg(unix)]
@@ -225,6 +205,10 @@ pub struct Lock {
 impl Lock {
     /// Waits up to `patience` for the exclusive lock on `path`.
     pub fn acquire(path: &Path, patience: std::time::Duration) -> std::io::Result<Lock> {
+        crate::blocking::wait(|| Lock::wait_for(path, patience))
+    }
+
+    fn wait_for(path: &Path, patience: std::time::Duration) -> std::io::Result<Lock> {
         let file = private_options()
             .read(true)
             .write(true)

@@ -111,15 +111,17 @@ pub async fn dispatch(
             pages::home(&g_ck, &principal.name, &take_flash(&state, &ctx)),
         ),
         (Method::GET, "incident_list") => form::list(&state, &principal, &g_ck, &params).await,
-        (Method::GET, "incident") => form::show(&state, &ctx, &principal, &g_ck, &params).await,
-        (Method::POST, "incident") => {
-            let fields = read_form(req).await;
-            form::submit(&state, &ctx, &principal, &g_ck, fields).await
-        }
         (Method::POST, "sys_attachment") => {
             form::upload(&state, &ctx, &principal, &g_ck, req).await
         }
         (Method::GET, "sys_attachment") => form::download(&state, &ctx, &params).await,
+        (Method::GET, name) if let Some(table) = form::form_table(name) => {
+            form::show(&state, &ctx, &principal, &g_ck, &params, table).await
+        }
+        (Method::POST, name) if let Some(table) = form::form_table(name) => {
+            let fields = read_form(req).await;
+            form::submit(&state, &ctx, &principal, &g_ck, table, fields).await
+        }
         (_, other) => reply::html(
             StatusCode::NOT_FOUND,
             pages::not_found(

@@ -339,8 +339,7 @@ fn sqlite_error(db: &Path, err: &rusqlite::Error) -> Error {
     };
     unreadable(db, &what).with_hint(
         "close the browser (or wait a few seconds) and try again; if it keeps failing, the \
-         profile's cookie file is damaged and logging in with `snowbridge connect NAME --login` \
-         is the way on",
+         profile's cookie file is damaged and logging in through the browser is the way on",
     )
 }
 

@@ -31,6 +31,7 @@ const GCM_TAG_LEN: usize = 16;
 
 /// Why one cookie could not be decrypted. Every variant reads as a plain sentence.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum Reason {
     /// `v20`: app-bound encryption, which only Chrome's elevated service can undo.
     AppBound,
@@ -62,7 +63,7 @@ impl fmt::Display for Reason {
         match self {
             Reason::AppBound => f.write_str(
                 "app-bound encryption (Chrome 127+ on Windows) can only be undone by Chrome's \
-                 elevated service; log in with `snowbridge connect NAME --login` instead",
+                 elevated service; log in through the browser instead",
             ),
             Reason::KeyUnavailable { scheme, why } => {
                 write!(
@@ -417,7 +418,10 @@ mod tests {
         ] {
             let err = keys.decrypt("h", b"v20\x01\x02\x03", true).unwrap_err();
             assert_eq!(err, Reason::AppBound);
-            assert!(err.to_string().contains("--login"));
+            assert!(
+                err.to_string()
+                    .contains("log in through the browser instead")
+            );
         }
     }
 

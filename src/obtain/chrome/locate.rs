@@ -13,10 +13,11 @@ use std::time::SystemTime;
 
 use serde::Deserialize;
 
-use crate::error::{Error, Result};
+use crate::error::{Error, NextStep, Result};
 
 /// A Chromium-based browser snowbridge can import from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[non_exhaustive]
 pub enum Browser {
     /// Google Chrome.
     Chrome,
@@ -393,10 +394,7 @@ pub(crate) fn resolve(
             "no {browser} user data found (looked in {})",
             join_paths(&searched)
         ))
-        .with_hint(
-            "pass --browser for another browser, or --user-data-dir with the folder that holds \
-             `Local State`",
-        ));
+        .with_step(NextStep::NameChromeUserData));
     }
     let mut all = Vec::new();
     for dir in existing {
@@ -427,7 +425,7 @@ pub(crate) fn resolve(
         "{what} in {browser} ({}); profiles found: {listing}",
         join_paths(&dirs)
     ))
-    .with_hint("pass --profile with a folder name or a profile's name from the list above"))
+    .with_step(NextStep::NameChromeProfile))
 }
 
 /// By folder name, then by the person's name for it, then either ignoring case.
@@ -602,7 +600,7 @@ mod tests {
         let tmp = tempfile::tempdir().unwrap();
         let err = resolve(Browser::Edge, None, None, &env(tmp.path()), Os::Linux).unwrap_err();
         assert!(err.message().contains("microsoft-edge"), "{err}");
-        assert!(err.hint().unwrap().contains("--user-data-dir"));
+        assert_eq!(err.next_step(), Some(&NextStep::NameChromeUserData));
     }
 
     #[test]

@@ -227,20 +227,6 @@ pub async fn parse_json<T: serde::de::DeserializeOwned>(
     })
 }
 
-/// True when the reply is an HTML page.
-pub fn is_html(headers: &HeaderMap) -> bool {
-    headers
-        .get(reqwest::header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.starts_with("text/html"))
-}
-
-/// True when an HTML page is the instance's login form.
-pub fn looks_like_login_page(html: &str) -> bool {
-    (html.contains("login.do") || html.contains("sysverb_login"))
-        && (html.contains("user_password") || html.contains("user_name"))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -47,6 +47,13 @@ pub fn table_replies(body: &[u8]) -> (Option<Vec<Record>>, Option<Record>) {
     crate::api::table::read_replies(body)
 }
 
+/// A list reply (`{"result":[...]}`) split into its rows as the records reader splits a reply
+/// arriving in pieces cut at `cuts`: the rows' JSON text (each sys_id once) and whether the array
+/// was there, or why the body was refused.
+pub fn split_rows(body: &[u8], cuts: &[usize]) -> Result<(Vec<String>, bool), String> {
+    crate::api::stream::split_rows(body, cuts, "result")
+}
+
 /// One row of Chrome's `cookies` table, as the database reader hands it on.
 #[derive(Debug, Clone, Default)]
 pub struct ChromeRow {

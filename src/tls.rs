@@ -51,9 +51,10 @@ pub fn client_builder() -> reqwest::ClientBuilder {
     reqwest::Client::builder()
 }
 
-/// `builder` trusting the CA certificates `extra` (an instance's `ca_file`) beside the system's
-/// store, as reqwest's `tls_certs_merge` does, but with the system's store read only when a
-/// server's chain does not verify against `extra`: reading and parsing it (every file of
+/// `builder` trusting the CA certificates `extra` (an instance's `ca_file`; may be empty) beside
+/// the system's store, as reqwest's `tls_certs_merge` does, but with the system's store read
+/// only when a server's chain does not verify against `extra`, and never by a client that makes
+/// no TLS handshake (a plain-HTTP instance): reading and parsing it (every file of
 /// `/etc/ssl/certs` on Linux) costs some 3 ms of a 10 ms command. The configuration offers
 /// HTTP/2 and HTTP/1.1 (ALPN), as reqwest's own does. Not for client certificates (reqwest's
 /// `identity` is not carried into a configuration built here).
@@ -74,12 +75,12 @@ pub fn trusting(
     Ok(builder.tls_backend_preconfigured(config))
 }
 
-/// A server verifier that asks webpki with the extra roots first and, when they refuse the
-/// chain, the platform's verifier (the system's store, loaded once on first need): a server is
-/// trusted when either trusts it, as with one store holding both.
+/// A server verifier that asks webpki with the extra roots first (when there are any) and, when
+/// they refuse the chain, the platform's verifier (the system's store, loaded once on first
+/// need): a server is trusted when either trusts it, as with one store holding both.
 #[derive(Debug)]
 struct ExtraFirst {
-    extra: Arc<WebPkiServerVerifier>,
+    extra: Option<Arc<WebPkiServerVerifier>>,
     system: OnceLock<Result<rustls_platform_verifier::Verifier, rustls::Error>>,
     provider: Arc<CryptoProvider>,
 }
@@ -87,13 +88,19 @@ struct ExtraFirst {
 impl ExtraFirst {
     fn new(extra: Vec<CertificateDer<'static>>) -> Result<ExtraFirst, rustls::Error> {
         let provider = provider();
-        let mut roots = RootCertStore::empty();
-        for cert in extra {
-            roots.add(cert)?;
-        }
-        let extra = WebPkiServerVerifier::builder_with_provider(Arc::new(roots), provider.clone())
-            .build()
-            .map_err(|e| rustls::Error::General(e.to_string()))?;
+        let extra = if extra.is_empty() {
+            None
+        } else {
+            let mut roots = RootCertStore::empty();
+            for cert in extra {
+                roots.add(cert)?;
+            }
+            let verifier =
+                WebPkiServerVerifier::builder_with_provider(Arc::new(roots), provider.clone())
+                    .build()
+                    .map_err(|e| rustls::Error::General(e.to_string()))?;
+            Some(verifier)
+        };
         Ok(ExtraFirst {
             extra,
             system: OnceLock::new(),
@@ -122,13 +129,12 @@ impl ServerCertVerifier for ExtraFirst {
         ocsp_response: &[u8],
         now: UnixTime,
     ) -> Result<ServerCertVerified, rustls::Error> {
-        let first = self.extra.verify_server_cert(
-            end_entity,
-            intermediates,
-            server_name,
-            ocsp_response,
-            now,
-        );
+        let first = match &self.extra {
+            Some(extra) => {
+                extra.verify_server_cert(end_entity, intermediates, server_name, ocsp_response, now)
+            }
+            None => Err(unknown_issuer()),
+        };
         let Err(first) = first else {
             return first;
         };

@@ -126,19 +126,24 @@ impl Driver {
     /// Polls `/status` until it says ready (returning the driver's version) or the process exits.
     async fn wait_ready(&mut self) -> Result<String, Failure> {
         let status_url = format!("http://{}/status", self.addr);
-        let http = crate::tls::client_builder()
-            .no_proxy()
-            .timeout(Duration::from_secs(2))
-            .build()
-            .map_err(|e| {
-                Failure::Error(
-                    Error::new(
-                        ErrorKind::Browser,
-                        format!("cannot build an HTTP client: {e}"),
-                    )
-                    .with_source(e),
+        // Plain HTTP to loopback: no TLS trust to set up, so no system CA store read either.
+        let http = crate::tls::trusting(
+            crate::tls::client_builder()
+                .no_proxy()
+                .timeout(Duration::from_secs(2)),
+            Vec::new(),
+        )
+        .map_err(|e| Failure::Error(Error::new(ErrorKind::Browser, e.to_string())))?
+        .build()
+        .map_err(|e| {
+            Failure::Error(
+                Error::new(
+                    ErrorKind::Browser,
+                    format!("cannot build an HTTP client: {e}"),
                 )
-            })?;
+                .with_source(e),
+            )
+        })?;
         let deadline = Instant::now() + READY_TIMEOUT;
         let outcome = poll_until(deadline, READY_POLL, || {
             let exited = self.child.try_wait();

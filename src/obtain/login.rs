@@ -251,27 +251,13 @@ const PAGE_LIMIT: usize = 512 * 1024;
 /// whole `--timeout` of a browser waiting for a form that never comes.
 pub async fn check_login_page(instance: &Instance, timeout: Duration) -> Result<()> {
     let url = instance.join("/login.do")?;
-    let mut builder = crate::tls::client_builder()
+    let builder = crate::tls::client_builder()
         .redirect(reqwest::redirect::Policy::limited(10))
         .cookie_store(true)
         .user_agent(crate::session::DEFAULT_USER_AGENT)
         .timeout(timeout)
         .connect_timeout(timeout);
-    if let Some(ca) = &instance.ca_file {
-        let unusable = |why: String| {
-            Error::bad_input(format!(
-                "{}: key `ca_file`: {}: {why}",
-                instance.source.display(),
-                ca.display()
-            ))
-            .with_hint("point ca_file at a PEM file of CA certificates")
-        };
-        let pem = std::fs::read(ca).map_err(|e| unusable(format!("cannot read it ({e})")))?;
-        let certs = reqwest::Certificate::from_pem_bundle(&pem)
-            .map_err(|e| unusable(format!("not a PEM certificate bundle ({e})")))?;
-        builder = builder.tls_certs_merge(certs);
-    }
-    let client = builder
+    let client = crate::session::trust(builder, instance)?
         .build()
         .map_err(|e| Error::internal(format!("cannot set up HTTP for {}: {e}", instance.name)))?;
     let mut response = client

@@ -1209,8 +1209,7 @@ fn http_client(
             }
             builder = builder.identity(identity);
         }
-        (None, Some(ca)) => builder = trust_ca_file(builder, instance, ca)?,
-        (None, None) => {}
+        (None, _) => builder = trust(builder, instance)?,
     }
     builder.build().map_err(|e| {
         Error::internal(format!(
@@ -1236,15 +1235,12 @@ fn with_causes(e: &(dyn std::error::Error + 'static)) -> String {
 /// A client for `instance` without cookies or credentials (the token endpoint's): no
 /// redirects (a token request is never sent on), the instance's CA file, its timeouts.
 pub fn plain_client(instance: &Instance) -> Result<reqwest::Client> {
-    let mut builder = crate::tls::client_builder()
+    let builder = crate::tls::client_builder()
         .redirect(reqwest::redirect::Policy::none())
         .user_agent(DEFAULT_USER_AGENT)
         .timeout(instance.timeout)
         .connect_timeout(instance.timeout.min(Duration::from_secs(15)));
-    if let Some(ca) = &instance.ca_file {
-        builder = trust_ca_file(builder, instance, ca)?;
-    }
-    builder
+    trust(builder, instance)?
         .build()
         .map_err(|e| Error::internal(format!("cannot set up HTTP for {}: {e}", instance.name)))
 }
@@ -1282,13 +1278,19 @@ fn ca_certificates(
     Ok(certs)
 }
 
-/// `builder` trusting `instance`'s `ca_file` beside the system's store (read only when a
-/// server's chain needs it: [`crate::tls::trusting`]).
-fn trust_ca_file(
+/// `builder` trusting `instance`'s `ca_file` (if any) beside the system's store, which is read
+/// only when a server's chain needs it ([`crate::tls::trusting`]): a client that makes no
+/// handshake, or whose server the `ca_file` vouches for, never reads it.
+///
+/// Errors: [`ErrorKind::BadInput`] for a `ca_file` that cannot be read or used.
+pub(crate) fn trust(
     builder: reqwest::ClientBuilder,
     instance: &Instance,
-    path: &std::path::Path,
 ) -> Result<reqwest::ClientBuilder> {
+    let Some(path) = &instance.ca_file else {
+        return crate::tls::trusting(builder, Vec::new())
+            .map_err(|e| Error::internal(format!("cannot set up TLS for {}: {e}", instance.name)));
+    };
     crate::tls::trusting(builder, ca_certificates(instance, path)?).map_err(|e| {
         Error::bad_input(format!(
             "{}: key `ca_file`: {} holds a certificate that cannot be a trust anchor ({e})",

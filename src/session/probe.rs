@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use reqwest::StatusCode;
 use serde::Deserialize;
 
-use super::{DEFAULT_USER_AGENT, header, is_page, page, trust_ca_file};
+use super::{DEFAULT_USER_AGENT, header, is_page, page};
 use crate::error::{Error, ErrorKind, Result};
 use crate::instance::Instance;
 
@@ -38,15 +38,12 @@ struct EnvelopeError {
 /// what to fix (kind [`ErrorKind::Unreachable`], or [`ErrorKind::BadInput`] for an unusable
 /// `ca_file`).
 pub async fn probe(instance: &Instance, timeout: Duration) -> Result<Duration> {
-    let mut builder = crate::tls::client_builder()
+    let builder = crate::tls::client_builder()
         .redirect(reqwest::redirect::Policy::none())
         .user_agent(DEFAULT_USER_AGENT)
         .timeout(timeout)
         .connect_timeout(timeout);
-    if let Some(ca) = &instance.ca_file {
-        builder = trust_ca_file(builder, instance, ca)?;
-    }
-    let client = builder
+    let client = super::trust(builder, instance)?
         .build()
         .map_err(|e| Error::internal(format!("cannot set up HTTP for {}: {e}", instance.name)))?;
     let url = instance.join(PROBE_PATH)?;

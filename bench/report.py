@@ -67,6 +67,7 @@ w(
     f"One run of `scripts/bench.sh`, {meta['date']}, on {meta['cores']} cores ({meta['cpu']}); "
     f"load average {meta['load_before']} before, {meta['load_after']} after (the machine is shared). "
     f"{meta['rustc']}; the release binary is {meta['binary_bytes'] / 1e6:.1f} MB. "
+    f"The run took {meta['seconds'] / 60:.1f} minutes, {meta['build_seconds'] / 60:.1f} of them building. "
     "Everything over TLS against the emulator on loopback (`snowbridge emulator --tls`, its CA "
     "trusted by every client), unless marked plain HTTP. Medians; ratios are from this run."
 )

@@ -44,9 +44,13 @@ chromium="$(command -v chromium || command -v chromium-browser)"
 if [ "${BENCH_QUICK:-0}" = 1 ]; then quick=1; else quick=0; fi
 runs() { if [ "$quick" = 1 ]; then echo "$2"; else echo "$1"; fi; }
 
-echo "== building (release)"
+# Each section's heading carries the seconds since the script started.
+started=$SECONDS
+section() { echo; echo "== $* (at $((SECONDS - started)) s)"; }
+section "building (release)"
 # The command line is the `cli` feature (Cargo.toml); the binary requires it.
 cargo build --release --quiet --features cli --bin snowbridge --example bench_inproc
+build_seconds=$((SECONDS - started))
 sb="$root/target/release/snowbridge"
 inproc="$root/target/release/examples/bench_inproc"
 
@@ -86,7 +90,7 @@ peak() {
   /usr/bin/time -v -o "$res/$name.time" "$@" > "$work/$name.out"
 }
 
-echo "== 0. starting the emulator over TLS with 100,000 incidents (start-up timed)"
+section "0. starting the emulator over TLS with 100,000 incidents (start-up timed)"
 port=$(free_port)
 base="https://127.0.0.1:$port"
 ca="$work/emulator/ca.pem"
@@ -118,7 +122,7 @@ curl_call="curl -fsS --cacert $ca -b $work/cookies.txt -H 'X-UserToken: $token' 
 eval "$curl_call" >/dev/null || { echo "curl with the exported cookies failed"; exit 1; }
 "$sb" api bench "$path" >/dev/null
 
-echo; echo "== 1. a warm authenticated call"
+section "1. a warm authenticated call"
 hyperfine --style basic -N --warmup 5 --runs "$(runs 40 5)" --export-json "$res/api.json" \
   -n snowbridge "$sb api bench '$path'" \
   -n curl "$curl_call" \
@@ -146,7 +150,7 @@ hyperfine --style basic -N --warmup 5 --runs "$(runs 40 5)" --export-json "$res/
 kill -TERM "$http_pid" && wait "$http_pid" 2>/dev/null || true
 http_pid=""
 
-echo; echo "== 2. the export of 100,000 incidents, every field's value and display value"
+section "2. the export of 100,000 incidents, every field's value and display value"
 export_runs=$(runs 3 1)
 export_one() { # NAME CMD...: peak memory of each run, emulator CPU of each run
   local name=$1 c0; shift
@@ -167,14 +171,15 @@ for o in $(seq 0 1000 99000); do
   echo "output = \"/dev/null\"" >> "$pages"
 done
 export_one export_curl curl -fsS --cacert "$ca" -b "$work/cookies.txt" -H "X-UserToken: $token" -H 'Accept: application/json' --config "$pages" -w '%{http_code}\n'
-export_one export_pysnc "$py" "$peers" export-pysnc "$base" "$work/cookies.txt" "$token" /dev/stdout
+# pysnc takes some 45 s a run: two runs (their mean), where the others take three.
+export_runs=$(runs 2 1) export_one export_pysnc "$py" "$peers" export-pysnc "$base" "$work/cookies.txt" "$token" /dev/stdout
 # Every run gave every incident (curl: every page said 200).
 for f in "$res"/export_table_*.lines "$res"/export_jsonv2_*.lines "$res"/export_pysnc_*.lines; do
   [ "$(cat "$f")" -ge 100000 ] || { echo "an export came out short: $f: $(cat "$f")"; exit 1; }
 done
 [ "$(grep -c '^200$' "$work/export_curl_1.out")" = 100 ] || { echo "curl's pages failed"; exit 1; }
 
-echo; echo "== 3. the Chrome import from a 20,000-cookie Chromium profile"
+section "3. the Chrome import from a 20,000-cookie Chromium profile"
 "$py" tests/gen_chrome_profile.py --out "$work/profile" --count 20000 >/dev/null
 db="$work/profile/Default/Cookies"
 # browser_cookie3 insists on a D-Bus session (it asks the Secret Service first): give it a
@@ -188,14 +193,14 @@ hyperfine --style basic --warmup 1 --runs "$(runs 10 3)" --export-json "$res/imp
 "$inproc" import "$work/profile" https://acme.service-now.com/ "$(runs 50 5)" > "$res/inproc_import.json"
 "$py" "$peers" rookie-inproc "$db" acme.service-now.com "$(runs 50 5)" > "$res/inproc_rookie.json"
 
-echo; echo "== 4. an automated headless login"
+section "4. an automated headless login"
 browser_runs=$(runs 5 1)
 times_ms login_snowbridge "$browser_runs" env SNOWBRIDGE_PASSWORD=snowbridge "$sb" connect bench --login --headless
 times_ms login_selenium "$browser_runs" "$py" "$peers" selenium-login "$base" "$chromedriver" "$chromium" admin snowbridge "$work/selenium-cookies.json"
 "$sb" cookies bench --format netscape > "$work/cookies.txt"
 token=$("$sb" cookies bench --format header | sed -n 's/^X-UserToken: //p')
 
-echo; echo "== 5. the browser fallback as itil.user"
+section "5. the browser fallback as itil.user"
 # Incidents in New, one per run and tool (resolving is done once per incident).
 need=$(( (browser_runs + 1) * 2 ))
 curl -fsS --cacert "$ca" -b "$work/cookies.txt" -H "X-UserToken: $token" -H 'Accept: application/json' \
@@ -214,7 +219,7 @@ times_ms resolve_snowbridge "$browser_runs" sb_resolve
 # Selenium resolves other incidents than snowbridge did (each can be resolved once).
 times_ms resolve_selenium "$browser_runs" se_resolve
 
-echo; echo "== 6. client credentials: a cold connect and the first call"
+section "6. client credentials: a cold connect and the first call"
 hyperfine --style basic --warmup 2 --runs "$(runs 15 3)" --export-json "$res/cc.json" \
   --prepare "$sb logout cc >/dev/null 2>&1 || true" \
   -n snowbridge "SNOWBRIDGE_CLIENT_SECRET=integration-secret $sb connect cc >/dev/null && SNOWBRIDGE_CLIENT_SECRET=integration-secret $sb api cc '$path' >/dev/null" \
@@ -224,7 +229,8 @@ load_after=$(cut -d' ' -f1-3 /proc/loadavg)
 cat > "$res/meta.json" <<EOF
 {"date": "$started_at", "cores": $(nproc), "cpu": "$(sed -n 's/^model name\s*: //p' /proc/cpuinfo | head -1)",
  "load_before": "$load_before", "load_after": "$load_after", "quick": $quick,
- "binary_bytes": $(stat -c %s "$sb"), "rustc": "$(rustc --version)"}
+ "binary_bytes": $(stat -c %s "$sb"), "rustc": "$(rustc --version)",
+ "build_seconds": $build_seconds, "seconds": $((SECONDS - started))}
 EOF
 "$py" bench/report.py "$res" > bench/results.md
 cat bench/results.md

@@ -1,9 +1,10 @@
 //! Reading a cookie database safely: a private copy, opened read-only, one bound query.
 //!
-//! [`Snapshot::take`] reads the live `Cookies` file into memory and opens it there when nothing
-//! of a transaction sits beside it; otherwise it copies the file and its `-journal`/`-wal`/`-shm`
-//! companions into a private 0700 temporary folder and opens the copy. Either way the browser is
-//! never disturbed and a half-written transaction is rolled back in the copy, not read. [`Snapshot::rows_for`] returns
+//! [`Snapshot::take`] opens the live `Cookies` file read-only as immutable (no lock taken, nothing
+//! written, only the pages the query needs read) when nothing of a transaction sits beside it;
+//! otherwise it copies the file and its `-journal`/`-wal`/`-shm` companions into a private 0700
+//! temporary folder and opens the copy. Either way the browser is never disturbed and a
+//! half-written transaction is rolled back in the copy, not read. [`Snapshot::rows_for`] returns
 //! the raw rows whose `host_key` could apply to a host. Schema variants are read from
 //! `PRAGMA table_info`. This module decides nothing about cookies and decrypts nothing.
 
@@ -59,10 +60,10 @@ pub(crate) struct Row {
 }
 
 impl Snapshot {
-    /// Reads `db` into memory, or copies it (with its journal files) privately, and opens the
-    /// copy.
+    /// Opens `db` in place (read-only, immutable), or copies it (with its journal files)
+    /// privately and opens the copy.
     pub(crate) fn take(db: &Path) -> Result<Snapshot> {
-        let (conn, dir) = match in_memory(db)? {
+        let (conn, dir) = match in_place(db)? {
             Some(conn) => (conn, None),
             None => {
                 let dir = private_dir()?;
@@ -274,11 +275,13 @@ fn meta_version(conn: &Connection) -> rusqlite::Result<u32> {
 /// The files SQLite keeps beside a database while (or after) writing it.
 const COMPANIONS: [&str; 3] = ["-journal", "-wal", "-shm"];
 
-/// `db` read into memory and opened there (read-only), when it can be read alone: no journal
+/// `db` opened where it lies, read-only and as immutable, when it can be read alone: no journal
 /// or WAL file with anything in it beside it, and not a WAL-mode database (those go through the
-/// copy on disk, where SQLite can finish or roll back what the files hold). The same private
-/// snapshot as the copy, without writing and deleting megabytes: about half of an import's time.
-fn in_memory(db: &Path) -> Result<Option<Connection>> {
+/// copy on disk, where SQLite can finish or roll back what the files hold). SQLite then takes no
+/// lock and writes nothing (the browser is not disturbed), and reads only the pages the query
+/// needs through the `host_key` index: a few kilobytes of a many-megabyte file, where reading it
+/// whole was most of an import's time.
+fn in_place(db: &Path) -> Result<Option<Connection>> {
     for suffix in COMPANIONS {
         if std::fs::metadata(with_suffix(db, suffix)).is_ok_and(|m| m.len() > 0) {
             return Ok(None);
@@ -295,15 +298,22 @@ fn in_memory(db: &Path) -> Result<Option<Connection>> {
     if std::io::Read::read_exact(&mut file, &mut header).is_ok() && header[18..20] == [2, 2] {
         return Ok(None);
     }
-    std::io::Seek::rewind(&mut file).map_err(|e| copy_error(db, &e))?;
-    let len = usize::try_from(len).map_err(|_| unreadable(db, "it is too large"))?;
-    let flags = OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX;
-    let mut conn =
-        Connection::open_in_memory_with_flags(flags).map_err(|e| sqlite_error(db, &e))?;
-    // Read straight into SQLite's buffer: one copy of the file in memory, not two.
-    conn.deserialize_read_exact(rusqlite::MAIN_DB, file, len, true)
-        .map_err(|e| sqlite_error(db, &e))?;
-    Ok(Some(conn))
+    // A URI names the file whatever its characters (spaces, `?`, `#`, a drive letter).
+    let Some(absolute) = std::path::absolute(db).ok() else {
+        return Ok(None);
+    };
+    let Ok(mut uri) = url::Url::from_file_path(&absolute) else {
+        return Ok(None);
+    };
+    uri.set_query(Some("mode=ro&immutable=1"));
+    let flags = OpenFlags::SQLITE_OPEN_READ_ONLY
+        | OpenFlags::SQLITE_OPEN_URI
+        | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+    match Connection::open_with_flags(uri.as_str(), flags) {
+        Ok(conn) => Ok(Some(conn)),
+        // Not openable in place (a lock the OS enforces): the copy's path, and its messages.
+        Err(_) => Ok(None),
+    }
 }
 
 fn open(copy: &Path, source: &Path) -> Result<Connection> {
@@ -482,9 +492,12 @@ mod tests {
     }
 
     #[test]
-    fn a_database_alone_is_read_in_memory_with_the_same_rows() {
+    fn a_database_alone_is_read_in_place_untouched_and_despite_the_browsers_lock() {
         let tmp = tempfile::tempdir().unwrap();
-        let db = tmp.path().join("Cookies");
+        // A folder name a URI must escape, as profiles have ("Profile 1", "Application Support").
+        let dir = tmp.path().join("Profile 1 #?%");
+        std::fs::create_dir(&dir).unwrap();
+        let db = dir.join("Cookies");
         let conn = Connection::open(&db).unwrap();
         conn.execute_batch(
             "CREATE TABLE meta(key TEXT, value TEXT); INSERT INTO meta VALUES('version','24');
@@ -492,7 +505,10 @@ mod tests {
              INSERT INTO cookies VALUES('.acme.test','a','1','/',0), ('other.test','b','2','/',0);",
         )
         .unwrap();
-        drop(conn);
+        // Chrome holds its database in exclusive locking mode while it runs.
+        conn.execute_batch("PRAGMA locking_mode=EXCLUSIVE; BEGIN EXCLUSIVE; SELECT 1 FROM meta;")
+            .unwrap();
+        let before = std::fs::read(&db).unwrap();
         let snap = Snapshot::take(&db).unwrap();
         assert!(snap._dir.is_none(), "no copy on disk");
         let rows = snap.rows_for(&[".acme.test".to_string()]).unwrap();
@@ -501,6 +517,10 @@ mod tests {
             (rows[0].name.as_str(), &rows[0].value[..]),
             ("a", &b"1"[..])
         );
+        drop(snap);
+        assert_eq!(std::fs::read(&db).unwrap(), before, "the database changed");
+        conn.execute_batch("COMMIT").unwrap();
+        drop(conn);
 
         // Not a database at all, or nothing: the same errors as through the copy.
         std::fs::write(&db, "not sqlite, only text; ".repeat(10)).unwrap();

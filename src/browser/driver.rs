@@ -145,7 +145,7 @@ impl Driver {
             )
         })?;
         let deadline = Instant::now() + READY_TIMEOUT;
-        let outcome = poll_until(deadline, READY_POLL, || {
+        let outcome = poll_until(deadline, (READY_POLL, READY_POLL), || {
             let exited = self.child.try_wait();
             let http = &http;
             let status_url = &status_url;

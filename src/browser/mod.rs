@@ -55,8 +55,10 @@ const SESSION_TIMEOUT: Duration = Duration::from_secs(90);
 const CLOSE_TIMEOUT: Duration = Duration::from_secs(15);
 /// How long a drop without close waits for Chrome to quit cleanly before the kill.
 const DROP_CLOSE_TIMEOUT: Duration = Duration::from_secs(5);
-/// How often [`Browser::wait_for`] checks its condition.
-const WAIT_POLL: Duration = Duration::from_millis(200);
+/// How often [`Browser::wait_for`] checks its condition: 20 ms after the first check, the
+/// interval doubling to 200 ms (a page that is there at once is seen at once; a person's
+/// minutes of typing cost five checks a second).
+const WAIT_POLL: (Duration, Duration) = (Duration::from_millis(20), Duration::from_millis(200));
 
 /// How to start (or reach) a browser.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -420,7 +422,8 @@ impl Browser {
         Ok(version.user_agent)
     }
 
-    /// Checks `check` every 200 ms until it yields `Some` ([`Wait::Ready`]), the window is
+    /// Checks `check` (20 ms after the first check, then at intervals doubling to 200 ms) until
+    /// it yields `Some` ([`Wait::Ready`]), the window is
     /// closed ([`Wait::Closed`]) or `deadline` passes ([`Wait::TimedOut`]). Any other error
     /// from the check ends the wait as an error: a check that expects transient failures
     /// (a page still loading) should answer `Ok(None)` for them.

@@ -51,17 +51,19 @@ pub(crate) fn deadline_in(timeout: Duration) -> Instant {
     now.checked_add(timeout.min(MAX_WAIT)).unwrap_or(now)
 }
 
-/// Checks `check` every `interval` until it yields `Some`, fails, or `deadline` passes
-/// (`Ok(None)`). The check always runs at least once.
+/// Checks `check` until it yields `Some`, fails, or `deadline` passes (`Ok(None)`): `first`
+/// after the first check, the interval then doubling up to `most`, so a condition met at once
+/// is seen at once and a long wait costs few checks. The check always runs at least once.
 pub(crate) async fn poll_until<T, E, F, Fut>(
     deadline: Instant,
-    interval: Duration,
+    (first, most): (Duration, Duration),
     mut check: F,
 ) -> Result<Option<T>, E>
 where
     F: FnMut() -> Fut,
     Fut: Future<Output = Result<Option<T>, E>>,
 {
+    let mut interval = first.min(most);
     loop {
         let started = Instant::now();
         if let Some(value) = check().await? {
@@ -75,6 +77,7 @@ where
             .checked_add(interval)
             .map_or(deadline, |t| t.min(deadline));
         tokio::time::sleep_until(next.max(now).into()).await;
+        interval = interval.saturating_mul(2).min(most);
     }
 }
 
@@ -149,7 +152,7 @@ mod tests {
         let mut calls = 0;
         let found: Result<Option<u32>, ()> = poll_until(
             Instant::now() + Duration::from_secs(10),
-            Duration::from_millis(1),
+            (Duration::from_millis(1), Duration::from_millis(1)),
             || {
                 calls += 1;
                 let now = calls;
@@ -165,7 +168,7 @@ mod tests {
         let start = Instant::now();
         let found: Result<Option<()>, ()> = poll_until(
             start + Duration::from_millis(50),
-            Duration::from_millis(5),
+            (Duration::from_millis(1), Duration::from_millis(5)),
             || async { Ok(None) },
         )
         .await;
@@ -177,7 +180,7 @@ mod tests {
     async fn polling_passes_errors_through() {
         let found: Result<Option<()>, &str> = poll_until(
             Instant::now() + Duration::from_secs(10),
-            Duration::from_millis(1),
+            (Duration::from_millis(1), Duration::from_millis(1)),
             || async { Err("broken") },
         )
         .await;
@@ -202,7 +205,10 @@ mod tests {
     #[tokio::test]
     async fn an_interval_past_the_clocks_end_still_ends_at_the_deadline() {
         let found: Result<Option<()>, ()> =
-            poll_until(Instant::now(), Duration::MAX, || async { Ok(None) }).await;
+            poll_until(Instant::now(), (Duration::MAX, Duration::MAX), || async {
+                Ok(None)
+            })
+            .await;
         assert_eq!(found, Ok(None));
     }
 

@@ -290,4 +290,19 @@ async fn records_through_jsonv2() {
     ]);
     assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
     assert!(stderr(&out).contains("--fields"), "{}", stderr(&out));
+
+    // Paging by sys_id cannot read in another order: refused before any page, not cut short.
+    let out = home.run(&[
+        "records",
+        "dev",
+        "incident",
+        "--api",
+        "jsonv2",
+        "--query",
+        "ORDERBYnumber",
+    ]);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(stderr(&out).contains("ORDERBYnumber"), "{}", stderr(&out));
+    assert!(stderr(&out).contains("Table API"), "{}", stderr(&out));
+    assert!(stdout(&out).is_empty(), "{}", stdout(&out));
 }

@@ -106,13 +106,17 @@ impl<'s> JsonV2<'s> {
         )
     }
 
-    /// Every record matching `query`, a page of `page_size` at a time, passed to `each`.
+    /// Every record matching `query`, a page of `page_size` at a time, passed to `each`, in
+    /// sys_id order.
+    ///
+    /// Errors: [`ErrorKind::Usage`] for a query ordered by anything but sys_id; the call's.
     pub async fn for_each_record(
         &self,
         query: &str,
         page_size: usize,
         mut each: impl FnMut(Vec<Record>) -> Result<()>,
     ) -> Result<u64> {
+        unordered(query)?;
         let page = page_size.clamp(1, MAX_RECORD_COUNT).to_string();
         let mut last: Option<String> = None;
         let mut total = 0u64;
@@ -152,7 +156,8 @@ impl<'s> JsonV2<'s> {
     /// [`stream`](super::stream)). Paging and its end are [`JsonV2::for_each_record`]'s. Returns
     /// how many records `each` took.
     ///
-    /// Errors: the call's, the processor's whole-call failure and the first record marked
+    /// Errors: [`ErrorKind::Usage`] for a query ordered by anything but sys_id; the call's, the
+    /// processor's whole-call failure and the first record marked
     /// `"__status":"failure"` ([`ErrorKind::Instance`], or [`ErrorKind::Forbidden`] for a
     /// refusal), a page that does not move the key forward, and the first of `each`. Records
     /// before a fault have been handed on.
@@ -164,6 +169,7 @@ impl<'s> JsonV2<'s> {
         limit: Option<u64>,
         each: impl FnMut(RawRecord) -> Result<()>,
     ) -> Result<u64> {
+        unordered(query)?;
         let page_size = page_size.clamp(1, MAX_RECORD_COUNT) as u64;
         let mut remaining = limit.unwrap_or(u64::MAX);
         let mut last: Option<String> = None;
@@ -315,6 +321,25 @@ impl<'s> JsonV2<'s> {
     }
 }
 
+/// Refuses a query that orders by anything but sys_id: JSONv2 pages by `sys_id>LAST` in sys_id
+/// order (the processor has no offset), so another order would skip every row it sorts after a
+/// page's largest sys_id, silently.
+///
+/// Errors: [`ErrorKind::Usage`] naming the ORDERBY term and the Table API as the way to read in
+/// that order.
+fn unordered(query: &str) -> Result<()> {
+    match query
+        .split('^')
+        .find(|term| term.starts_with("ORDERBY") && *term != "ORDERBYsys_id")
+    {
+        None => Ok(()),
+        Some(term) => Err(Error::usage(format!(
+            "JSONv2 reads in sys_id order, a page past the last sys_id at a time (the processor has no offset), so it cannot read in the order `{term}` asks for"
+        ))
+        .with_hint("read through the Table API for that order (leave out --api jsonv2), or leave the ORDERBY out of the query")),
+    }
+}
+
 /// `query` keyed for paging: past `last` when there is one, in sys_id order.
 fn keyed(query: &str, last: Option<&str>) -> String {
     match last {
@@ -395,6 +420,23 @@ pub(crate) fn read_keys_reply(body: &[u8]) -> Option<Vec<String>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_order_other_than_sys_id_is_refused_not_paged_past() {
+        assert!(unordered("").is_ok());
+        assert!(unordered("active=true").is_ok());
+        assert!(unordered("active=true^ORDERBYsys_id").is_ok());
+        for query in [
+            "ORDERBYnumber",
+            "active=true^ORDERBYDESCsys_id",
+            "ORDERBYpriority^a=1",
+        ] {
+            let e = unordered(query).unwrap_err();
+            assert_eq!(e.kind(), ErrorKind::Usage, "{query}");
+            assert!(e.message().contains("ORDERBY"), "{e}");
+            assert!(e.hint().unwrap().contains("Table API"), "{e}");
+        }
+    }
 
     #[test]
     fn per_record_failures_become_errors() {

@@ -143,7 +143,7 @@ async fn stream(connection: &Connection, args: &Args, format: Format) -> Result<
         return Err(Error::usage(
             "--fields needs the Table API: JSONv2 returns every field of each record",
         )
-        .with_hint("leave out --fields, or --api jsonv2"));
+        .with_hint("leave out --fields, or read through the Table API (leave out --api jsonv2)"));
     }
     let out = BufWriter::with_capacity(1 << 16, std::io::stdout().lock());
     let mut sink = match format {

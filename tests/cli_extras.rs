@@ -588,6 +588,45 @@ fn an_untrusted_certificate_is_named_with_ca_file_as_the_fix() {
     assert!(line.starts_with("FAIL "), "{line}");
     assert!(line.contains("TLS certificate is not trusted"), "{line}");
     assert!(line.contains("ca_file"), "{line}");
+
+    // The commands that reach the instance say the same, not "check your network".
+    instance_file(
+        &home,
+        "untrusted-basic",
+        &format!("url = \"{url}\"\nauth = \"basic\"\nusername = \"admin\"\n"),
+    );
+    for args in [
+        &[
+            "connect",
+            "untrusted",
+            "--login",
+            "--headless",
+            "--user",
+            "admin",
+        ][..],
+        &[
+            "api",
+            "untrusted-basic",
+            "/api/now/table/incident?sysparm_limit=1",
+        ][..],
+    ] {
+        let out = home
+            .command(args)
+            .env("SNOWBRIDGE_PASSWORD", "snowbridge")
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(1), "{args:?}: {}", stderr(&out));
+        assert!(
+            stderr(&out).contains("TLS certificate is not trusted"),
+            "{args:?}: {}",
+            stderr(&out)
+        );
+        assert!(
+            stderr(&out).contains("ca_file"),
+            "{args:?}: {}",
+            stderr(&out)
+        );
+    }
 }
 
 #[test]

@@ -266,6 +266,9 @@ pub async fn check_login_page(instance: &Instance, timeout: Duration) -> Result<
         .send()
         .await
         .map_err(|e| {
+            if crate::session::probe::untrusted_certificate(&e) {
+                return crate::session::probe::transport(instance, &e, timeout);
+            }
             let mut cause = e.to_string();
             let mut source = std::error::Error::source(&e);
             while let Some(inner) = source {

@@ -1159,6 +1159,10 @@ fn retryable(e: &reqwest::Error) -> bool {
 }
 
 pub(crate) fn transport_error(instance: &Instance, e: &reqwest::Error) -> Error {
+    if probe::untrusted_certificate(e) {
+        // Named as `doctor` names it, with `ca_file` as the fix.
+        return probe::transport(instance, e, instance.timeout);
+    }
     let what = if e.is_timeout() {
         format!("timed out after {:?}", instance.timeout)
     } else if e.is_connect() {

@@ -150,8 +150,17 @@ fn judge(
     Err(not_servicenow(what))
 }
 
+/// Whether `e` is a TLS handshake that failed over the server's certificate (not trusted,
+/// expired, for another name).
+pub(crate) fn untrusted_certificate(e: &reqwest::Error) -> bool {
+    is_tls(e)
+        && causes(e)
+            .iter()
+            .any(|c| c.to_ascii_lowercase().contains("certificate"))
+}
+
 /// Why nothing answered, named: a certificate, a host name, a port, a deadline.
-fn transport(instance: &Instance, e: &reqwest::Error, timeout: Duration) -> Error {
+pub(crate) fn transport(instance: &Instance, e: &reqwest::Error, timeout: Duration) -> Error {
     let base = instance.base();
     let file = instance.source.display();
     let host = instance.url.host_str().unwrap_or_default();
@@ -165,10 +174,7 @@ fn transport(instance: &Instance, e: &reqwest::Error, timeout: Duration) -> Erro
                 .to_owned(),
         )
     } else if is_tls(e) {
-        let certificate = causes
-            .iter()
-            .any(|c| c.to_ascii_lowercase().contains("certificate"));
-        if certificate {
+        if untrusted_certificate(e) {
             (
                 format!("{base}'s TLS certificate is not trusted ({cause})"),
                 format!(

@@ -153,7 +153,7 @@ impl<'s> JsonV2<'s> {
     /// `dv_<field>` beside each field),
     /// handed to `each` as it is parsed from the reply: no page is held whole, and the next page
     /// is requested while the previous one's records are still being taken (see
-    /// [`stream`](super::stream)). Paging and its end are [`JsonV2::for_each_record`]'s. Returns
+    /// [`stream`]). Paging and its end are [`JsonV2::for_each_record`]'s. Returns
     /// how many records `each` took.
     ///
     /// Errors: [`ErrorKind::Usage`] for a query ordered by anything but sys_id; the call's, the

@@ -8,7 +8,7 @@
 //! `io::Read` (it took over half of an export's CPU); only the record boundaries are found here,
 //! every byte is still parsed by serde_json, from slices.
 //!
-//! [`drive`] runs a reader's pages against a writer: the next page is requested as soon as the
+//! `drive` runs a reader's pages against a writer: the next page is requested as soon as the
 //! previous one is parsed, while its records are still being written (at most [`AHEAD`] records
 //! wait), and one page at a time once the instance rate-limits the session.
 

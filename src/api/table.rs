@@ -317,7 +317,7 @@ impl Pages<'_> {
     /// Every remaining record, handed to `each` as it is parsed from the reply, with the
     /// instance's count of matches once known: no page is held whole, and the next page is
     /// requested while the previous one's records are still being taken (see
-    /// [`stream::drive`](super::stream) for the bound, and the rate-limited case). Returns how
+    /// [`stream`] for the bound, and the rate-limited case). Returns how
     /// many records `each` took.
     ///
     /// Errors: those of [`Pages::next`], and the first of `each` (which ends the read). Records
